@@ -1,0 +1,219 @@
+"""The adapter contract: what a channel adapter receives, produces and must implement.
+
+Adapters import nothing from the gateway, router or presence packages. Everything they need
+from the gateway comes through :class:`AdapterHost`, which the gateway implements and which
+tests can implement with a stub.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+
+import msgspec
+from aiohttp import web
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class CustomerRef(msgspec.Struct, kw_only=True):
+    """Who wrote, as the channel identifies them (openid, email address, visitor id...)."""
+
+    id: str
+    name: str | None = None
+
+
+class Attachment(msgspec.Struct, kw_only=True, omit_defaults=True):
+    name: str
+    content_type: str = "application/octet-stream"
+    size: int | None = None
+    url: str | None = None
+
+
+class Inbound(msgspec.Struct, kw_only=True):
+    """One customer message, channel-neutral."""
+
+    channel: str
+    account: str
+    external_id: str
+    customer: CustomerRef
+    text: str = ""
+    kind: str = "text"
+    attachments: list[Attachment] = []
+    metadata: dict[str, str] = {}
+    received_at: datetime = msgspec.field(default_factory=utc_now)
+    # A thread of the customer's (email: the thread's first Message-ID). Each thread is a
+    # conversation of its own; without one, the customer has one open conversation per
+    # channel and account.
+    thread: str | None = None
+    # A message for this customer's (and thread's) conversation closed less than this long
+    # ago reopens it instead of opening a new one. 0: never.
+    reopen_within_s: float = 0.0
+
+
+class Outbound(msgspec.Struct, kw_only=True):
+    """An agent's reply, to be sent on the customer's own channel."""
+
+    channel: str
+    account: str
+    conversation_id: str
+    customer: CustomerRef
+    message_id: str
+    text: str
+    attachments: list[Attachment] = []
+    agent_name: str | None = None
+    metadata: dict[str, str] = {}
+
+
+class ConversationEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Something the customer may be told about: their place in the queue, an agent joining,
+    the conversation closing. Channels that cannot show such things ignore them."""
+
+    kind: Literal["queued", "agent_joined", "closed"]
+    channel: str
+    account: str
+    conversation_id: str
+    customer: CustomerRef
+    position: int | None = None
+    eta_s: float | None = None
+    agent_name: str | None = None
+    reason: str | None = None
+
+
+class StoredMessage(msgspec.Struct, kw_only=True):
+    """A message of a conversation as the host returns it to an adapter."""
+
+    id: str
+    direction: Literal["in", "out"]
+    text: str
+    sent_at: datetime
+    attachments: list[Attachment] = []
+    author: str | None = None
+    metadata: dict[str, str] = {}
+
+
+class IngestResult(msgspec.Struct, kw_only=True):
+    conversation_id: str
+    message: StoredMessage
+    duplicate: bool = False
+    queue_position: int | None = None
+
+
+class OpenConversation(msgspec.Struct, kw_only=True):
+    id: str
+    messages: list[StoredMessage]
+    agent_name: str | None = None
+
+
+class DeliveryError(Exception):
+    """The channel refused or could not take an outbound message.
+
+    ``code`` is short and stable (the channel's own error code where it has one);
+    ``detail`` is for the agent to read.
+    """
+
+    def __init__(self, code: str, detail: str, *, retryable: bool = False) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code, self.detail, self.retryable = code, detail, retryable
+
+
+NodeHandler = Callable[[bytes], Awaitable[None]]
+
+
+class AdapterHost(Protocol):
+    """What the gateway offers every adapter."""
+
+    @property
+    def tenant(self) -> str: ...
+
+    @property
+    def node_id(self) -> str: ...
+
+    @property
+    def redis(self) -> Any:
+        """A bytes-mode ``redis.asyncio.Redis``; keys must carry ``{tenant}`` (see key())."""
+
+    def key(self, adapter: str, *parts: str) -> str:
+        """A Redis key in the adapter's own namespace, with the tenant hash tag."""
+
+    async def ingest(self, inbound: Inbound) -> IngestResult:
+        """Store the message (deduplicated on channel, account and external_id) and route it.
+        When this returns, the message is durable in Redis."""
+
+    async def open_conversation(
+        self, channel: str, account: str, customer_id: str, thread: str | None = None
+    ) -> OpenConversation | None:
+        """The customer's open conversation on this channel and account (and thread), if any."""
+
+    async def tell_agent(self, conversation_id: str, code: str, detail: str) -> None:
+        """Tell the agent holding the conversation something about it (a closing reply
+        window, a bounced reply): a ``notice`` frame on their socket. Nobody holds it: nothing
+        is sent."""
+
+    async def close_conversation(self, conversation_id: str, reason: str) -> None:
+        """Close a conversation because of something on the channel (the customer unfollowed,
+        the review was deleted): its agent and the customer are told ``reason``."""
+
+    async def send_to_node(self, node_id: str, topic: str, payload: bytes) -> None:
+        """Deliver payload to the handler registered for topic on gateway process node_id
+        (locally, without Redis, when node_id is this process)."""
+
+    def on_node_message(self, topic: str, handler: NodeHandler) -> None:
+        """Register the handler for payloads sent to this process under topic."""
+
+
+ConfigT = TypeVar("ConfigT", bound=msgspec.Struct)
+
+
+class Adapter(abc.ABC, Generic[ConfigT]):
+    """Base class of channel adapters.
+
+    A subclass sets ``name`` (the channel name and config table) and ``Config`` (a msgspec
+    Struct decoded from that table, strictly). The gateway calls, in order: ``__init__``,
+    ``web_app()`` once (mounted at ``/{name}/``), ``start()``, then ``run()`` as a background
+    task if the adapter overrides it; at shutdown ``aclose()``.
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type[msgspec.Struct]]
+    # The channel on the adapter's messages, when it differs from its name (the reviews
+    # adapter's messages are on channel "review").
+    channel: ClassVar[str | None] = None
+
+    def __init__(self, config: ConfigT, host: AdapterHost) -> None:
+        self.config = config
+        self.host = host
+
+    def web_app(self) -> web.Application | None:
+        return None
+
+    async def start(self) -> None:
+        """Prepare (subscribe to node topics, open clients). Must not block for long."""
+
+    async def run(self) -> None:
+        """Background work such as polling; cancelled at shutdown. Default: nothing."""
+
+    @property
+    def has_background_task(self) -> bool:
+        return type(self).run is not Adapter.run
+
+    @abc.abstractmethod
+    async def send(self, outbound: Outbound) -> None:
+        """Send an agent's reply to the customer; raise DeliveryError when refused."""
+
+    async def notify(self, event: ConversationEvent) -> None:
+        """Tell the customer about a change in their conversation. Default: nothing."""
+
+    async def ready(self) -> bool:
+        return True
+
+    def open_connections(self) -> int:
+        """Customer sockets this adapter holds on this process (for the websocket gauge)."""
+        return 0
+
+    async def aclose(self) -> None:
+        """Release connections and sockets."""

@@ -1,0 +1,465 @@
+"""The web chat channel: a customer websocket at ``/webchat/ws`` and a page at ``/webchat/``.
+
+A visitor is known by an unguessable token that the browser keeps; Redis maps the token's
+SHA-256 to the visitor id, so a copy of Redis does not hand out live tokens. Each process
+keeps its own sockets; Redis records which processes hold sockets of a visitor, and replies
+travel there through ``host.send_to_node``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import logging
+import secrets
+import time
+import uuid
+from pathlib import Path
+from typing import Annotated, ClassVar
+from urllib.parse import urlsplit
+
+import aiohttp
+import msgspec
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from adapters.contract import (
+    Adapter,
+    AdapterHost,
+    ConversationEvent,
+    CustomerRef,
+    DeliveryError,
+    Inbound,
+    Outbound,
+    StoredMessage,
+    utc_now,
+)
+from adapters.webchat import frames
+
+log = logging.getLogger("zhongtai.webchat")
+
+STATIC_DIR = Path(__file__).parent / "static"
+TOPIC = "webchat"
+TOKEN_MAX_CHARS = 256
+CLIENT_MSG_ID_MAX_CHARS = 128
+SILENT_VISITOR_TTL_S = 86400
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008
+CLOSE_HELLO_TIMEOUT = 4408
+# How long close() waits for the browser's close reply before dropping the connection.
+CLOSE_TIMEOUT_S = 5.0
+PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": (
+        "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+        "frame-ancestors 'self'"
+    ),
+}
+
+Origin = Annotated[str, msgspec.Meta(pattern=r"^https?://[^/\s]+$")]
+
+
+class WebChatConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The ``[webchat]`` table.
+
+    - ``enabled``: serve the channel at all.
+    - ``account``: the account name stored on every web chat message (one per gateway).
+    - ``max_frame_bytes``: largest websocket frame a visitor may send; bigger closes with 1009.
+    - ``max_text_chars``: longest message text, after trimming whitespace.
+    - ``heartbeat_s``: websocket ping interval, so half-open connections are noticed (0: off).
+    - ``visitor_ttl_s``: how long a visitor token stays valid after its last use.
+    - ``allowed_origins``: browser origins (``https://shop.example.com``) whose pages may open
+      the socket; empty allows any. The gateway's own page is always allowed, and clients
+      that send no Origin header (not browsers, which could send any) are not checked.
+    - ``hello_timeout_s``: a socket that has not sent ``hello`` by then is closed (4408).
+      0 waits forever.
+    - ``messages_per_minute``: per socket, in bursts of up to 10; beyond it a message gets
+      ``error {code: "rate_limited"}`` and is not stored. 0: no limit.
+    - ``max_sockets_per_visitor``: open tabs of one visitor on one gateway process; one more
+      gets ``error {code: "too_many_connections"}`` and is closed (1008).
+    - ``serve_page``: serve the try-it page at ``/webchat/`` and its files at
+      ``/webchat/static/`` (the widget script ``chat.js`` can be embedded in other sites).
+    """
+
+    enabled: bool = True
+    account: str = "default"
+    max_frame_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 16384
+    max_text_chars: Annotated[int, msgspec.Meta(ge=1)] = 4000
+    heartbeat_s: Annotated[float, msgspec.Meta(ge=0)] = 20.0
+    visitor_ttl_s: Annotated[float, msgspec.Meta(ge=60)] = 30 * 86400.0
+    allowed_origins: list[Origin] = []
+    hello_timeout_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    messages_per_minute: Annotated[int, msgspec.Meta(ge=0)] = 30
+    max_sockets_per_visitor: Annotated[int, msgspec.Meta(ge=1)] = 8
+    serve_page: bool = True
+
+
+@dataclasses.dataclass(eq=False)
+class _Session:
+    """One customer socket."""
+
+    ws: web.WebSocketResponse
+    visitor_id: str | None = None
+    # The token of a visitor made by this socket's hello, until their first message.
+    fresh_token: str | None = None
+    # Token bucket for messages_per_minute.
+    allowance: float = 10.0
+    checked_at: float = dataclasses.field(default_factory=time.monotonic)
+
+
+class WebChatAdapter(Adapter[WebChatConfig]):
+    name: ClassVar[str] = "webchat"
+    Config: ClassVar[type[msgspec.Struct]] = WebChatConfig
+
+    def __init__(self, config: WebChatConfig, host: AdapterHost) -> None:
+        super().__init__(config, host)
+        # Sockets past hello, by visitor; and every open socket, hello or not.
+        self._sockets: dict[str, set[web.WebSocketResponse]] = {}
+        self._open: set[web.WebSocketResponse] = set()
+        self._closing = False
+        self._origins = {o.rstrip("/").lower() for o in config.allowed_origins}
+        self._burst = float(min(config.messages_per_minute, 10))
+
+    # Lifecycle.
+
+    def web_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/ws", self._handle_socket)
+        if self.config.serve_page:
+            app.router.add_get("/", self._page)
+            app.router.add_static("/static/", STATIC_DIR)
+        return app
+
+    async def start(self) -> None:
+        self.host.on_node_message(TOPIC, self._on_node_message)
+
+    async def ready(self) -> bool:
+        return not self._closing
+
+    def open_connections(self) -> int:
+        return len(self._open)
+
+    async def aclose(self) -> None:
+        self._closing = True
+        # Stop other processes routing here before the sockets go.
+        try:
+            pipe = self.host.redis.pipeline(transaction=False)
+            for vid in self._sockets:
+                pipe.srem(self._nodes_key(vid), self.host.node_id)
+            await pipe.execute()
+        except Exception:
+            log.warning("webchat: could not unregister visitors at shutdown", exc_info=True)
+        await asyncio.gather(
+            *(ws.close(code=CLOSE_GOING_AWAY, message=b"going away") for ws in list(self._open)),
+            return_exceptions=True,
+        )
+
+    # Outbound.
+
+    async def send(self, outbound: Outbound) -> None:
+        message = StoredMessage(
+            id=outbound.message_id,
+            direction="out",
+            text=outbound.text,
+            sent_at=utc_now(),
+            attachments=outbound.attachments,
+            author=outbound.agent_name,
+        )
+        frame = frames.MessageFrame(message=message, conversation_id=outbound.conversation_id)
+        await self._deliver(outbound.customer.id, frames.encode(frame))
+
+    async def notify(self, event: ConversationEvent) -> None:
+        frame: frames.Frame
+        if event.kind == "queued":
+            if event.position is None:
+                return
+            frame = frames.QueueFrame(position=event.position, eta_s=event.eta_s)
+        elif event.kind == "agent_joined":
+            frame = frames.AgentFrame(name=event.agent_name or "An agent")
+        else:
+            frame = frames.ClosedFrame(reason=event.reason or "closed")
+        await self._deliver(event.customer.id, frames.encode(frame))
+
+    async def _deliver(
+        self, visitor_id: str, buf: bytes, skip: web.WebSocketResponse | None = None
+    ) -> None:
+        """Send a frame to every socket of the visitor (but skip), on whichever processes
+        hold them. Nobody connected is fine: the host has stored the message, and welcome
+        shows it when the visitor comes back."""
+        try:
+            nodes = await self.host.redis.smembers(self._nodes_key(visitor_id))
+        except (RedisError, OSError) as exc:
+            detail = f"visitor lookup failed: {exc}"
+            raise DeliveryError("unavailable", detail, retryable=True) from exc
+        await self._fan_out(visitor_id, buf, skip)
+        payload = frames.encode_node(frames.NodeDelivery(visitor_id, buf))
+        remote = {n.decode() for n in nodes} - {self.host.node_id}
+        results = await asyncio.gather(
+            *(self.host.send_to_node(node, TOPIC, payload) for node in remote),
+            return_exceptions=True,
+        )
+        for node, result in zip(remote, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("webchat: delivery to node %s failed: %r", node, result)
+
+    async def _on_node_message(self, payload: bytes) -> None:
+        try:
+            delivery = frames.node_decoder.decode(payload)
+        except msgspec.DecodeError:
+            log.warning("webchat: undecodable node payload (%d bytes)", len(payload))
+            return
+        await self._fan_out(delivery.visitor_id, delivery.frame)
+
+    async def _fan_out(
+        self, visitor_id: str, buf: bytes, skip: web.WebSocketResponse | None = None
+    ) -> None:
+        targets = [ws for ws in self._sockets.get(visitor_id, ()) if ws is not skip]
+        await asyncio.gather(*(_send_raw(ws, buf) for ws in targets))
+
+    # The customer socket.
+
+    async def _page(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC_DIR / "index.html", headers=PAGE_HEADERS)
+
+    async def _handle_socket(self, request: web.Request) -> web.StreamResponse:
+        if self._closing:
+            raise web.HTTPServiceUnavailable(text="going away")
+        if not self._origin_allowed(request):
+            raise web.HTTPForbidden(text="origin not allowed")
+        ws = web.WebSocketResponse(
+            heartbeat=self.config.heartbeat_s or None,
+            max_msg_size=self.config.max_frame_bytes,
+            decode_text=False,
+            timeout=CLOSE_TIMEOUT_S,
+        )
+        await ws.prepare(request)
+        session = _Session(ws, allowance=self._burst)
+        self._open.add(ws)
+        try:
+            await self._serve(session)
+        finally:
+            self._open.discard(ws)
+            await self._detach(session)
+        return ws
+
+    def _origin_allowed(self, request: web.Request) -> bool:
+        origin = request.headers.get("Origin")
+        if not self._origins or origin is None:
+            return True
+        origin = origin.rstrip("/").lower()
+        return origin in self._origins or urlsplit(origin).netloc == request.host.lower()
+
+    async def _serve(self, session: _Session) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.hello_timeout_s
+        while not session.ws.closed:
+            timeout = None
+            if session.visitor_id is None and self.config.hello_timeout_s:
+                timeout = deadline - loop.time()
+                if timeout <= 0:
+                    await session.ws.close(code=CLOSE_HELLO_TIMEOUT, message=b"hello timeout")
+                    return
+            try:
+                msg = await session.ws.receive(timeout=timeout)
+            except TimeoutError:
+                continue
+            if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                return  # closed, or an error such as a frame too big (aiohttp sent 1009)
+            await self._on_frame(session, msg.data)
+
+    async def _on_frame(self, session: _Session, data: bytes) -> None:
+        try:
+            frame = frames.decode_client(data)
+        except msgspec.DecodeError as exc:
+            await _reply(session.ws, frames.decode_error(exc))
+            return
+        try:
+            if isinstance(frame, frames.Hello):
+                await self._on_hello(session, frame)
+            elif session.visitor_id is None:
+                await _reply(session.ws, _error("hello_required", "send hello first", "type"))
+            elif isinstance(frame, frames.SendMessage):
+                await self._on_message(session, session.visitor_id, frame)
+            # typing: accepted; the host has no way yet to show it to the agent.
+        except Exception:
+            # Never a traceback to the customer: log it, answer with a stable code.
+            log.exception("webchat: %s frame failed", type(frame).__name__)
+            cmid = getattr(frame, "client_msg_id", None)
+            await _reply(
+                session.ws, _error("internal", "something went wrong; try again", None, cmid)
+            )
+
+    async def _on_hello(self, session: _Session, hello: frames.Hello) -> None:
+        if session.visitor_id is not None:
+            await _reply(session.ws, _error("already_hello", "hello was already received"))
+            return
+        if self._closing:
+            await session.ws.close(code=CLOSE_GOING_AWAY, message=b"going away")
+            return
+        visitor_id, token, fresh = await self._resolve_visitor(hello.visitor_token)
+        local = self._sockets.setdefault(visitor_id, set())
+        if len(local) >= self.config.max_sockets_per_visitor:
+            await _reply(session.ws, _error("too_many_connections", "too many open chats"))
+            await session.ws.close(code=CLOSE_POLICY, message=b"too many connections")
+            return
+        # Attach before reading the conversation: a reply racing the welcome then arrives
+        # twice (the page dedupes by message id) instead of not at all.
+        local.add(session.ws)
+        session.visitor_id = visitor_id
+        session.fresh_token = token if fresh else None
+        try:
+            await self._mark_node(visitor_id)
+            conv = await self.host.open_conversation(self.name, self.config.account, visitor_id)
+        except BaseException:
+            await self._detach(session)  # not welcomed: the client may say hello again
+            session.visitor_id = None
+            raise
+        welcome = frames.Welcome(
+            visitor_token=token,
+            conversation_id=conv.id if conv else None,
+            messages=conv.messages if conv else [],
+            agent_name=conv.agent_name if conv else None,
+        )
+        await _reply(session.ws, welcome)
+
+    async def _on_message(
+        self, session: _Session, visitor_id: str, msg: frames.SendMessage
+    ) -> None:
+        cmid = msg.client_msg_id
+        problem = self._check_message(msg)
+        if problem is None and not self._take_allowance(session):
+            problem = _error("rate_limited", "too many messages; slow down", None)
+        if problem is not None:
+            problem.client_msg_id = cmid
+            await _reply(session.ws, problem)
+            return
+        inbound = Inbound(
+            channel=self.name,
+            account=self.config.account,
+            # Scoped to the visitor: dedupe is per channel and account, and one visitor's
+            # client_msg_id must never swallow another visitor's message.
+            external_id=f"{visitor_id}:{cmid or uuid.uuid4().hex}",
+            customer=CustomerRef(id=visitor_id),
+            text=msg.text.strip(),
+        )
+        if session.fresh_token is not None:
+            # Someone who writes is worth remembering for the full visitor_ttl_s.
+            ttl = int(self.config.visitor_ttl_s)
+            await self.host.redis.expire(self._token_key(session.fresh_token), ttl)
+            session.fresh_token = None
+        result = await self.host.ingest(inbound)
+        echo = frames.encode(
+            frames.MessageFrame(
+                message=result.message,
+                conversation_id=result.conversation_id,
+                client_msg_id=cmid,
+            )
+        )
+        await _send_raw(session.ws, echo)
+        # The message is stored; the other tabs and the queue position are a courtesy.
+        try:
+            await self._deliver(visitor_id, echo, skip=session.ws)
+            if result.queue_position is not None:
+                await self._deliver(
+                    visitor_id, frames.encode(frames.QueueFrame(position=result.queue_position))
+                )
+        except Exception:
+            log.warning("webchat: fan-out after ingest failed", exc_info=True)
+
+    def _check_message(self, msg: frames.SendMessage) -> frames.ErrorFrame | None:
+        text = msg.text.strip()
+        if not text:
+            return _error("invalid", "text is empty", "text")
+        if len(text) > self.config.max_text_chars:
+            return _error("too_long", f"at most {self.config.max_text_chars} characters", "text")
+        cmid = msg.client_msg_id
+        if cmid is not None and not 0 < len(cmid) <= CLIENT_MSG_ID_MAX_CHARS:
+            detail = f"1 to {CLIENT_MSG_ID_MAX_CHARS} characters"
+            return _error("invalid", detail, "client_msg_id")
+        return None
+
+    def _take_allowance(self, session: _Session) -> bool:
+        per_minute = self.config.messages_per_minute
+        if not per_minute:
+            return True
+        now = time.monotonic()
+        refill = (now - session.checked_at) * per_minute / 60.0
+        session.allowance = min(self._burst, session.allowance + refill)
+        session.checked_at = now
+        if session.allowance < 1.0:
+            return False
+        session.allowance -= 1.0
+        return True
+
+    # Visitors in Redis.
+
+    def _token_key(self, token: str) -> str:
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        return self.host.key(self.name, "token", digest)
+
+    def _nodes_key(self, visitor_id: str) -> str:
+        return self.host.key(self.name, "visitor", visitor_id, "nodes")
+
+    async def _resolve_visitor(self, token: str | None) -> tuple[str, str, bool]:
+        """(visitor id, token, whether new): the visitor behind a token, whose life each use
+        extends, or a new visitor with a fresh token."""
+        ttl = int(self.config.visitor_ttl_s)
+        if token and len(token) <= TOKEN_MAX_CHARS:
+            found = await self.host.redis.getex(self._token_key(token), ex=ttl)
+            if found is not None:
+                return found.decode(), token, False
+        visitor_id = uuid.uuid4().hex
+        token = secrets.token_urlsafe(32)
+        # Short-lived until the visitor writes (see _on_message): sockets that only say
+        # hello, such as scanners and bots, leave little behind.
+        silent_ttl = min(ttl, SILENT_VISITOR_TTL_S)
+        await self.host.redis.set(self._token_key(token), visitor_id, ex=silent_ttl)
+        return visitor_id, token, True
+
+    async def _mark_node(self, visitor_id: str) -> None:
+        # A set, not one node per visitor: two tabs may sit on two processes. The TTL clears
+        # what a crashed process leaves behind.
+        pipe = self.host.redis.pipeline(transaction=False)
+        pipe.sadd(self._nodes_key(visitor_id), self.host.node_id)
+        pipe.expire(self._nodes_key(visitor_id), int(self.config.visitor_ttl_s))
+        await pipe.execute()
+
+    async def _detach(self, session: _Session) -> None:
+        visitor_id = session.visitor_id
+        if visitor_id is None:
+            return
+        local = self._sockets.get(visitor_id)
+        if local is None:
+            return
+        local.discard(session.ws)
+        if local:
+            return
+        del self._sockets[visitor_id]
+        try:
+            await self.host.redis.srem(self._nodes_key(visitor_id), self.host.node_id)
+            if visitor_id in self._sockets:
+                # A new tab attached while the SREM was in flight and may have lost the race.
+                await self._mark_node(visitor_id)
+        except Exception:
+            log.warning("webchat: could not unregister visitor socket", exc_info=True)
+
+
+def _error(
+    code: str, detail: str, field: str | None = None, client_msg_id: str | None = None
+) -> frames.ErrorFrame:
+    return frames.ErrorFrame(code=code, detail=detail, field=field, client_msg_id=client_msg_id)
+
+
+async def _reply(ws: web.WebSocketResponse, frame: frames.Frame) -> None:
+    await _send_raw(ws, frames.encode(frame))
+
+
+async def _send_raw(ws: web.WebSocketResponse, buf: bytes) -> None:
+    if ws.closed:
+        return
+    try:
+        await ws.send_frame(buf, aiohttp.WSMsgType.TEXT)
+    except ConnectionError:
+        pass  # the socket went away meanwhile; its handler cleans up

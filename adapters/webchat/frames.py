@@ -1,0 +1,117 @@
+"""The customer web chat protocol: JSON text frames, a msgspec tagged union on ``type``.
+
+docs/protocol.md describes it for widget authors; keep the two in step. Unknown fields are
+ignored (not refused) so that a newer widget still talks to an older gateway.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from adapters.contract import StoredMessage
+
+
+class Frame(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=True):
+    pass
+
+
+# Client to server.
+
+
+class Hello(Frame, tag="hello"):
+    visitor_token: str | None = None
+
+
+class SendMessage(Frame, tag="message"):
+    text: str
+    client_msg_id: str | None = None
+
+
+class Typing(Frame, tag="typing"):
+    pass
+
+
+ClientFrame = Hello | SendMessage | Typing
+
+
+# Server to client.
+
+
+class Welcome(Frame, tag="welcome"):
+    visitor_token: str
+    messages: list[StoredMessage]  # required, so that it is always sent, [] included
+    conversation_id: str | None = None
+    # The agent already in the conversation, so that a reloaded page can say who is there.
+    agent_name: str | None = None
+
+
+class MessageFrame(Frame, tag="message"):
+    message: StoredMessage
+    conversation_id: str | None = None
+    # Set on the echo of the customer's own message, so the page can match its pending bubble.
+    client_msg_id: str | None = None
+
+
+class QueueFrame(Frame, tag="queue"):
+    position: int
+    eta_s: float | None = None
+
+
+class AgentFrame(Frame, tag="agent"):
+    name: str
+
+
+class ClosedFrame(Frame, tag="closed"):
+    reason: str
+
+
+class ErrorFrame(Frame, tag="error"):
+    code: str
+    detail: str
+    field: str | None = None
+    client_msg_id: str | None = None
+
+
+ServerFrame = Welcome | MessageFrame | QueueFrame | AgentFrame | ClosedFrame | ErrorFrame
+
+
+class NodeDelivery(msgspec.Struct, array_like=True):
+    """What one gateway process sends another to reach a visitor's sockets there."""
+
+    visitor_id: str
+    frame: bytes  # an encoded server frame, sent as is
+
+
+client_decoder = msgspec.json.Decoder(ClientFrame)
+server_decoder = msgspec.json.Decoder(ServerFrame)
+node_decoder = msgspec.msgpack.Decoder(NodeDelivery)
+_json = msgspec.json.Encoder()
+_msgpack = msgspec.msgpack.Encoder()
+
+
+def encode(frame: Frame) -> bytes:
+    return _json.encode(frame)
+
+
+def encode_node(delivery: NodeDelivery) -> bytes:
+    return _msgpack.encode(delivery)
+
+
+def decode_client(data: bytes | str) -> ClientFrame:
+    """Decode one client frame; raises msgspec.DecodeError (see :func:`decode_error`)."""
+    return client_decoder.decode(data)
+
+
+def decode_error(exc: msgspec.DecodeError) -> ErrorFrame:
+    """An error frame naming the field that made a client frame invalid."""
+    text = str(exc)
+    if not isinstance(exc, msgspec.ValidationError):
+        return ErrorFrame(code="bad_json", detail=text)
+    problem, _, path = text.partition(" - at `$")
+    field = path.rstrip("`").lstrip(".") or None
+    if field is None and problem.startswith("Object missing required field"):
+        # "Object missing required field `text`": the field is in the message, not the path.
+        field = problem.split("`")[1]
+    if field == "type" and problem.startswith("Invalid value"):
+        problem = "unknown frame type"
+    return ErrorFrame(code="bad_frame", detail=problem, field=field)

@@ -1,0 +1,264 @@
+"""The HTTP side of the channel, mounted at ``/wechat/``:
+
+- ``GET|POST /wechat/{account}``: an Official Account's callback (verification, messages);
+- ``GET|POST /wechat/kf/{corp}``: a WeCom corp's callback for 微信客服 (encrypted echostr
+  check; kf_msg_or_event notices);
+- ``GET /wechat/{account}/media/{media_id}`` and ``/wechat/kf/{corp}/media/{media_id}``: a
+  customer's voice, video or file, relayed from WeChat for agents, with a signed link.
+
+Every refusal is a status with a one-line reason in the body and in the log: 403 signature,
+400 malformed or refused XML, 413 too large, 404 unknown account, 503 when the message could
+not be stored (WeChat then retries, and dedupe makes one message of the retries).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
+from wechatpy.utils import WeChatSigner
+
+from adapters.wechat import endpoints
+from adapters.wechat.api import WeChatError
+from adapters.wechat.messages import BadXML, oa_normalise, parse_oa_message, xml_fields
+from adapters.wechat.tokens import TokenCache
+
+if TYPE_CHECKING:
+    from adapters.wechat.adapter import WeChatAdapter
+
+log = logging.getLogger("zhongtai.wechat")
+
+SUCCESS = "success"
+MEDIA_RELAY_LIMIT = 20 * 1024 * 1024
+
+
+class _Refuse(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+def build_app(adapter: WeChatAdapter) -> web.Application:
+    handlers = Callbacks(adapter)
+    # client_max_size bounds what aiohttp itself would buffer; the handlers read the body
+    # with the same limit themselves, since the request object belongs to the parent app.
+    app = web.Application(client_max_size=adapter.config.max_body_bytes)
+    app.router.add_get("/kf/{corp}", handlers.kf_verify)
+    app.router.add_post("/kf/{corp}", handlers.kf_notice)
+    app.router.add_get("/kf/{corp}/media/{media_id}", handlers.kf_media)
+    app.router.add_get("/{account}", handlers.oa_verify)
+    app.router.add_post("/{account}", handlers.oa_message)
+    app.router.add_get("/{account}/media/{media_id}", handlers.oa_media)
+    return app
+
+
+def signature_ok(token: str, signature: str, *parts: str) -> bool:
+    signer = WeChatSigner()
+    signer.add_data(token, *parts)
+    return hmac.compare_digest(signer.signature, signature.lower())
+
+
+def _refusal(request: web.Request, status: int, reason: str) -> web.Response:
+    log.warning("wechat: %s %s -> %d: %s", request.method, request.path, status, reason)
+    return web.Response(status=status, text=reason)
+
+
+class Callbacks:
+    def __init__(self, adapter: WeChatAdapter) -> None:
+        self.adapter = adapter
+        self.limit = adapter.config.max_body_bytes
+
+    async def _body(self, request: web.Request) -> bytes:
+        if request.content_length is not None and request.content_length > self.limit:
+            raise _Refuse(413, f"body larger than {self.limit} bytes")
+        data = bytearray()
+        async for chunk in request.content.iter_any():
+            data += chunk
+            if len(data) > self.limit:
+                raise _Refuse(413, f"body larger than {self.limit} bytes")
+        return bytes(data)
+
+    def _query(self, request: web.Request, *names: str) -> list[str]:
+        values = [request.query.get(name, "") for name in names]
+        if not all(values):
+            raise _Refuse(403, f"missing signature parameters: {', '.join(names)}")
+        return values
+
+    # Official Accounts.
+
+    async def oa_verify(self, request: web.Request) -> web.Response:
+        account = self.adapter.accounts.get(request.match_info["account"])
+        if account is None:
+            return _refusal(request, 404, "unknown WeChat account")
+        try:
+            signature, timestamp, nonce = self._query(request, "signature", "timestamp", "nonce")
+            if not signature_ok(account.token, signature, timestamp, nonce):
+                raise _Refuse(403, "bad signature")
+        except _Refuse as refuse:
+            return _refusal(request, refuse.status, refuse.reason)
+        echostr = request.query.get("echostr")
+        if echostr is None:
+            return _refusal(request, 400, "echostr is missing")
+        return web.Response(text=echostr)
+
+    async def oa_message(self, request: web.Request) -> web.Response:
+        name = request.match_info["account"]
+        account = self.adapter.accounts.get(name)
+        if account is None:
+            return _refusal(request, 404, "unknown WeChat account")
+        try:
+            # WeChat signs every request (safe mode too) over token, timestamp and nonce.
+            signature, timestamp, nonce = self._query(request, "signature", "timestamp", "nonce")
+            if not signature_ok(account.token, signature, timestamp, nonce):
+                raise _Refuse(403, "bad signature")
+            body = await self._body(request)
+            if request.query.get("encrypt_type", "raw").lower() == "aes":
+                body = self._decrypt_oa(name, request, body, timestamp, nonce)
+            message = parse_oa_message(body)
+            normalised = oa_normalise(message, self.adapter.media_url_for(name))
+        except _Refuse as refuse:
+            return _refusal(request, refuse.status, refuse.reason)
+        except BadXML as exc:
+            return _refusal(request, 400, str(exc))
+        except (KeyError, TypeError, ValueError, AttributeError, UnicodeDecodeError) as exc:
+            return _refusal(request, 400, f"not a WeChat message: {exc!r}")
+        try:
+            await self.adapter.accept_oa(account, normalised)
+        except Exception:
+            log.exception("wechat: storing %s from %s failed", normalised.external_id, name)
+            # Not "success": WeChat retries, and dedupe keeps one copy if it was stored.
+            return web.Response(status=503, text="could not store the message; retry")
+        return web.Response(text=SUCCESS)
+
+    def _decrypt_oa(
+        self, name: str, request: web.Request, body: bytes, timestamp: str, nonce: str
+    ) -> str:
+        crypto = self.adapter.oa_crypto.get(name)
+        if crypto is None:
+            raise _Refuse(
+                400,
+                "the callback is encrypted (safe or compatible mode) but no aes_key is "
+                "configured for this account",
+            )
+        msg_signature = request.query.get("msg_signature", "")
+        if not msg_signature:
+            raise _Refuse(403, "msg_signature is missing")
+        envelope = xml_fields(body)
+        if not isinstance(envelope.get("Encrypt"), str):
+            raise BadXML("encrypt_type=aes, but the body has no Encrypt element")
+        try:
+            return crypto.decrypt_message(envelope, msg_signature, timestamp, nonce)
+        except InvalidSignatureException:
+            raise _Refuse(403, "bad msg_signature") from None
+        except InvalidAppIdException:
+            raise _Refuse(403, "the message is encrypted for another AppID") from None
+        except Exception as exc:
+            raise _Refuse(400, f"cannot decrypt: {type(exc).__name__}") from None
+
+    async def oa_media(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["account"]
+        account = self.adapter.accounts.get(name)
+        if account is None:
+            return _refusal(request, 404, "unknown WeChat account")
+        return await self._relay(request, name, account.api_base, self.adapter.oa_tokens(name))
+
+    # WeCom 微信客服.
+
+    async def kf_verify(self, request: web.Request) -> web.Response:
+        corp = self.adapter.corps.get(request.match_info["corp"])
+        if corp is None:
+            return _refusal(request, 404, "unknown WeCom corp")
+        crypto = self.adapter.kf_crypto[corp.key]
+        try:
+            signature, timestamp, nonce, echostr = self._query(
+                request, "msg_signature", "timestamp", "nonce", "echostr"
+            )
+            plain = crypto.check_signature(signature, timestamp, nonce, echostr)
+        except _Refuse as refuse:
+            return _refusal(request, refuse.status, refuse.reason)
+        except InvalidSignatureException:
+            return _refusal(request, 403, "bad msg_signature")
+        except Exception as exc:  # wrong corp id, bad padding, not base64
+            return _refusal(request, 400, f"cannot decrypt echostr: {type(exc).__name__}")
+        return web.Response(text=plain)
+
+    async def kf_notice(self, request: web.Request) -> web.Response:
+        corp = self.adapter.corps.get(request.match_info["corp"])
+        if corp is None:
+            return _refusal(request, 404, "unknown WeCom corp")
+        crypto = self.adapter.kf_crypto[corp.key]
+        try:
+            signature, timestamp, nonce = self._query(
+                request, "msg_signature", "timestamp", "nonce"
+            )
+            body = await self._body(request)
+            envelope = xml_fields(body)
+            if not isinstance(envelope.get("Encrypt"), str):
+                raise BadXML("the body has no Encrypt element")
+            try:
+                inner = crypto.decrypt_message(envelope, signature, timestamp, nonce)
+            except InvalidSignatureException:
+                raise _Refuse(403, "bad msg_signature") from None
+            except Exception as exc:
+                raise _Refuse(400, f"cannot decrypt: {type(exc).__name__}") from None
+            fields = xml_fields(inner)
+        except _Refuse as refuse:
+            return _refusal(request, refuse.status, refuse.reason)
+        except BadXML as exc:
+            return _refusal(request, 400, str(exc))
+        event = str(fields.get("Event") or "").lower()
+        if event != "kf_msg_or_event":
+            log.info("wechat kf: %s: ignoring event %r", corp.key, event)
+            return web.Response(text=SUCCESS)
+        open_kfid = str(fields.get("OpenKfId") or "")
+        if not open_kfid:
+            return _refusal(request, 400, "OpenKfId is missing")
+        if corp.open_kfids and open_kfid not in corp.open_kfids:
+            log.info("wechat kf: %s: %s is not one of ours; ignored", corp.key, open_kfid)
+            return web.Response(text=SUCCESS)
+        try:
+            await self.adapter.kf_notice(corp.key, open_kfid, str(fields.get("Token") or ""))
+        except Exception:
+            log.exception("wechat kf: recording a notice for %s failed", open_kfid)
+            return web.Response(status=503, text="could not record the notice; retry")
+        return web.Response(text=SUCCESS)
+
+    async def kf_media(self, request: web.Request) -> web.StreamResponse:
+        corp = self.adapter.corps.get(request.match_info["corp"])
+        if corp is None:
+            return _refusal(request, 404, "unknown WeCom corp")
+        scope = f"kf/{corp.key}"
+        return await self._relay(request, scope, corp.api_base, self.adapter.kf_tokens(corp.key))
+
+    # Media relay.
+
+    async def _relay(
+        self, request: web.Request, scope: str, base: str, tokens: TokenCache
+    ) -> web.StreamResponse:
+        media_id = request.match_info["media_id"]
+        if not self.adapter.media_link_ok(scope, media_id, request.query):
+            return _refusal(request, 403, "bad or expired media link")
+        try:
+            data, ctype = await endpoints.get_media(
+                self.adapter.api, tokens, base, media_id, MEDIA_RELAY_LIMIT
+            )
+        except WeChatError as exc:
+            status = 404 if exc.errcode == 40007 else 502
+            return _refusal(request, status, f"WeChat: {exc.errcode} {exc.errmsg}")
+        except Exception as exc:
+            return _refusal(request, 502, f"WeChat could not be reached: {type(exc).__name__}")
+        if ctype.startswith("redirect:"):
+            raise web.HTTPFound(ctype.removeprefix("redirect:"))
+        headers = {
+            "Cache-Control": "private, max-age=3600",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Disposition": "attachment",
+            "ETag": hashlib.sha1(media_id.encode()).hexdigest(),
+        }
+        return web.Response(
+            body=data, content_type=ctype or "application/octet-stream", headers=headers
+        )

@@ -1,0 +1,162 @@
+"""Wiring: the public app (agent socket, adapters' web apps) and the admin app, with every
+client and background task owned by the app and started and stopped in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator, Mapping
+
+from aiohttp import web
+
+from adapters.contract import Adapter
+from gateway.admin import build_admin_app
+from gateway.agent_actions import AgentActions
+from gateway.agent_ws import agent_socket
+from gateway.bus import NodeBus
+from gateway.config import Config, enabled_adapters
+from gateway.host import GatewayHost
+from gateway.housekeeping import beat, run_housekeeping
+from gateway.instrument import instrument_scripts, request_timer
+from gateway.metrics import Metrics
+from gateway.redis_client import make_pubsub_redis, make_redis
+from gateway.services import SERVICES, Services
+from gateway.sessions import AgentSessions
+from gateway.switchboard import Switchboard
+from presence.registry import Presence
+from router.engine import Router
+from router.ids import new_id
+
+log = logging.getLogger(__name__)
+
+REDIS_WAIT_S = 15.0
+
+
+def default_node_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{new_id('')[-6:]}"
+
+
+def build_apps(
+    config: Config, redis_url: str, adapter_classes: Mapping[str, type[Adapter]]
+) -> tuple[web.Application, web.Application]:
+    """The public app and the admin app. adapter_classes maps configured table names to their
+    classes (see adapters.registry)."""
+    node_id = config.server.node_id or default_node_id()
+    host = GatewayHost(config.server.tenant, node_id)
+    adapters: dict[str, Adapter] = {
+        name: adapter_classes[name](adapter_config, host)
+        for name, adapter_config in enabled_adapters(config)
+    }
+    services = Services(
+        config=config,
+        node_id=node_id,
+        redis_url=redis_url,
+        metrics=Metrics(),
+        host=host,
+        adapters=adapters,
+    )
+    app = web.Application(
+        client_max_size=1024**2, middlewares=[request_timer(services.metrics, adapters)]
+    )
+    app[SERVICES] = services
+    app.router.add_get("/agent/ws", agent_socket)
+    for name, adapter in adapters.items():
+        sub_app = adapter.web_app()
+        if sub_app is not None:
+            app.add_subapp(f"/{name}/", sub_app)
+    app.cleanup_ctx.append(_core)
+    app.cleanup_ctx.append(_background_tasks)
+    app.on_shutdown.append(_close_sockets)
+    return app, build_admin_app(app)
+
+
+async def _wait_for_redis(redis: object, url: str) -> None:
+    deadline = asyncio.get_running_loop().time() + REDIS_WAIT_S
+    while True:
+        try:
+            await redis.ping()  # type: ignore[attr-defined]
+            return
+        except Exception as exc:
+            if asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(f"Redis at {url} is not reachable: {exc}") from exc
+            await asyncio.sleep(0.2)
+
+
+async def _core(app: web.Application) -> AsyncIterator[None]:
+    s = app[SERVICES]
+    config = s.config
+    s.redis = make_redis(s.redis_url, config.redis)
+    s.subscriber = make_pubsub_redis(s.redis_url, config.redis)
+    try:
+        await _wait_for_redis(s.redis, s.redis_url)
+        s.router = Router(
+            s.redis,
+            config.server.tenant,
+            config.queues,
+            config.routing,
+            config.routing.default_queue,
+        )
+        s.presence = Presence(s.redis, config.server.tenant)
+        instrument_scripts(s.metrics, s.router, s.presence)
+        s.bus = NodeBus(s.redis, s.subscriber, s.presence.keys, s.node_id)
+        s.sessions = AgentSessions(s.bus)
+        s.switchboard = Switchboard(config, s.router, s.presence, s.sessions, s.metrics, s.adapters)
+        s.actions = AgentActions(s.switchboard)
+        s.host.bind(s.redis, s.switchboard, s.bus)
+        await s.router.sync_queues()
+        await s.presence.sync_agents(config.agents)
+        for adapter in s.adapters.values():
+            await adapter.start()
+        yield
+    finally:
+        await _close_adapters(s)
+        with contextlib.suppress(Exception):
+            await s.presence.leave(s.node_id)
+        await s.subscriber.aclose()
+        await s.redis.aclose()
+
+
+async def _background_tasks(app: web.Application) -> AsyncIterator[None]:
+    """Every background task of the process starts and is cancelled here."""
+    s = app[SERVICES]
+    tasks = [
+        asyncio.create_task(s.bus.run(), name="node-bus"),
+        asyncio.create_task(s.switchboard.run_dispatcher(), name="dispatcher"),
+        asyncio.create_task(run_housekeeping(s), name="housekeeping"),
+    ]
+    tasks += [
+        asyncio.create_task(adapter.run(), name=f"adapter-{name}")
+        for name, adapter in s.adapters.items()
+        if adapter.has_background_task
+    ]
+    await asyncio.wait_for(s.bus.subscribed.wait(), timeout=REDIS_WAIT_S)
+    await beat(s)
+    s.started = True
+    log.info("gateway node %s ready", s.node_id)
+    try:
+        yield
+    finally:
+        s.started = False
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _close_adapters(s: Services) -> None:
+    adapters, s.adapters = dict(s.adapters), {}
+    for name, adapter in adapters.items():
+        try:
+            await adapter.aclose()
+        except Exception:
+            log.exception("adapter %s failed to close", name)
+
+
+async def _close_sockets(app: web.Application) -> None:
+    """Shutdown: stop taking work and tell every socket the gateway is going away."""
+    s = app[SERVICES]
+    s.started = False
+    await s.sessions.close_all("gateway going away")
+    await _close_adapters(s)

@@ -1,0 +1,86 @@
+"""Cross-process delivery: one pub/sub channel per gateway process (node), one subscriber
+connection per process, payloads fanned out to handlers registered by topic."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from gateway.tasks import stop_if_cancelled
+from presence.keys import PresenceKeys
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[bytes], Awaitable[None]]
+
+
+class Envelope(msgspec.Struct, array_like=True):
+    topic: str
+    payload: bytes
+
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder(Envelope).decode
+
+
+class NodeBus:
+    def __init__(self, redis: Any, subscriber: Any, keys: PresenceKeys, node_id: str) -> None:
+        self.redis = redis
+        self.subscriber = subscriber
+        self.node_id = node_id
+        self.channel = keys.node_channel(node_id)
+        self._keys = keys
+        self._handlers: dict[str, Handler] = {}
+        self.subscribed = asyncio.Event()
+
+    def on(self, topic: str, handler: Handler) -> None:
+        self._handlers[topic] = handler
+
+    async def send(self, node_id: str, topic: str, payload: bytes) -> None:
+        if node_id == self.node_id:
+            await self._handle(topic, payload)
+            return
+        await self.redis.publish(
+            self._keys.node_channel(node_id), _encode(Envelope(topic, payload))
+        )
+
+    async def _handle(self, topic: str, payload: bytes) -> None:
+        handler = self._handlers.get(topic)
+        if handler is None:
+            log.warning("no handler for node topic %r", topic)
+            return
+        try:
+            await handler(payload)
+        except Exception:
+            log.exception("node topic %r handler failed", topic)
+
+    async def run(self) -> None:
+        """Receive until cancelled; resubscribes after a lost connection."""
+        while True:
+            pubsub = self.subscriber.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                self.subscribed.set()
+                async for message in pubsub.listen():
+                    if message["type"] != "message":
+                        continue
+                    try:
+                        envelope = _decode(message["data"])
+                    except msgspec.DecodeError:
+                        log.warning("dropped a malformed node message on %s", self.channel)
+                        continue
+                    await self._handle(envelope.topic, envelope.payload)
+                    stop_if_cancelled()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.subscribed.clear()
+                log.warning("node subscription lost (%s); resubscribing", exc)
+                stop_if_cancelled()
+                await asyncio.sleep(0.5)
+            finally:
+                await pubsub.aclose()

@@ -1,0 +1,329 @@
+"""The gateway's configuration: one TOML file decoded into msgspec Structs.
+
+Core tables are decoded strictly here. A table named after an adapter (``[webchat]``,
+``[wechat]``...) is handed raw to that adapter's own Config Struct, so that adapter packages
+validate their keys the same strict way without this module knowing them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from gateway.routing_config import (
+    GradeConfig,
+    HoursConfig,
+    NamedError,
+    QueueConfig,
+    RuleConfig,
+    check_routing_tables,
+)
+
+AgentStatus = Literal["available", "away", "offline"]
+
+CORE_TABLES = (
+    "server",
+    "redis",
+    "agents",
+    "queues",
+    "rules",
+    "grades",
+    "hours",
+    "routing",
+    "presence",
+    "admin",
+    "logging",
+)
+
+
+class ConfigError(Exception):
+    """A configuration problem, located by file, table and key."""
+
+    def __init__(self, file: str, table: str | None, key: str | None, problem: str) -> None:
+        self.file, self.table, self.key, self.problem = file, table, key, problem
+        where = file
+        if table:
+            where += f": [{table}]"
+        if key:
+            where += f" {key}" if table else f": {key}"
+        super().__init__(f"{where}: {problem}")
+
+
+class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class ServerConfig(Strict):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    admin_port: int = 9180
+    tenant: str = "default"
+    data_dir: str = "./var"
+    node_id: str | None = None
+    max_frame_bytes: int = 65536
+    heartbeat_s: float = 20.0
+    shutdown_timeout_s: float = 10.0
+
+
+class RedisConfig(Strict):
+    url: str | None = None
+    pool_size: int = 64
+    socket_timeout_s: float = 5.0
+    connect_timeout_s: float = 5.0
+
+
+class AgentConfig(Strict):
+    id: str
+    name: str | None = None
+    token: str | None = None
+    token_sha256: str | None = None
+    skills: dict[str, int] = {}
+    capacity: dict[str, int] = {}
+    max_total: int | None = None
+    auto_accept: bool = False
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.id
+
+    def token_matches(self, presented: str) -> bool:
+        if self.token is not None:
+            return hmac.compare_digest(self.token.encode(), presented.encode())
+        if self.token_sha256 is not None:
+            digest = hashlib.sha256(presented.encode()).hexdigest()
+            return hmac.compare_digest(digest, self.token_sha256.lower())
+        return False
+
+
+class RoutingConfig(Strict):
+    offer_timeout_s: float = 30.0
+    decline_cooldown_s: float = 300.0
+    default_queue: str | None = None
+    dispatch_batch: int = 50
+    scan_limit: int = 200
+    sweep_interval_s: float = 0.25
+    dedupe_ttl_s: float = 7 * 86400.0
+    recent_messages: int = 20
+    returning_customer_window_s: float = 72 * 3600.0
+    missed_offers_before_away: int = 3
+    not_ready_reasons: list[str] = msgspec.field(
+        default_factory=lambda: ["lunch", "training", "after_call_work"]
+    )
+    position_interval_s: float = 2.0
+    closed_retention_s: float = 30 * 86400.0
+
+
+class PresenceConfig(Strict):
+    initial_status: AgentStatus = "available"
+    grace_s: float = 60.0
+    node_ttl_s: float = 15.0
+    heartbeat_interval_s: float = 5.0
+
+
+class AdminConfig(Strict):
+    token: str | None = None
+
+
+class LoggingConfig(Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    json: bool = False
+
+
+class CoreConfig(Strict):
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    redis: RedisConfig = msgspec.field(default_factory=RedisConfig)
+    agents: list[AgentConfig] = []
+    queues: list[QueueConfig] = []
+    rules: list[RuleConfig] = []
+    grades: list[GradeConfig] = []
+    hours: dict[str, HoursConfig] = {}
+    routing: RoutingConfig = msgspec.field(default_factory=RoutingConfig)
+    presence: PresenceConfig = msgspec.field(default_factory=PresenceConfig)
+    admin: AdminConfig = msgspec.field(default_factory=AdminConfig)
+    logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+
+
+class Config(msgspec.Struct, kw_only=True):
+    """The whole configuration: core tables plus each configured adapter's decoded table."""
+
+    core: CoreConfig
+    adapters: dict[str, msgspec.Struct]
+    source: str = "<built-in>"
+
+    @property
+    def server(self) -> ServerConfig:
+        return self.core.server
+
+    @property
+    def redis(self) -> RedisConfig:
+        return self.core.redis
+
+    @property
+    def routing(self) -> RoutingConfig:
+        return self.core.routing
+
+    @property
+    def presence(self) -> PresenceConfig:
+        return self.core.presence
+
+    @property
+    def agents(self) -> list[AgentConfig]:
+        return self.core.agents
+
+    @property
+    def queues(self) -> list[QueueConfig]:
+        return self.core.queues
+
+
+_MSGSPEC_PATH = re.compile(r"^(?P<problem>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_UNKNOWN_FIELD = re.compile(r"unknown field `(?P<key>[^`]+)`")
+_MISSING_FIELD = re.compile(r"missing required field `(?P<key>[^`]+)`")
+
+
+def _locate(path: str, problem: str, root_table: str | None) -> tuple[str | None, str | None]:
+    """Turn msgspec's ``$.queues[0].channels[1]`` into table ``queues[0]``, key ``channels[1]``.
+
+    msgspec writes a value inside a dict as ``[...]`` without its key: the location stops at
+    the dict (``$.agents[0].skills[...]`` is key ``skills`` of table ``agents[0]``).
+    """
+    path, inside_dict, _ = path.partition("[...]")
+    parts: list[str] = []
+    for part in re.split(r"\.|(\[\d+\])", path):
+        if not part:
+            continue
+        if part.startswith("[") and parts:
+            parts[-1] += part  # an array index belongs to the name before it
+        else:
+            parts.append(part)
+    if root_table:
+        parts.insert(0, root_table)
+    field = _UNKNOWN_FIELD.search(problem) or _MISSING_FIELD.search(problem)
+    if field and not inside_dict:
+        parts.append(field.group("key"))
+    if not parts:
+        return None, None
+    key = parts.pop()
+    return ".".join(parts) or None, key
+
+
+def _convert(data: Any, type_: type, file: str, table: str | None = None) -> Any:
+    try:
+        return msgspec.convert(data, type_)
+    except msgspec.ValidationError as exc:
+        match = _MSGSPEC_PATH.match(str(exc))
+        assert match is not None
+        problem = match.group("problem")
+        tbl, key = _locate(match.group("path") or "", problem, table)
+        raise ConfigError(file, tbl, key, problem) from None
+
+
+def _check_semantics(core: CoreConfig, file: str) -> None:
+    seen: set[str] = set()
+    for i, agent in enumerate(core.agents):
+        where = f"agents[{i}]"
+        if agent.id in seen:
+            raise ConfigError(file, where, "id", f"duplicate agent id {agent.id!r}")
+        seen.add(agent.id)
+        if agent.token is None and agent.token_sha256 is None:
+            raise ConfigError(file, where, "token", "set token or token_sha256")
+        for skill, level in agent.skills.items():
+            if not 1 <= level <= 5:
+                raise ConfigError(file, f"{where}.skills", skill, "skill levels run from 1 to 5")
+        for channel, cap in agent.capacity.items():
+            if cap < 0:
+                raise ConfigError(file, f"{where}.capacity", channel, "capacity cannot be negative")
+        if agent.max_total is not None and agent.max_total < 0:
+            raise ConfigError(file, where, "max_total", "cannot be negative")
+    try:
+        check_routing_tables(core.queues, core.rules, core.grades, core.hours)
+    except NamedError as exc:
+        raise ConfigError(file, exc.table, exc.key, exc.problem) from None
+    names = {queue.name for queue in core.queues}
+    default = core.routing.default_queue
+    if default is not None and core.queues and default not in names:
+        raise ConfigError(file, "routing", "default_queue", f"no queue named {default!r}")
+    if core.routing.offer_timeout_s <= 0:
+        raise ConfigError(file, "routing", "offer_timeout_s", "must be greater than 0")
+    reserved = {"available", "away", "offline"} & set(core.routing.not_ready_reasons)
+    if reserved:
+        raise ConfigError(file, "routing", "not_ready_reasons", f"{sorted(reserved)} are built in")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", core.server.tenant):
+        raise ConfigError(file, "server", "tenant", "use letters, digits, _ . -")
+
+
+def apply_environment(core: CoreConfig, env: Mapping[str, str]) -> CoreConfig:
+    """Secrets from the environment override the file."""
+    if url := env.get("ZHONGTAI_REDIS_URL"):
+        core.redis.url = url
+    if token := env.get("ZHONGTAI_ADMIN_TOKEN"):
+        core.admin.token = token
+    for agent in core.agents:
+        var = "ZHONGTAI_AGENT_TOKEN_" + re.sub(r"[^A-Za-z0-9]", "_", agent.id).upper()
+        if token := env.get(var):
+            agent.token, agent.token_sha256 = token, None
+    return core
+
+
+def with_defaults(core: CoreConfig) -> CoreConfig:
+    """Give a config without queues one queue that takes every channel."""
+    if not core.queues:
+        core.queues = [QueueConfig(name=core.routing.default_queue or "general")]
+    if core.routing.default_queue is None:
+        core.routing.default_queue = core.queues[0].name
+    return core
+
+
+def parse_config(
+    data: dict[str, Any],
+    file: str,
+    adapter_configs: Mapping[str, type[msgspec.Struct]],
+    env: Mapping[str, str] | None = None,
+) -> Config:
+    """Decode an already-parsed TOML document; adapter_configs maps table name to Struct."""
+    data = dict(data)
+    adapters: dict[str, msgspec.Struct] = {}
+    for name in list(data):
+        if name in CORE_TABLES:
+            continue
+        if name not in adapter_configs:
+            known = ", ".join(sorted([*CORE_TABLES, *adapter_configs]))
+            raise ConfigError(file, name, None, f"unknown table; known tables: {known}")
+        adapters[name] = _convert(data.pop(name), adapter_configs[name], file, name)
+    core = _convert(data, CoreConfig, file)
+    core = apply_environment(core, os.environ if env is None else env)
+    core = with_defaults(core)
+    _check_semantics(core, file)
+    return Config(core=core, adapters=adapters, source=file)
+
+
+def load_config(
+    path: str | os.PathLike[str],
+    adapter_configs: Mapping[str, type[msgspec.Struct]],
+    env: Mapping[str, str] | None = None,
+) -> Config:
+    file = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(file, None, None, f"cannot read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(file, None, None, "not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(file, None, None, f"invalid TOML: {exc}") from None
+    return parse_config(data, file, adapter_configs, env)
+
+
+def enabled_adapters(config: Config) -> Iterable[tuple[str, msgspec.Struct]]:
+    for name, adapter_config in config.adapters.items():
+        if getattr(adapter_config, "enabled", True):
+            yield name, adapter_config

@@ -1,0 +1,300 @@
+"""Prometheus metrics. The registry belongs to the app, not the module, so that several
+gateways can live in one test process. Names and labels are public (INTERFACES.md); every
+metric is described in docs/operations.md. No agent, customer or conversation id is ever a
+label: label values come from the configuration (queues, channels, adapters, statuses) or
+from short fixed lists (outcomes, reasons, script names)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
+
+from gateway import __version__
+
+# No *_created series: one more series per labelled counter and histogram, which Prometheus
+# stores as a gauge and nothing here uses. (A setting of the client library, process-wide.)
+disable_created_metrics()
+
+# On the SLA thresholds ops use, so that "answered within 20 s" is a bucket boundary.
+WAIT_BUCKETS = (1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200, 1800, 3600)
+# Email and reviews are answered in hours, chats in seconds.
+FIRST_RESPONSE_BUCKETS = (
+    5,
+    10,
+    20,
+    30,
+    60,
+    120,
+    300,
+    600,
+    1800,
+    3600,
+    7200,
+    14400,
+    28800,
+    86400,
+    172800,
+)
+# From an agent's accept to the close: minutes for chats, hours or days for email and reviews.
+HANDLE_BUCKETS = (
+    30,
+    60,
+    120,
+    300,
+    600,
+    900,
+    1800,
+    3600,
+    7200,
+    14400,
+    28800,
+    86400,
+    172800,
+    604800,
+)
+# The label values of outcomes, fixed (INTERFACES.md).
+INBOUND_OUTCOMES = ("accepted", "duplicate", "rejected")
+OUTBOUND_OUTCOMES = ("sent", "failed")
+OFFER_OUTCOMES = ("accepted", "declined", "timed_out", "revoked")
+SLA_OUTCOMES = ("met", "breached")
+ADAPTER_OPERATIONS = ("send", "notify", "webhook")
+STATUS_CLASSES = ("2xx", "4xx", "5xx")
+COMPONENTS = ("gateway", "adapters", "router", "presence")
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+# A webhook may wait for Redis and, for some channels, call the channel's API back.
+HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self._primed = False
+        # Memory, CPU, file descriptors (process_*) and the Python version (python_info):
+        # a registry of our own gets them only when asked.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        self.build_info = Gauge(
+            "zhongtai_build_info", "Always 1; the version of the gateway.", ["version"], registry=r
+        )
+        self.build_info.labels(__version__).set(1)
+
+        # Traffic.
+        self.inbound = Counter(
+            "zhongtai_inbound_messages_total",
+            "Customer messages received, by outcome.",
+            ["channel", "outcome"],
+            registry=r,
+        )
+        self.outbound = Counter(
+            "zhongtai_outbound_messages_total",
+            "Agent replies sent to channels, by outcome.",
+            ["channel", "outcome"],
+            registry=r,
+        )
+        self.webhook_seconds = Histogram(
+            "zhongtai_webhook_seconds",
+            "Handling time of HTTP requests on the public port (websocket upgrades left out), "
+            "by the adapter whose path prefix they use.",
+            ["adapter"],
+            buckets=HTTP_BUCKETS,
+            registry=r,
+        )
+        self.webhook_requests = Counter(
+            "zhongtai_webhook_requests_total",
+            "HTTP requests on the public port (websocket upgrades left out), by adapter and "
+            "status class (2xx, 3xx, 4xx, 5xx).",
+            ["adapter", "status"],
+            registry=r,
+        )
+        self.adapter_errors = Counter(
+            "zhongtai_adapter_errors_total",
+            "Adapter failures: send (an unexpected exception, not a refusal), notify, "
+            "webhook (a 5xx answer or an exception).",
+            ["adapter", "operation"],
+            registry=r,
+        )
+
+        # Queues (read from Redis at scrape time).
+        self.queue_depth = Gauge(
+            "zhongtai_queue_depth",
+            "Conversations waiting in the queue (read from Redis).",
+            ["queue"],
+            registry=r,
+        )
+        self.queue_oldest_wait = Gauge(
+            "zhongtai_queue_oldest_wait_seconds",
+            "How long the longest-waiting conversation has waited (read from Redis).",
+            ["queue"],
+            registry=r,
+        )
+        self.queue_sla = Gauge(
+            "zhongtai_queue_sla_seconds",
+            "The queue's configured SLA (sla_s): the wait within which an accept counts as met.",
+            ["queue"],
+            registry=r,
+        )
+        self.queue_available_agents = Gauge(
+            "zhongtai_queue_available_agents",
+            "Connected agents with status available who are eligible for the queue (skills, "
+            "and capacity on one of its channels), busy or not (read from Redis).",
+            ["queue"],
+            registry=r,
+        )
+        self.load_ratio = Gauge(
+            "zhongtai_agent_load_ratio",
+            "Occupancy of the queue's eligible connected agents: open and offered "
+            "conversations on the queue's channels over their capacity there (read from Redis).",
+            ["queue"],
+            registry=r,
+        )
+
+        # Waits, offers and service level.
+        self.wait = Histogram(
+            "zhongtai_wait_seconds",
+            "From enqueue to an agent's accept.",
+            ["queue"],
+            buckets=WAIT_BUCKETS,
+            registry=r,
+        )
+        self.first_response = Histogram(
+            "zhongtai_first_response_seconds",
+            "From a conversation's first customer message to the first agent reply.",
+            ["channel"],
+            buckets=FIRST_RESPONSE_BUCKETS,
+            registry=r,
+        )
+        self.handle = Histogram(
+            "zhongtai_handle_seconds",
+            "From the accept of the agent who held the conversation to its close.",
+            ["queue"],
+            buckets=HANDLE_BUCKETS,
+            registry=r,
+        )
+        self.closed = Counter(
+            "zhongtai_conversations_closed_total",
+            "Conversations closed, by reason.",
+            ["queue", "reason"],
+            registry=r,
+        )
+        self.offers = Counter(
+            "zhongtai_offers_total",
+            "Offers to agents, by outcome.",
+            ["queue", "outcome"],
+            registry=r,
+        )
+        self.sla = Counter(
+            "zhongtai_sla_total",
+            "Conversations accepted within their queue's SLA, or not.",
+            ["queue", "outcome"],
+            registry=r,
+        )
+        self.escalations = Counter(
+            "zhongtai_escalations_total",
+            "Escalation steps, priority ageing and maximum-wait actions applied.",
+            ["queue", "kind"],
+            registry=r,
+        )
+        self.overflows = Counter(
+            "zhongtai_overflows_total",
+            "Escalation steps that let the overflow queue's agents take the conversation.",
+            ["queue", "to"],
+            registry=r,
+        )
+
+        # Agents and sockets.
+        self.agents = Gauge(
+            "zhongtai_agents",
+            "Configured agents by status (read from Redis).",
+            ["status"],
+            registry=r,
+        )
+        self.websockets = Gauge(
+            "zhongtai_websocket_connections",
+            "Open websockets on this process.",
+            ["kind"],
+            registry=r,
+        )
+
+        # The gateway's own work.
+        self.dispatch_seconds = Histogram(
+            "zhongtai_dispatch_seconds",
+            "Duration of one routing call (Lua round trip): the offer decision time.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.routed = Counter(
+            "zhongtai_offers_made_total",
+            "Offers made by this process's routing calls.",
+            registry=r,
+        )
+        self.script_seconds = Histogram(
+            "zhongtai_redis_script_seconds",
+            "Duration of one Lua script call on Redis, round trip included.",
+            ["script"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.script_errors = Counter(
+            "zhongtai_redis_script_errors_total",
+            "Lua script calls that raised (a Redis error, a timeout, a lost connection).",
+            ["script"],
+            registry=r,
+        )
+        self.errors_logged = Counter(
+            "zhongtai_errors_logged_total",
+            "Log records at level error or above, by the top-level package that wrote them.",
+            ["component"],
+            registry=r,
+        )
+
+    def prime(
+        self, queues: Iterable[str], channels: Iterable[str], adapters: Iterable[str]
+    ) -> None:
+        """Create, at 0, the series of every known queue, channel and adapter that rules and
+        dashboards divide or take increase() of: a series born at 1 would hide its first
+        event from increase() and rate(), and a missing one makes a ratio vanish."""
+        if self._primed:
+            return
+        self._primed = True
+        for queue in queues:
+            for outcome in SLA_OUTCOMES:
+                self.sla.labels(queue, outcome)
+            for outcome in OFFER_OUTCOMES:
+                self.offers.labels(queue, outcome)
+            self.wait.labels(queue)
+            self.handle.labels(queue)
+        for channel in channels:
+            for outcome in INBOUND_OUTCOMES:
+                self.inbound.labels(channel, outcome)
+            for outcome in OUTBOUND_OUTCOMES:
+                self.outbound.labels(channel, outcome)
+            self.first_response.labels(channel)
+        for adapter in adapters:
+            for operation in ADAPTER_OPERATIONS:
+                self.adapter_errors.labels(adapter, operation)
+            for status in STATUS_CLASSES:
+                self.webhook_requests.labels(adapter, status)
+        for component in COMPONENTS:
+            self.errors_logged.labels(component)
+
+    def timer_fired(self, queue: str, kind: str, detail: str, spec: object | None) -> None:
+        """Count an escalation or ageing step, and an overflow when the escalation step
+        (``detail``, from 1) lets the overflow queue's agents in."""
+        self.escalations.labels(queue, kind).inc()
+        if kind != "escalated" or spec is None or not detail.isdigit():
+            return
+        steps = getattr(spec, "escalation", [])
+        index = int(detail) - 1
+        overflow = getattr(spec, "overflow", None)
+        if 0 <= index < len(steps) and steps[index].overflow and overflow:
+            self.overflows.labels(queue, overflow).inc()

@@ -1,0 +1,171 @@
+"""The routing tables of the configuration: queues with their escalation steps, business
+hours, classification rules and complaint grades. docs/routing.md explains each setting."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Literal
+
+import msgspec
+
+Strategy = Literal["least_loaded", "longest_idle", "round_robin"]
+AfterMaxWait = Literal["none", "auto_reply", "leave_message", "close"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+Level = Annotated[int, msgspec.Meta(ge=1, le=5)]
+Priority = Annotated[int, msgspec.Meta(ge=0, le=9)]
+Seconds = Annotated[float, msgspec.Meta(ge=0)]
+TimeRange = Annotated[str, msgspec.Meta(pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")]
+
+
+class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class EscalationStep(Strict):
+    """What happens to a conversation once it has waited ``after_s`` seconds."""
+
+    after_s: Seconds
+    skills: dict[str, Level] | None = None  # replaces the required skill levels
+    relax_skills: bool = False  # drops every skill requirement
+    overflow: bool = False  # the overflow queue's agents may take it too
+    raise_priority: Annotated[int, msgspec.Meta(ge=0, le=9)] = 0
+
+
+class QueueConfig(Strict):
+    name: str
+    channels: list[str] = []
+    skills: dict[str, Level] = {}
+    strategy: Strategy = "least_loaded"
+    priority: Priority = 0
+    sla_s: Seconds = 60.0
+    auto_accept: bool = False
+    ageing_s: Seconds = 0.0
+    escalation: list[EscalationStep] = []
+    overflow: str | None = None
+    max_wait_s: Seconds = 0.0
+    after_max_wait: AfterMaxWait = "none"
+    max_wait_message: str = (
+        "Sorry for the wait. All our agents are busy; leave us a message and we will answer "
+        "as soon as we can."
+    )
+    hours: str | None = None
+    after_hours_queue: str | None = None
+    closed_message: str = "We are closed now. We will answer when we open."
+    sticky_wait_s: Seconds = 20.0
+    inactivity_warn_s: Seconds = 0.0
+    inactivity_close_s: Seconds = 0.0
+    inactivity_warning: str = "Are you still there? This conversation will close soon."
+    inactivity_close_message: str = "This conversation was closed after a time without messages."
+    position_auto_reply: bool = False
+    position_message: str = "You are number {position} in the queue."
+
+
+class HoursConfig(Strict):
+    """A weekly schedule in a time zone, with holidays when it stays closed."""
+
+    timezone: str = "UTC"
+    weekly: dict[Weekday, list[TimeRange]] = {}
+    holidays: list[date] = []
+
+
+class RuleConfig(Strict):
+    """A classification rule: every condition given must hold; the first rule that matches
+    sets the conversation's queue, priority, required skills and complaint grade."""
+
+    name: str
+    channels: list[str] = []
+    accounts: list[str] = []
+    keywords: list[str] = []
+    tags: list[str] = []
+    languages: list[str] = []
+    rating_at_most: float | None = None
+    rating_at_least: float | None = None
+    queue: str | None = None
+    priority: Priority | None = None
+    skills: dict[str, Level] | None = None
+    grade: str | None = None
+
+
+class GradeConfig(Strict):
+    """A complaint grade (投诉分级) and what it means for priority and SLA."""
+
+    name: str
+    priority: Priority
+    sla_s: Seconds
+
+
+class NamedError(Exception):
+    """A semantic problem: the table and key it is about, and what is wrong."""
+
+    def __init__(self, table: str, key: str, problem: str) -> None:
+        super().__init__(problem)
+        self.table, self.key, self.problem = table, key, problem
+
+
+_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def check_routing_tables(
+    queues: list[QueueConfig],
+    rules: list[RuleConfig],
+    grades: list[GradeConfig],
+    hours: dict[str, HoursConfig],
+) -> None:
+    """Cross-references between the routing tables; raises NamedError."""
+    from router.hours import check_schedule
+
+    names: set[str] = set()
+    for i, queue in enumerate(queues):
+        where = f"queues[{i}]"
+        if queue.name in names:
+            raise NamedError(where, "name", f"duplicate queue {queue.name!r}")
+        if not _NAME.fullmatch(queue.name):
+            raise NamedError(where, "name", "use letters, digits, _ . -")
+        names.add(queue.name)
+    for i, queue in enumerate(queues):
+        where = f"queues[{i}]"
+        if queue.overflow is not None and queue.overflow not in names:
+            raise NamedError(where, "overflow", f"no queue named {queue.overflow!r}")
+        if queue.after_hours_queue is not None and queue.after_hours_queue not in names:
+            raise NamedError(
+                where, "after_hours_queue", f"no queue named {queue.after_hours_queue!r}"
+            )
+        if queue.hours is not None and queue.hours not in hours:
+            raise NamedError(where, "hours", f"no [hours.{queue.hours}] table")
+        if any(step.overflow for step in queue.escalation) and queue.overflow is None:
+            raise NamedError(where, "overflow", "an escalation step overflows: name the queue")
+        if queue.after_max_wait != "none" and queue.max_wait_s <= 0:
+            raise NamedError(where, "max_wait_s", "set it for after_max_wait to apply")
+        if queue.overflow == queue.name:
+            raise NamedError(where, "overflow", "a queue cannot overflow to itself")
+        if queue.after_hours_queue is not None and queue.hours is None:
+            raise NamedError(where, "after_hours_queue", "needs hours: the queue is never closed")
+        if queue.after_hours_queue == queue.name:
+            raise NamedError(where, "after_hours_queue", "must be another queue")
+        afters = [step.after_s for step in queue.escalation]
+        if afters != sorted(afters):
+            raise NamedError(where, "escalation", "steps must come in order of after_s")
+        if "{position}" not in queue.position_message:
+            raise NamedError(where, "position_message", "must contain {position}")
+        if (
+            queue.inactivity_close_s
+            and queue.inactivity_warn_s
+            and queue.inactivity_close_s <= queue.inactivity_warn_s
+        ):
+            raise NamedError(where, "inactivity_close_s", "must come after inactivity_warn_s")
+    grade_names = {g.name for g in grades}
+    if len(grade_names) != len(grades):
+        raise NamedError("grades", "name", "grade names must be unique")
+    if len({r.name for r in rules}) != len(rules):
+        raise NamedError("rules", "name", "rule names must be unique")
+    for i, rule in enumerate(rules):
+        where = f"rules[{i}]"
+        if rule.queue is not None and rule.queue not in names:
+            raise NamedError(where, "queue", f"no queue named {rule.queue!r}")
+        if rule.grade is not None and rule.grade not in grade_names:
+            raise NamedError(where, "grade", f"no grade named {rule.grade!r} in [[grades]]")
+    for name, schedule in hours.items():
+        problem = check_schedule(schedule)
+        if problem is not None:
+            raise NamedError(f"hours.{name}", problem[0], problem[1])

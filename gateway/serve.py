@@ -1,0 +1,88 @@
+"""`zhongtai serve`: start the embedded Redis when none is configured, run the public and
+admin sites, and on SIGTERM or SIGINT stop taking work, close sockets and exit 0."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Mapping
+from pathlib import Path
+
+from aiohttp import web
+
+from adapters import registry
+from adapters.contract import Adapter
+from gateway.app import build_apps
+from gateway.config import Config
+from gateway.embedded_redis import RedisServer
+
+log = logging.getLogger("zhongtai")
+
+
+def adapter_classes(config: Config) -> Mapping[str, type[Adapter]]:
+    return {name: registry.load(name) for name in config.adapters}
+
+
+async def run_gateway(config: Config, redis_url: str, stop: asyncio.Event | None = None) -> None:
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    app, admin = build_apps(config, redis_url, adapter_classes(config))
+    server = config.server
+    runner = web.AppRunner(app, shutdown_timeout=server.shutdown_timeout_s, access_log=None)
+    admin_runner = web.AppRunner(admin, access_log=None)
+    await runner.setup()
+    await admin_runner.setup()
+    try:
+        await web.TCPSite(runner, server.host, server.port).start()
+        await web.TCPSite(admin_runner, server.host, server.admin_port).start()
+        log.info(
+            "listening on http://%s:%d (agents: /agent/ws, web chat: /webchat/), admin on "
+            "http://%s:%d (/metrics, /healthz, /readyz)",
+            server.host,
+            server.port,
+            server.host,
+            server.admin_port,
+        )
+        await stop.wait()
+        log.info("stopping: closing sockets and finishing work in flight")
+    finally:
+        await runner.cleanup()
+        await admin_runner.cleanup()
+    log.info("stopped")
+
+
+def serve(config: Config) -> int:
+    """Run until a signal; returns the exit status."""
+    redis_url = config.redis.url
+    embedded: RedisServer | None = None
+    if redis_url is None:
+        data_dir = Path(config.server.data_dir)
+        embedded = RedisServer(data_dir=data_dir, persistent=True)
+        embedded.start()
+        redis_url = embedded.url
+        log.info(
+            "no Redis URL configured: started an embedded redis-server (%s) at %s, data in %s",
+            embedded.executable,
+            redis_url,
+            data_dir,
+        )
+    try:
+        _run(run_gateway(config, redis_url))
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+def _run(main: object) -> None:
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)  # type: ignore[arg-type]
+    else:
+        uvloop.run(main)  # type: ignore[arg-type]

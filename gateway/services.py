@@ -1,0 +1,41 @@
+"""What a running gateway owns, in one object stored on the aiohttp app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from adapters.contract import Adapter
+from gateway.agent_actions import AgentActions
+from gateway.bus import NodeBus
+from gateway.config import Config
+from gateway.host import GatewayHost
+from gateway.metrics import Metrics
+from gateway.sessions import AgentSessions
+from gateway.switchboard import Switchboard
+from presence.registry import Presence
+from router.engine import Router
+
+
+@dataclass
+class Services:
+    config: Config
+    node_id: str
+    redis_url: str
+    metrics: Metrics
+    host: GatewayHost
+    adapters: dict[str, Adapter]
+    redis: Any = None
+    subscriber: Any = None
+    router: Router = field(init=False)
+    presence: Presence = field(init=False)
+    bus: NodeBus = field(init=False)
+    sessions: AgentSessions = field(init=False)
+    switchboard: Switchboard = field(init=False)
+    actions: AgentActions = field(init=False)
+    started: bool = False
+
+
+SERVICES = web.AppKey("services", Services)

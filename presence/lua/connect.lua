@@ -1,0 +1,22 @@
+-- An agent's socket is up on a node: record where, and restore their status.
+-- KEYS[1] agent -> node (hash)   KEYS[2] agent -> connection id (hash)   KEYS[3] status (hash)
+-- KEYS[4] available agents (set)   KEYS[5] agent disconnected-at ms (hash)
+-- ARGV[1] agent   ARGV[2] node id   ARGV[3] connection id   ARGV[4] status for a fresh login
+-- Returns {previous node, previous connection id, status now}
+local agent = ARGV[1]
+local previous_node = redis.call('HGET', KEYS[1], agent) or ''
+local previous_connection = redis.call('HGET', KEYS[2], agent) or ''
+redis.call('HSET', KEYS[1], agent, ARGV[2])
+redis.call('HSET', KEYS[2], agent, ARGV[3])
+redis.call('HDEL', KEYS[5], agent)
+local status = redis.call('HGET', KEYS[3], agent)
+if not status or status == 'offline' then
+  status = ARGV[4]
+  redis.call('HSET', KEYS[3], agent, status)
+end
+if status == 'available' then
+  redis.call('SADD', KEYS[4], agent)
+else
+  redis.call('SREM', KEYS[4], agent)
+end
+return {previous_node, previous_connection, status}

@@ -1,0 +1,27 @@
+-- Gateway processes whose heartbeat is older than the TTL are dead: their agents count as
+-- disconnected from now, which starts their grace period.
+-- KEYS[1] nodes (zset, heartbeat ms)   KEYS[2] agent -> node   KEYS[3] agent -> connection id
+-- KEYS[4] available agents (set)   KEYS[5] agent disconnected-at ms (hash)
+-- ARGV[1] now ms   ARGV[2] node TTL ms
+-- Returns the dead nodes' agents.
+local now = tonumber(ARGV[1])
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+if #dead == 0 then return {} end
+local is_dead = {}
+for _, node in ipairs(dead) do
+  is_dead[node] = true
+  redis.call('ZREM', KEYS[1], node)
+end
+local reaped = {}
+local held = redis.call('HGETALL', KEYS[2])
+for i = 1, #held, 2 do
+  local agent, node = held[i], held[i + 1]
+  if is_dead[node] then
+    redis.call('HDEL', KEYS[2], agent)
+    redis.call('HDEL', KEYS[3], agent)
+    redis.call('SREM', KEYS[4], agent)
+    redis.call('HSET', KEYS[5], agent, now)
+    reaped[#reaped + 1] = agent
+  end
+end
+return reaped

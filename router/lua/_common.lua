@@ -1,0 +1,106 @@
+-- Shared helpers, prepended to every router script when it is loaded (router/scripts.py).
+-- Helpers take the keys they touch as arguments: a script declares every key in KEYS.
+
+-- Queue scores order by priority (higher first, 0..9), then by enqueue time (earlier first).
+local function queue_score(priority, enqueued_ms)
+  if priority > 9 then priority = 9 elseif priority < 0 then priority = 0 end
+  return (9 - priority) * 1e13 + enqueued_ms
+end
+
+-- Queue keys arrive as KEYS[first_key..] and their names as ARGV[first_arg..], in order.
+local function queue_map(first_key, first_arg)
+  local map = {}
+  local k = first_key
+  for a = first_arg, #ARGV do
+    map[ARGV[a]] = KEYS[k]
+    k = k + 1
+  end
+  return map
+end
+
+local function load_field(agent, channel)
+  return agent .. '|' .. channel
+end
+
+-- An agent's load is kept per channel and in total ('agent|*'), for the optional total cap.
+local function add_load(load_key, agent, channel, delta)
+  redis.call('HINCRBY', load_key, load_field(agent, channel), delta)
+  redis.call('HINCRBY', load_key, load_field(agent, '*'), delta)
+end
+
+local function get_route(route_key, conv)
+  local raw = redis.call('HGET', route_key, conv)
+  if not raw then return nil end
+  return cjson.decode(raw)
+end
+
+local function put_route(route_key, conv, route)
+  redis.call('HSET', route_key, conv, cjson.encode(route))
+end
+
+local function queue_config(cfg_key, cache, name)
+  local q = cache[name]
+  if q == nil then
+    local raw = redis.call('HGET', cfg_key, name)
+    q = raw and cjson.decode(raw) or {skills = {}, strategy = 'least_loaded'}
+    cache[name] = q
+  end
+  return q
+end
+
+-- Put a conversation back in its queue with its original enqueue time (invariants 6 and 7).
+local function requeue(state_key, queues, conv, route)
+  redis.call('HSET', state_key, conv, 'queued')
+  local key = queues[route.q]
+  if key then
+    redis.call('ZADD', key, queue_score(route.p, route.e), conv)
+  end
+end
+
+local TIMER_KINDS = {'esc', 'age', 'max', 'idle', 'idle2'}
+
+local function clear_timers(timers_key, conv)
+  for _, kind in ipairs(TIMER_KINDS) do
+    redis.call('ZREM', timers_key, kind .. '|' .. conv)
+  end
+end
+
+-- The inactivity clock of an assigned conversation restarts with every message: the warning
+-- first when there is one, else straight to the close.
+local function restart_idle(timers_key, cfg, conv, now)
+  redis.call('ZREM', timers_key, 'idle|' .. conv, 'idle2|' .. conv)
+  local warn = tonumber(cfg.idle_warn_ms or 0)
+  local close = tonumber(cfg.idle_close_ms or 0)
+  if warn > 0 then
+    redis.call('ZADD', timers_key, now + warn, 'idle|' .. conv)
+  elseif close > 0 then
+    redis.call('ZADD', timers_key, now + close, 'idle2|' .. conv)
+  end
+end
+
+-- Take back a pending offer: free the reservation, remember the agent as a decliner, drop a
+-- preference for that agent, and requeue. k holds the keys: offers, timers, offer_of, state,
+-- route, load, declined. Returns {offer, conv, agent, queue}, nil when there is no such
+-- offer, or false when expected_agent is given and the offer is someone else's.
+local function release_offer(k, queues, offer, expected_agent, now)
+  local raw = redis.call('HGET', k.offers, offer)
+  if not raw then return nil end
+  local o = cjson.decode(raw)
+  if expected_agent ~= '' and o.a ~= expected_agent then return false end
+  redis.call('HDEL', k.offers, offer)
+  redis.call('ZREM', k.timers, offer)
+  if redis.call('HGET', k.offer_of, o.c) == offer then redis.call('HDEL', k.offer_of, o.c) end
+  local route = get_route(k.route, o.c)
+  add_load(k.load, o.a, route.c, -1)
+  local raw_declined = redis.call('HGET', k.declined, o.c)
+  local declined = raw_declined and cjson.decode(raw_declined) or {}
+  declined[o.a] = now
+  redis.call('HSET', k.declined, o.c, cjson.encode(declined))
+  if route.pa == o.a then
+    route.pa = nil
+    route.pu = nil
+    put_route(k.route, o.c, route)
+  end
+  requeue(k.state, queues, o.c, route)
+  return {offer, o.c, o.a, route.q}
+end

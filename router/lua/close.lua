@@ -1,0 +1,43 @@
+-- Close a conversation in whatever state it is, freeing the capacity it held or reserved.
+-- KEYS[1] conversation state   KEYS[2] conversation -> agent   KEYS[3] conversation route
+-- KEYS[4] conversation -> offer   KEYS[5] offers   KEYS[6] offer timers
+-- KEYS[7] assignments (zset, lex)   KEYS[8] load   KEYS[9] customer -> open conversation
+-- KEYS[10] decliners   KEYS[11] conversation timers   KEYS[12] customer -> last closed (hash)
+-- KEYS[13] closed conversations (zset, close ms; for retention)
+-- KEYS[14..] queues, names in ARGV[4..]
+-- ARGV[1] conversation   ARGV[2] the agent closing it ('' = an administrator or the system)
+-- ARGV[3] now ms   ARGV[4..] queue names
+-- Returns {'ok', previous state, agent who held it, agent it was offered to, offer id}
+--       | {'gone'} | {'not_yours'}
+local conv = ARGV[1]
+local state = redis.call('HGET', KEYS[1], conv)
+if not state or state == 'closed' then return {'gone'} end
+local holder = redis.call('HGET', KEYS[2], conv) or ''
+if ARGV[2] ~= '' and holder ~= ARGV[2] then return {'not_yours'} end
+local route = get_route(KEYS[3], conv)
+local offered_to, offer = '', ''
+if state == 'assigned' then
+  add_load(KEYS[8], holder, route.c, -1)
+  redis.call('ZREM', KEYS[7], holder .. '\0' .. conv)
+  redis.call('HDEL', KEYS[2], conv)
+elseif state == 'offered' then
+  offer = redis.call('HGET', KEYS[4], conv) or ''
+  local raw = redis.call('HGET', KEYS[5], offer)
+  if raw then
+    offered_to = cjson.decode(raw).a
+    add_load(KEYS[8], offered_to, route.c, -1)
+  end
+  redis.call('HDEL', KEYS[5], offer)
+  redis.call('ZREM', KEYS[6], offer)
+  redis.call('HDEL', KEYS[4], conv)
+else
+  local queues = queue_map(14, 4)
+  if queues[route.q] then redis.call('ZREM', queues[route.q], conv) end
+end
+redis.call('HSET', KEYS[1], conv, 'closed')
+redis.call('HDEL', KEYS[10], conv)
+clear_timers(KEYS[11], conv)
+if redis.call('HGET', KEYS[9], route.k) == conv then redis.call('HDEL', KEYS[9], route.k) end
+redis.call('HSET', KEYS[12], route.k, conv .. '|' .. ARGV[3])
+redis.call('ZADD', KEYS[13], ARGV[3], conv)
+return {'ok', state, holder, offered_to, offer}

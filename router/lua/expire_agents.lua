@@ -1,0 +1,57 @@
+-- Agents whose socket has been gone for the grace period go offline: their pending offers are
+-- taken back at once, and their assigned conversations that no agent has answered yet go back
+-- to the queue with their original enqueue time (invariant 7). Answered ones stay.
+-- KEYS[1] agent disconnected-at ms (hash)   KEYS[2] agent status (hash)
+-- KEYS[3] available agents (set)   KEYS[4] assignments (zset, lex)   KEYS[5] conversation state
+-- KEYS[6] conversation -> agent   KEYS[7] conversation route   KEYS[8] load
+-- KEYS[9] first reply ms per conversation   KEYS[10] offers   KEYS[11] offer timers
+-- KEYS[12] conversation -> offer   KEYS[13] decliners   KEYS[14] conversation timers
+-- KEYS[15..] queues, names in ARGV[3..]
+-- ARGV[1] now ms   ARGV[2] grace ms   ARGV[3..] queue names
+-- Returns a flat list, three items per event: agent, conversation ('' when the agent went
+-- offline with nothing to requeue), 'requeued' | 'revoked:<offer id>' | 'offline'.
+local now = tonumber(ARGV[1])
+local grace = tonumber(ARGV[2])
+local queues = queue_map(15, 3)
+local k = {
+  offers = KEYS[10], timers = KEYS[11], offer_of = KEYS[12], state = KEYS[5], route = KEYS[7],
+  load = KEYS[8], declined = KEYS[13],
+}
+local result = {}
+local function emit(agent, conv, what)
+  result[#result + 1] = agent
+  result[#result + 1] = conv
+  result[#result + 1] = what
+end
+
+local gone = redis.call('HGETALL', KEYS[1])
+for i = 1, #gone, 2 do
+  local agent, since = gone[i], tonumber(gone[i + 1])
+  if now - since >= grace then
+    redis.call('HDEL', KEYS[1], agent)
+    redis.call('HSET', KEYS[2], agent, 'offline')
+    redis.call('SREM', KEYS[3], agent)
+    emit(agent, '', 'offline')
+    local offers = redis.call('HGETALL', KEYS[10])
+    for j = 1, #offers, 2 do
+      if cjson.decode(offers[j + 1]).a == agent then
+        local item = release_offer(k, queues, offers[j], agent, now)
+        if item then emit(agent, item[2], 'revoked:' .. offers[j]) end
+      end
+    end
+    local held = redis.call('ZRANGEBYLEX', KEYS[4], '[' .. agent .. '\0', '(' .. agent .. '\1')
+    for _, member in ipairs(held) do
+      local conv = string.sub(member, #agent + 2)
+      if redis.call('HEXISTS', KEYS[9], conv) == 0 then
+        local route = get_route(KEYS[7], conv)
+        redis.call('ZREM', KEYS[4], member)
+        redis.call('HDEL', KEYS[6], conv)
+        redis.call('ZREM', KEYS[14], 'idle|' .. conv, 'idle2|' .. conv)
+        add_load(KEYS[8], agent, route.c, -1)
+        requeue(KEYS[5], queues, conv, route)
+        emit(agent, conv, 'requeued')
+      end
+    end
+  end
+end
+return result

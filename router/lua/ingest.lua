@@ -1,0 +1,69 @@
+-- Store one inbound message: dedupe, find or open the customer's conversation, append, enqueue.
+-- KEYS[1] dedupe marker for this external id   KEYS[2] customer -> open conversation (hash)
+-- KEYS[3] conversation state (hash)             KEYS[4] conversation route (hash)
+-- KEYS[5] conversation meta (hash)              KEYS[6] messages of the conversation (list)
+-- KEYS[7] the queue a new conversation joins    KEYS[8] conversation -> agent (hash)
+-- KEYS[9] agent -> node (hash)                  KEYS[10] conversation timers (zset)
+-- KEYS[11] queue config (hash)                KEYS[12] customer -> last closed "conv|ms" (hash)
+-- KEYS[13] first reply ms per conversation (hash)   KEYS[14..] queues
+-- ARGV[1] customer field   ARGV[2] the open conversation the caller saw ('' = none)
+-- ARGV[3] id for a new conversation   ARGV[4] message (msgpack)   ARGV[5] message id
+-- ARGV[6] meta for a new conversation (msgpack)   ARGV[7] route JSON for a new conversation
+-- ARGV[8] queue score for a new conversation   ARGV[9] dedupe TTL ms   ARGV[10] now ms
+-- ARGV[11] the closed conversation to reopen instead of opening one ('' = none)
+-- ARGV[12] how many timer items follow   ARGV[13..] a new conversation's timers: kind, due
+-- ms, kind, due ms...   then the queue names, in the order of KEYS[14..] (every queue, so that
+-- a follow-up message finds the queue its conversation waits in)
+-- Returns {'duplicate', conv, message id} | {'retry', current conv} |
+--         {'accepted', conv, created 0|1|2 (2: reopened), state, agent, node, position or -1,
+--          the conversation's queue}
+local seen = redis.call('GET', KEYS[1])
+if seen then
+  local sep = string.find(seen, '|', 1, true)
+  return {'duplicate', string.sub(seen, 1, sep - 1), string.sub(seen, sep + 1)}
+end
+local current = redis.call('HGET', KEYS[2], ARGV[1]) or ''
+if current ~= ARGV[2] then
+  -- The caller built KEYS[6] for another conversation; it retries with the right keys.
+  return {'retry', current}
+end
+local now = tonumber(ARGV[10])
+local conv = current
+local created = 0
+if conv == '' then
+  conv, created = ARGV[3], 1
+  if ARGV[11] ~= '' then
+    local closed = redis.call('HGET', KEYS[12], ARGV[1]) or ''
+    if string.sub(closed, 1, #ARGV[11] + 1) ~= ARGV[11] .. '|'
+        or redis.call('HGET', KEYS[3], ARGV[11]) ~= 'closed' then
+      return {'retry', ''}
+    end
+    conv, created = ARGV[11], 2
+    redis.call('HDEL', KEYS[12], ARGV[1])
+    redis.call('HDEL', KEYS[13], conv)
+  else
+    redis.call('HSET', KEYS[5], conv, ARGV[6])
+  end
+  redis.call('HSET', KEYS[2], ARGV[1], conv)
+  redis.call('HSET', KEYS[4], conv, ARGV[7])
+  redis.call('HSET', KEYS[3], conv, 'queued')
+  redis.call('ZADD', KEYS[7], ARGV[8], conv)
+  for i = 13, 12 + tonumber(ARGV[12]), 2 do
+    redis.call('ZADD', KEYS[10], ARGV[i + 1], ARGV[i] .. '|' .. conv)
+  end
+end
+redis.call('RPUSH', KEYS[6], ARGV[4])
+redis.call('SET', KEYS[1], conv .. '|' .. ARGV[5], 'PX', ARGV[9])
+local state = redis.call('HGET', KEYS[3], conv)
+local agent, node, position = '', '', -1
+if state == 'assigned' then
+  agent = redis.call('HGET', KEYS[8], conv) or ''
+  node = redis.call('HGET', KEYS[9], agent) or ''
+  local route = get_route(KEYS[4], conv)
+  restart_idle(KEYS[10], queue_config(KEYS[11], {}, route.q), conv, now)
+elseif state == 'queued' then
+  local queues = queue_map(14, 13 + tonumber(ARGV[12]))
+  local key = queues[get_route(KEYS[4], conv).q]
+  position = key and redis.call('ZRANK', key, conv) or -1
+end
+return {'accepted', conv, created, state, agent, node, position, get_route(KEYS[4], conv).q}

@@ -1,0 +1,96 @@
+-- Fire the conversation timers that are due: escalation steps, priority ageing, the maximum
+-- wait, and inactivity. Routing changes happen here, atomically; what needs a channel (an
+-- auto-reply, a close with a message) is returned for the caller, and timers whose follow-up
+-- the caller must do are leased (moved ARGV[3] ms ahead) rather than removed, so that a
+-- process dying before the follow-up strands nothing: the close removes them.
+-- KEYS[1] conversation timers (zset, "kind|conversation")   KEYS[2] conversation state
+-- KEYS[3] conversation route   KEYS[4] queue config (hash, JSON)
+-- KEYS[5..] the queues open now, names in ARGV[4..]
+-- ARGV[1] now ms   ARGV[2] most timers to fire   ARGV[3] lease and retry ms
+-- ARGV[4..] queue names
+-- Returns a flat list, three items per event: kind ('escalated' | 'aged' | 'max_wait' |
+-- 'idle_warn' | 'idle_close'), conversation, detail (step number, priority, or action).
+local now = tonumber(ARGV[1])
+local lease = tonumber(ARGV[3])
+local queues = queue_map(5, 4)
+local cache = {}
+local result = {}
+local function emit(kind, conv, detail)
+  result[#result + 1] = kind
+  result[#result + 1] = conv
+  result[#result + 1] = tostring(detail)
+end
+
+local function later(member, at)
+  redis.call('ZADD', KEYS[1], at, member)
+end
+
+local function rescore(conv, route)
+  redis.call('ZADD', queues[route.q], queue_score(route.p, route.e), conv)
+end
+
+local function escalate(conv, route, cfg)
+  local steps = cfg.escalation or {}
+  local index = (route.es or 0) + 1
+  local step = steps[index]
+  if not step then return end
+  if step.relax then route.s = {} elseif step.skills then route.s = step.skills end
+  if step.overflow and cfg.overflow then route.x = {cfg.overflow} end
+  if step.raise and step.raise > 0 then route.p = math.min(9, route.p + step.raise) end
+  route.es = index
+  if steps[index + 1] then
+    later('esc|' .. conv, (route.w or route.e) + steps[index + 1].after_ms)
+  end
+  emit('escalated', conv, index)
+end
+
+local function age(conv, route, cfg)
+  if route.p >= 9 or not cfg.ageing_ms or cfg.ageing_ms <= 0 then return end
+  route.p = route.p + 1
+  if route.p < 9 then later('age|' .. conv, now + cfg.ageing_ms) end
+  emit('aged', conv, route.p)
+end
+
+local function waiting_timer(member, kind, conv, state, route, cfg)
+  if state == 'assigned' then return end
+  if not queues[route.q] or state == 'offered' then
+    -- Closed for now, or an offer is out: look again later.
+    later(member, now + lease)
+    return
+  end
+  if kind == 'esc' then
+    escalate(conv, route, cfg)
+  elseif kind == 'age' then
+    age(conv, route, cfg)
+  else
+    local action = cfg.after_max_wait or 'none'
+    if action == 'leave_message' then route.lm = 1 end
+    if action == 'close' then later(member, now + lease) end
+    emit('max_wait', conv, action)
+  end
+  put_route(KEYS[3], conv, route)
+  rescore(conv, route)
+end
+
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+for _, member in ipairs(due) do
+  redis.call('ZREM', KEYS[1], member)
+  local sep = string.find(member, '|', 1, true)
+  local kind, conv = string.sub(member, 1, sep - 1), string.sub(member, sep + 1)
+  local state = redis.call('HGET', KEYS[2], conv)
+  local route = get_route(KEYS[3], conv)
+  if state and state ~= 'closed' and route then
+    local cfg = queue_config(KEYS[4], cache, route.q)
+    if kind == 'esc' or kind == 'age' or kind == 'max' then
+      waiting_timer(member, kind, conv, state, route, cfg)
+    elseif state == 'assigned' and kind == 'idle' then
+      local close_ms = tonumber(cfg.idle_close_ms or 0)
+      if close_ms > 0 then later('idle2|' .. conv, now + close_ms - (cfg.idle_warn_ms or 0)) end
+      emit('idle_warn', conv, '')
+    elseif state == 'assigned' and kind == 'idle2' then
+      later(member, now + lease)
+      emit('idle_close', conv, '')
+    end
+  end
+end
+return result

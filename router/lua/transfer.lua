@@ -1,0 +1,56 @@
+-- Transfer a conversation to a queue, or to an agent (who is then offered it first), with a
+-- note for the next agent. It keeps its original enqueue time and its history.
+-- KEYS[1] conversation state   KEYS[2] conversation -> agent   KEYS[3] conversation route
+-- KEYS[4] assignments (zset, lex)   KEYS[5] load   KEYS[6] decliners (hash, JSON)
+-- KEYS[7] conversation timers   KEYS[8] first reply ms per conversation (hash)
+-- KEYS[9..] queues, names in ARGV[8..]
+-- ARGV[1] conversation   ARGV[2] the agent transferring it ('' = an administrator)
+-- ARGV[3] target queue ('' = its own queue)   ARGV[4] target agent ('' = none)
+-- ARGV[5] now ms   ARGV[6] how long the target agent is waited for, ms   ARGV[7] note
+-- ARGV[8..] queue names
+-- Returns {'ok', previous holder} | {'gone'} | {'not_yours'} | {'busy'} | {'unknown_queue'}
+local conv = ARGV[1]
+local now = tonumber(ARGV[5])
+local queues = queue_map(9, 8)
+local state = redis.call('HGET', KEYS[1], conv)
+if not state or state == 'closed' then return {'gone'} end
+local holder = redis.call('HGET', KEYS[2], conv) or ''
+if ARGV[2] ~= '' and holder ~= ARGV[2] then return {'not_yours'} end
+if state == 'offered' then return {'busy'} end
+local route = get_route(KEYS[3], conv)
+local target_queue = ARGV[3] ~= '' and ARGV[3] or route.q
+if not queues[target_queue] then return {'unknown_queue'} end
+
+if state == 'assigned' then
+  add_load(KEYS[5], holder, route.c, -1)
+  redis.call('ZREM', KEYS[4], holder .. '\0' .. conv)
+  redis.call('HDEL', KEYS[2], conv)
+  redis.call('ZREM', KEYS[7], 'idle|' .. conv, 'idle2|' .. conv)
+elseif queues[route.q] then
+  redis.call('ZREM', queues[route.q], conv)
+end
+
+local raw_declined = redis.call('HGET', KEYS[6], conv)
+local declined = raw_declined and cjson.decode(raw_declined) or {}
+if holder ~= '' then declined[holder] = now end
+route.q = target_queue
+route.s = nil
+route.x = nil
+route.es = nil
+route.pk = nil
+route.tn = ARGV[7] ~= '' and ARGV[7] or nil
+route.tf = holder ~= '' and holder or nil
+if ARGV[4] ~= '' then
+  route.pa = ARGV[4]
+  route.pu = now + tonumber(ARGV[6])
+  declined[ARGV[4]] = nil
+else
+  route.pa = nil
+  route.pu = nil
+end
+redis.call('HSET', KEYS[6], conv, cjson.encode(declined))
+-- The next agent has not answered yet: should they drop, it goes back to the queue.
+redis.call('HDEL', KEYS[8], conv)
+put_route(KEYS[3], conv, route)
+requeue(KEYS[1], queues, conv, route)
+return {'ok', holder}

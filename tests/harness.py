@@ -1,0 +1,228 @@
+"""A gateway running in the test process on real sockets and the suite's real Redis, and
+small websocket clients for customers and agents that speak the JSON frames directly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import websockets
+from aiohttp import web
+from helpers import free_port, wait_until
+
+from adapters import registry
+from gateway.app import build_apps
+from gateway.config import Config, parse_config
+from gateway.services import SERVICES, Services
+
+FRAME_TIMEOUT_S = 10.0
+
+
+def make_config(tenant: str, **tables: Any) -> Config:
+    """A config from TOML-shaped dicts; the web chat channel is on unless told otherwise."""
+    data: dict[str, Any] = {"server": {"tenant": tenant, "heartbeat_s": 5.0}}
+    data["webchat"] = {"messages_per_minute": 0}
+    for name, value in tables.items():
+        if isinstance(value, dict) and isinstance(data.get(name), dict):
+            data[name] = {**data[name], **value}
+        else:
+            data[name] = value
+    data = {k: v for k, v in data.items() if v is not None}
+    names = [n for n in data if n in registry.available()]
+    return parse_config(data, "<test>", registry.config_types(names), env={})
+
+
+def agent(agent_id: str, capacity: int = 3, **fields: Any) -> dict[str, Any]:
+    return {"id": agent_id, "token": f"tok-{agent_id}", "capacity": {"webchat": capacity}, **fields}
+
+
+class RunningGateway:
+    def __init__(
+        self,
+        app: web.Application,
+        runner: web.AppRunner,
+        admin: web.AppRunner,
+        port: int,
+        admin_port: int,
+    ) -> None:
+        self.app, self.runner, self.admin_runner = app, runner, admin
+        self.port, self.admin_port = port, admin_port
+
+    @property
+    def services(self) -> Services:
+        return self.app[SERVICES]
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin_base(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    def ws_url(self, path: str) -> str:
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+        await self.admin_runner.cleanup()
+
+
+def _bound_port(runner: web.AppRunner) -> int:
+    site = next(iter(runner.sites))
+    server = site._server  # aiohttp keeps the listening socket here
+    assert server is not None
+    return server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+
+
+async def start_gateway(config: Config, redis_url: str) -> RunningGateway:
+    classes = {name: registry.load(name) for name in config.adapters}
+    app, admin = build_apps(config, redis_url, classes)
+    runner = web.AppRunner(app, shutdown_timeout=2.0)
+    admin_runner = web.AppRunner(admin)
+    await runner.setup()
+    await admin_runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    await web.TCPSite(admin_runner, "127.0.0.1", 0).start()
+    return RunningGateway(app, runner, admin_runner, _bound_port(runner), _bound_port(admin_runner))
+
+
+@contextlib.asynccontextmanager
+async def running(config: Config, redis_url: str) -> AsyncIterator[RunningGateway]:
+    gateway = await start_gateway(config, redis_url)
+    try:
+        yield gateway
+    finally:
+        await gateway.stop()
+
+
+class Client:
+    """A websocket peer that keeps every frame it reads, so tests can wait for a frame of a
+    type (and matching fields) without losing the ones that came before it."""
+
+    def __init__(self, ws: websockets.ClientConnection) -> None:
+        self.ws = ws
+        self.frames: list[dict[str, Any]] = []
+
+    async def send(self, **frame: Any) -> None:
+        await self.ws.send(json.dumps(frame))
+
+    async def expect(
+        self,
+        type_: str,
+        timeout: float = FRAME_TIMEOUT_S,  # noqa: ASYNC109
+        **match: Any,
+    ) -> dict[str, Any]:
+        """The first frame of this type whose fields match and that no expect returned yet;
+        frames read past stay readable by later expects."""
+        async with asyncio.timeout(timeout):
+            index = 0
+            while True:
+                while index < len(self.frames):
+                    frame = self.frames[index]
+                    index += 1
+                    if (
+                        not frame.get("_read")
+                        and frame.get("type") == type_
+                        and all(frame.get(k) == v for k, v in match.items())
+                    ):
+                        frame["_read"] = True
+                        return frame
+                self.frames.append(json.loads(await self.ws.recv()))
+
+    async def expect_closed(self, timeout: float = FRAME_TIMEOUT_S) -> int:  # noqa: ASYNC109
+        async with asyncio.timeout(timeout):
+            with contextlib.suppress(websockets.ConnectionClosed):
+                while True:
+                    self.frames.append(json.loads(await self.ws.recv()))
+        assert self.ws.close_code is not None
+        return self.ws.close_code
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+@contextlib.asynccontextmanager
+async def connect(url: str, **kwargs: Any) -> AsyncIterator[Client]:
+    async with websockets.connect(url, open_timeout=FRAME_TIMEOUT_S, **kwargs) as ws:
+        yield Client(ws)
+
+
+@contextlib.asynccontextmanager
+async def agent_client(gateway: RunningGateway, agent_id: str) -> AsyncIterator[Client]:
+    async with connect(gateway.ws_url("/agent/ws")) as client:
+        await client.send(type="hello", token=f"tok-{agent_id}", protocol=1)
+        await client.expect("welcome")
+        yield client
+
+
+@contextlib.asynccontextmanager
+async def customer(
+    gateway: RunningGateway, visitor_token: str | None = None
+) -> AsyncIterator[Client]:
+    async with connect(gateway.ws_url("/webchat/ws")) as client:
+        await client.send(type="hello", visitor_token=visitor_token)
+        await client.expect("welcome")
+        yield client
+
+
+async def admin_ready(admin_port: int) -> bool:
+    """Whether the gateway on this admin port answers /readyz with 200 (for wait_until)."""
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{admin_port}/readyz") as response,
+        ):
+            return response.status == 200
+    except aiohttp.ClientError:
+        return False
+
+
+class GatewayProcess:
+    """A `zhongtai serve` subprocess with a config of the test's; [server] is written here."""
+
+    def __init__(self, directory: Path, tenant: str, redis_url: str, node: str, toml: str) -> None:
+        self.port, self.admin_port = free_port(), free_port()
+        self.config = directory / f"{node}.toml"
+        self.config.write_text(
+            f'[server]\ntenant = "{tenant}"\nport = {self.port}\n'
+            f'admin_port = {self.admin_port}\nnode_id = "{node}"\n\n'
+            f'[redis]\nurl = "{redis_url}"\n\n{toml}'
+        )
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "serve", "--config", str(self.config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+    def ws_url(self, path: str) -> str:
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    async def ready(self) -> None:
+        await wait_until(
+            lambda: admin_ready(self.admin_port), timeout=30, message=f"{self.config.stem} ready"
+        )
+
+    async def stop(self) -> int:
+        """SIGTERM, and the exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return await asyncio.to_thread(self.process.wait, 30)
+        finally:
+            self.kill()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()

@@ -1,0 +1,72 @@
+"""Helpers shared by the tests: free ports and polling with a deadline instead of sleeps."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from gateway.embedded_redis import pick_free_port
+
+T = TypeVar("T")
+
+__all__ = ["free_port", "poll_until", "wait_until"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    return pick_free_port()
+
+
+async def wait_until(
+    predicate: Callable[[], T | Awaitable[T]],
+    timeout: float = 5.0,  # noqa: ASYNC109 - a polling deadline, not a cancellation scope
+    interval: float = 0.01,
+    message: str | None = None,
+) -> T:
+    """Poll ``predicate`` (sync or async) until it returns something truthy, and return that.
+
+    Tests synchronise on an observable state rather than on a guessed sleep: fast when the
+    system is fast, and a clear failure, not a hang, when the state never comes.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    attempts = 0
+    last: object = None
+    while True:
+        attempts += 1
+        result = predicate()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
+        last = result
+        if loop.time() >= deadline:
+            what = message or getattr(predicate, "__qualname__", repr(predicate))
+            raise AssertionError(
+                f"wait_until timed out after {timeout:g} s ({attempts} attempts): {what}; "
+                f"last value {last!r}"
+            )
+        await asyncio.sleep(interval)
+
+
+def poll_until(
+    predicate: Callable[[], T],
+    timeout: float = 5.0,
+    interval: float = 0.01,
+    message: str | None = None,
+) -> T:
+    """The synchronous twin of :func:`wait_until`, for tests without an event loop."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            what = message or getattr(predicate, "__qualname__", repr(predicate))
+            raise AssertionError(
+                f"poll_until timed out after {timeout:g} s: {what}; last value {result!r}"
+            )
+        time.sleep(interval)

@@ -1,0 +1,172 @@
+"""The Grafana dashboards and their provisioning: raw JSON that file provisioning loads as is
+(id null, a stable uid, a datasource variable, no __inputs), PromQL that parses, metric names
+that the gateway serves, and Redis-derived gauges taken with max() across processes."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+from harness import agent, make_config, running
+from obs_support import (
+    DASHBOARDS,
+    DATASOURCE,
+    DEPLOY,
+    NO_PROMTOOL,
+    REDIS_GAUGES,
+    SYNTHETIC,
+    dashboard_expressions,
+    dashboards,
+    metric_names,
+    panels,
+    promtool,
+    rules_text,
+    sample_names,
+    scrape_text,
+)
+
+EXPECTED = {
+    "contact-centre.json": "zhongtai-contact-centre",
+    "gateway-health.json": "zhongtai-gateway-health",
+}
+
+
+def test_the_dashboards_are_there_with_stable_uids():
+    found = dashboards()
+    assert {name: d["uid"] for name, d in found.items()} == EXPECTED
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_dashboard_is_raw_json_for_file_provisioning(name):
+    text = (DASHBOARDS / name).read_text("utf-8")
+    dashboard = dashboards()[name]
+    assert dashboard["id"] is None
+    assert re.fullmatch(r"[a-z0-9-]{1,40}", dashboard["uid"])
+    # Exports "for sharing externally" need an import step that provisioning does not do.
+    assert "__inputs" not in dashboard and "__requires" not in dashboard
+    assert "${DS_" not in text
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    for variable in variables.values():
+        if variable["type"] == "query":
+            assert variable["datasource"] == DATASOURCE, variable["name"]
+    ids = [p["id"] for p in panels(dashboard)]
+    assert len(ids) == len(set(ids)), "panel ids must be unique"
+    for panel in panels(dashboard):
+        assert panel.get("title"), panel
+        grid = panel["gridPos"]
+        assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24, panel["title"]
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"] == DATASOURCE, panel["title"]
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"] == DATASOURCE, panel["title"]
+            assert target["expr"].strip(), panel["title"]
+
+
+def _expressions_of(name: str) -> str:
+    return "\n".join(t["expr"] for p in panels(dashboards()[name]) for t in p.get("targets", []))
+
+
+def test_contact_centre_shows_what_a_supervisor_watches():
+    exprs = _expressions_of("contact-centre.json")
+    for needed in (
+        "zhongtai_inbound_messages_total",  # traffic by channel
+        "zhongtai_queue_depth",
+        "histogram_quantile(0.5, sum by (le, queue) (rate(zhongtai_wait_seconds_bucket",
+        "histogram_quantile(0.9, sum by (le, queue) (rate(zhongtai_wait_seconds_bucket",
+        'zhongtai_sla_total{queue=~"$queue", outcome="met"}',  # service level
+        'zhongtai_sla_total{queue=~"$queue", outcome="breached"}',
+        "max by (status) (zhongtai_agents)",
+        "zhongtai_agent_load_ratio",  # occupancy
+        "sum by (outcome) (rate(zhongtai_offers_total",
+        "sum by (le, channel) (rate(zhongtai_first_response_seconds_bucket",
+    ):
+        assert needed in exprs, needed
+
+
+def test_gateway_health_shows_what_an_operator_watches():
+    exprs = _expressions_of("gateway-health.json")
+    for needed in (
+        "zhongtai_webhook_seconds_bucket",  # handling latency
+        "zhongtai_dispatch_seconds_bucket",
+        "zhongtai_adapter_errors_total",
+        "zhongtai_errors_logged_total",
+        "zhongtai_redis_script_errors_total",
+        "zhongtai_redis_script_seconds_bucket",
+        "zhongtai_websocket_connections",
+        "process_resident_memory_bytes",
+        "rate(process_cpu_seconds_total",
+        'up{job="zhongtai"',
+    ):
+        assert needed in exprs, needed
+
+
+_MAX_BEFORE = re.compile(r"max(\s+by\s*\([^)]*\))?\s*\(\s*$")
+
+
+@pytest.mark.parametrize("source", ["dashboards", "rules"])
+def test_figures_read_from_redis_are_taken_with_max(source):
+    """Every process reports the same queue and agent figures: sum() would multiply them."""
+    if source == "dashboards":
+        texts = [expr for _, expr in dashboard_expressions()]
+    else:
+        texts = [rules_text()]
+    seen = 0
+    for text in texts:
+        for match in re.finditer(r"\b(" + "|".join(REDIS_GAUGES) + r")\b", text):
+            seen += 1
+            before = text[: match.start()]
+            assert _MAX_BEFORE.search(before), f"{match.group(1)} without max() in: {text}"
+    assert seen
+
+
+async def test_every_metric_referenced_is_served(tenant, redis_url):
+    config = make_config(tenant, agents=[agent("alice")])
+    async with running(config, redis_url) as gw:
+        served = sample_names(await scrape_text(gw.admin_base))
+    referenced = set()
+    for _, expr in dashboard_expressions():
+        referenced |= metric_names(expr)
+    referenced |= metric_names(rules_text())
+    assert "zhongtai_queue_depth" in referenced and "process_cpu_seconds_total" in referenced
+    missing = referenced - served - SYNTHETIC
+    assert not missing, f"not on the gateway's /metrics: {sorted(missing)}"
+
+
+def test_every_dashboard_expression_parses(tmp_path):
+    """promtool parses each expression as the rule of a throwaway rules file (the live test,
+    test_prometheus_live.py, also runs each one)."""
+    tool = promtool()
+    if tool is None:
+        pytest.skip(NO_PROMTOOL)
+    expressions = dashboard_expressions()
+    lines = ["groups:", "  - name: dashboards", "    rules:"]
+    for i, (_, expr) in enumerate(expressions):
+        quoted = expr.replace("'", "''")  # a YAML single-quoted scalar
+        lines += [f"      - record: dashboard:expr_{i}", f"        expr: '{quoted}'"]
+    rules = tmp_path / "dashboards.yml"
+    rules.write_text("\n".join(lines) + "\n")
+    checked = subprocess.run(
+        [tool, "check", "rules", str(rules)], capture_output=True, text=True, timeout=60
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"{len(expressions)} rules found" in checked.stdout
+
+
+def test_grafana_provisioning_points_at_the_dashboards():
+    grafana = DEPLOY / "grafana"
+    datasource = (grafana / "provisioning" / "datasources" / "prometheus.yaml").read_text()
+    assert "apiVersion: 1" in datasource
+    assert "type: prometheus" in datasource
+    assert "url: http://prometheus:9090" in datasource
+    provider = (grafana / "provisioning" / "dashboards" / "zhongtai.yaml").read_text()
+    assert "apiVersion: 1" in provider and "type: file" in provider
+    path = re.search(r"^\s*path:\s*(\S+)", provider, re.M)
+    assert path is not None
+    compose = (DEPLOY / "compose.yaml").read_text()
+    assert f"./grafana/dashboards:{path.group(1)}:ro" in compose
+    assert "./grafana/provisioning:/etc/grafana/provisioning:ro" in compose
