@@ -6,11 +6,13 @@ from __future__ import annotations
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from gateway.config import RedisConfig
+from gateway.redis_lane import LaneRedis
 
 
 def make_redis(url: str, config: RedisConfig) -> Redis:
-    """The bytes-mode client for commands and scripts; callers wait for a free connection
-    instead of failing when the pool is busy."""
+    """The bytes-mode client for commands and scripts. Single commands share one multiplexed
+    connection (gateway/redis_lane.py); pipelines wait for a free pooled connection instead
+    of failing when the pool is busy."""
     pool = BlockingConnectionPool.from_url(
         url,
         max_connections=config.pool_size,
@@ -21,7 +23,7 @@ def make_redis(url: str, config: RedisConfig) -> Redis:
         decode_responses=False,
         health_check_interval=30,
     )
-    return Redis(connection_pool=pool)
+    return LaneRedis(connection_pool=pool, timeout_s=config.socket_timeout_s)
 
 
 def make_pubsub_redis(url: str, config: RedisConfig) -> Redis:

@@ -14,7 +14,9 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
+from gateway.config import RedisConfig
 from gateway.embedded_redis import RedisServer, find_redis_server
+from gateway.redis_client import make_redis
 
 NO_REDIS = (
     "redis-server not found: apt-get install redis-server (Debian package redis-server) "
@@ -44,8 +46,9 @@ def tenant() -> str:
 
 @pytest_asyncio.fixture(name="redis")
 async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    """A bytes-mode RESP2 client on the session's server, closed after the test."""
-    client = aioredis.Redis.from_url(redis_url, protocol=2, decode_responses=False)
+    """The gateway's own client (bytes mode, RESP2, single commands and pipelines on one
+    multiplexed connection) on the session's server, closed after the test."""
+    client = make_redis(redis_url, RedisConfig())
     try:
         yield client
     finally:

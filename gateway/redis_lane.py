@@ -1,0 +1,292 @@
+"""A Redis client whose single commands (scripts included) share one multiplexed connection.
+
+redis-py spends ~50 µs of CPU on every call: a pool checkout under a condition and a
+timeout, a health check, a read under a second timeout, retry and observability hooks.
+Under load that, not Redis, is what limits a gateway process. A lane writes every command
+issued in one event-loop turn in one write, and one reader task hands the answers, which
+Redis gives in order, back to their callers. Pipelines and transactions keep using the pool,
+and so does anything that needs a connection of its own (pub/sub has its own client).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import math
+from collections import deque
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ExecAbortError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+log = logging.getLogger(__name__)
+
+# redis-py's option names for "answer this when the command fails" and "don't decode".
+EMPTY_RESPONSE = "EMPTY_RESPONSE"
+NEVER_DECODE = "NEVER_DECODE"
+
+
+class _Batch:
+    """Answers of commands sent back to back as one unit (a pipeline), errors included."""
+
+    __slots__ = ("answers", "expected", "future")
+
+    def __init__(self, expected: int, future: asyncio.Future[list[Any]]) -> None:
+        self.answers: list[Any] = []
+        self.expected = expected
+        self.future = future
+
+    def add(self, answer: Any) -> bool:
+        """Take the next answer; True once the batch has all of them."""
+        self.answers.append(answer)
+        if len(self.answers) < self.expected:
+            return False
+        if not self.future.done():
+            self.future.set_result(self.answers)
+        return True
+
+
+class Lane:
+    """One connection, commands written back to back and answered in order.
+
+    A command whose answer does not come within ``timeout_s`` (a hung server, a silent
+    network) fails every command in flight with a TimeoutError and drops the connection; the
+    next command reconnects. Commands that were written when the connection broke fail with a
+    ConnectionError: they may or may not have run, as with any client."""
+
+    def __init__(self, connection: AbstractConnection, timeout_s: float | None) -> None:
+        self._connection = connection
+        self._timeout_s = timeout_s
+        self._waiting: deque[asyncio.Future[Any] | _Batch] = deque()
+        self._outbox: list[bytes] = []
+        self._writer: asyncio.StreamWriter | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._connect_lock = asyncio.Lock()
+        self._answered = 0
+        self._background: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    async def call(self, args: tuple[Any, ...]) -> Any:
+        """Send one command and return its raw answer (an error answer is raised)."""
+        if not self._tasks:
+            await self._connect()
+        future = asyncio.get_running_loop().create_future()
+        if not self._outbox:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._outbox.extend(self._connection.pack_command(*args))
+        self._waiting.append(future)
+        return await future
+
+    async def call_many(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Send commands back to back; return every answer, an error answer as the
+        ResponseError itself (a pipeline decides what to raise)."""
+        if not self._tasks:
+            await self._connect()
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        if not self._outbox:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._outbox.extend(self._connection.pack_commands(commands))
+        self._waiting.append(_Batch(len(commands), future))
+        return await future
+
+    async def aclose(self) -> None:
+        self._closed = True
+        await self._drop(RedisConnectionError("the Redis client was closed"))
+
+    async def _connect(self) -> None:
+        async with self._connect_lock:
+            if self._tasks:
+                return
+            if self._closed:
+                raise RedisConnectionError("the Redis client was closed")
+            await self._connection.connect()
+            self._writer = self._connection._writer
+            self._tasks = [asyncio.create_task(self._read(), name="redis-lane-reader")]
+            if self._timeout_s:
+                self._tasks.append(asyncio.create_task(self._watch(), name="redis-lane-watchdog"))
+
+    def _flush(self) -> None:
+        """Write what this loop turn asked for. redis-py's own send is a coroutine that
+        drains after each write; the lane writes to the transport and lets it buffer, since
+        what it holds is bounded by the commands in flight."""
+        data, self._outbox = self._outbox, []
+        if not data or self._writer is None:
+            return
+        try:
+            self._writer.writelines(data)
+        except Exception as exc:
+            self._drop_soon(exc)
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                answer = await self._connection.read_response(timeout=math.inf)
+            except ResponseError as error:
+                answer = error
+            except Exception as exc:
+                self._drop_soon(exc)
+                return
+            self._answered += 1
+            if not self._waiting:
+                self._drop_soon(RedisConnectionError("an answer nobody asked for"))
+                return
+            head = self._waiting[0]
+            if type(head) is _Batch:
+                if head.add(answer):
+                    self._waiting.popleft()
+                continue
+            future = self._waiting.popleft()
+            if future.done():  # its caller was cancelled; the answer is not theirs to see
+                continue
+            if isinstance(answer, ResponseError):
+                future.set_exception(answer)
+            else:
+                future.set_result(answer)
+
+    def progress(self) -> tuple[int, object]:
+        """What the watchdog compares a timeout apart: answers so far, and the oldest
+        command still waiting (None when none waits)."""
+        return self._answered, self._waiting[0] if self._waiting else None
+
+    async def _watch(self) -> None:
+        """Fail the lane when one command has waited a whole period with no answer at all:
+        the same command at the head at two checks a timeout apart, nothing answered since."""
+        assert self._timeout_s
+        previous = self.progress()
+        while True:
+            await asyncio.sleep(self._timeout_s)
+            now = self.progress()
+            if now[1] is not None and now == previous:
+                await self._drop(RedisTimeoutError(f"no answer from Redis in {self._timeout_s} s"))
+                return
+            previous = now
+
+    def _drop_soon(self, error: BaseException) -> None:
+        task = asyncio.get_running_loop().create_task(self._drop(error))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _drop(self, error: BaseException) -> None:
+        """Fail what is in flight and disconnect; the next command reconnects."""
+        async with self._connect_lock:
+            await self._drop_locked(error)
+
+    async def _drop_locked(self, error: BaseException) -> None:
+        tasks, self._tasks, self._writer = self._tasks, [], None
+        current = asyncio.current_task()
+        for task in tasks:
+            if task is not current:
+                task.cancel()
+        waiting, self._waiting, self._outbox = self._waiting, deque(), []
+        if not isinstance(error, (RedisConnectionError, RedisTimeoutError)):
+            error = RedisConnectionError(f"Redis connection lost: {error}")
+        for entry in waiting:
+            future = entry.future if type(entry) is _Batch else entry
+            if not future.done():
+                future.set_exception(error)
+        if waiting and not self._closed:
+            log.warning(
+                "Redis connection dropped with %d commands in flight: %s", len(waiting), error
+            )
+        await self._connection.disconnect(nowait=True)
+
+
+class LaneRedis(Redis):
+    """redis-py's client with single commands sent through a Lane; pipelines, transactions
+    and pub/sub use the connection pool as usual."""
+
+    def __init__(self, *, timeout_s: float | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        pool = self.connection_pool
+        self.lane = Lane(pool.connection_class(**pool.connection_kwargs), timeout_s)
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        command_name = args[0]
+        try:
+            response = await self.lane.call(args)
+        except ResponseError:
+            if EMPTY_RESPONSE in options:
+                return options[EMPTY_RESPONSE]
+            raise
+        options.pop(EMPTY_RESPONSE, None)
+        options.pop(NEVER_DECODE, None)
+        options.pop("keys", None)
+        callback = self.response_callbacks.get(command_name)
+        if callback is None:
+            return response
+        value = callback(response, **options)
+        return await value if inspect.isawaitable(value) else value
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Pipeline:
+        return LanePipeline(
+            self.lane, self.connection_pool, self.response_callbacks, transaction, shard_hint
+        )
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await self.lane.aclose()
+        await super().aclose(close_connection_pool)
+
+
+class LanePipeline(Pipeline):
+    """A pipeline (or MULTI/EXEC transaction) sent through the lane: its commands are
+    written back to back, so the server runs them together and in order. WATCH, and
+    scripts queued in a pipeline, need a connection of their own: those go the pool's way."""
+
+    def __init__(self, lane: Lane, *args: Any) -> None:
+        super().__init__(*args)
+        self.lane = lane
+
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        stack = self.command_stack
+        if (
+            self.watching
+            or self.connection is not None
+            or self.scripts
+            or any(EMPTY_RESPONSE in options for _, options in stack)
+        ):
+            return await super().execute(raise_on_error)
+        if not stack:
+            return []
+        try:
+            if self.is_transaction or self.explicit_transaction:
+                answers = await self._transaction(stack)
+            else:
+                answers = await self.lane.call_many([args for args, _ in stack])
+            if raise_on_error:
+                self.raise_first_error(stack, answers)
+            return [
+                await self._parsed(answer, args, options)
+                for answer, (args, options) in zip(answers, stack, strict=True)
+            ]
+        finally:
+            await self.reset()
+
+    async def _transaction(self, stack: list[Any]) -> list[Any]:
+        commands = [("MULTI",), *(args for args, _ in stack), ("EXEC",)]
+        answers = await self.lane.call_many(commands)
+        executed = answers[-1]
+        queued = answers[1:-1]
+        if isinstance(executed, ExecAbortError) or isinstance(executed, ResponseError):
+            raise next((a for a in queued if isinstance(a, ResponseError)), executed)
+        # A command refused while queueing has no place in EXEC's answer: put its error back.
+        results = list(executed)
+        for i, answer in enumerate(queued):
+            if isinstance(answer, ResponseError):
+                results.insert(i, answer)
+        return results
+
+    async def _parsed(self, answer: Any, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
+        if isinstance(answer, Exception):
+            return answer
+        options.pop("keys", None)
+        options.pop(NEVER_DECODE, None)
+        callback = self.response_callbacks.get(args[0])
+        if callback is None:
+            return answer
+        value = callback(answer, **options)
+        return await value if inspect.isawaitable(value) else value
