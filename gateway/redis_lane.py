@@ -15,20 +15,41 @@ import inspect
 import logging
 import math
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ExecAbortError, ResponseError
+from redis.exceptions import DataError, ExecAbortError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+try:  # the `fast` extra: hiredis packs a command in C, redis-py's asyncio client in Python
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # pragma: no cover - hiredis is optional
+    _hiredis_pack = None
 
 log = logging.getLogger(__name__)
 
 # redis-py's option names for "answer this when the command fails" and "don't decode".
 EMPTY_RESPONSE = "EMPTY_RESPONSE"
 NEVER_DECODE = "NEVER_DECODE"
+
+
+def _pack_with_hiredis(args: tuple[Any, ...]) -> list[bytes]:
+    """redis-py's packing rules (a command name such as "SCRIPT LOAD" is two words; None
+    and bools are refused) done by hiredis."""
+    name = args[0]
+    if isinstance(name, str):
+        if " " in name:
+            args = (*name.split(), *args[1:])
+    elif b" " in name:
+        args = (*name.split(), *args[1:])
+    try:
+        return [_hiredis_pack(args)]  # type: ignore[misc]
+    except TypeError as exc:
+        raise DataError(f"Invalid input in command {args[0]!r}: {exc}") from None
 
 
 class _Batch:
@@ -61,6 +82,11 @@ class Lane:
 
     def __init__(self, connection: AbstractConnection, timeout_s: float | None) -> None:
         self._connection = connection
+        self._pack: Callable[[tuple[Any, ...]], list[bytes]] = (
+            _pack_with_hiredis
+            if _hiredis_pack is not None
+            else lambda args: connection.pack_command(*args)
+        )
         self._timeout_s = timeout_s
         self._waiting: deque[asyncio.Future[Any] | _Batch] = deque()
         self._outbox: list[bytes] = []
@@ -73,25 +99,25 @@ class Lane:
 
     async def call(self, args: tuple[Any, ...]) -> Any:
         """Send one command and return its raw answer (an error answer is raised)."""
-        if not self._tasks:
-            await self._connect()
-        future = asyncio.get_running_loop().create_future()
-        if not self._outbox:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._outbox.extend(self._connection.pack_command(*args))
-        self._waiting.append(future)
-        return await future
+        return await self._send(self._pack(args), 0)
 
     async def call_many(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Send commands back to back; return every answer, an error answer as the
         ResponseError itself (a pipeline decides what to raise)."""
+        pack = self._pack
+        return await self._send([chunk for args in commands for chunk in pack(args)], len(commands))
+
+    async def _send(self, packed: list[bytes], batch: int) -> Any:
+        """Queue packed commands for this loop turn's write. batch 0: one command;
+        n: n commands answered together."""
         if not self._tasks:
             await self._connect()
-        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         if not self._outbox:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._outbox.extend(self._connection.pack_commands(commands))
-        self._waiting.append(_Batch(len(commands), future))
+            loop.call_soon(self._flush)
+        self._outbox.extend(packed)
+        self._waiting.append(_Batch(batch, future) if batch else future)
         return await future
 
     async def aclose(self) -> None:

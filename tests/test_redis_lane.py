@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 from helpers import wait_until
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError, WatchError
+from redis.exceptions import DataError, ResponseError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.config import RedisConfig
@@ -61,6 +61,19 @@ async def test_an_error_answer_goes_to_its_caller_only(lane, tenant):
     )
     assert results[0] == b"x" and results[2] == b"x"
     assert isinstance(results[1], ResponseError) and "WRONGTYPE" in str(results[1])
+
+
+async def test_a_value_redis_cannot_take_is_refused_before_anything_is_sent(lane, tenant):
+    key = f"{{{tenant}}}:v"
+    with pytest.raises(DataError):
+        await lane.set(key, None)  # type: ignore[arg-type]
+    async with lane.pipeline(transaction=False) as pipe:
+        pipe.set(key, "ok").set(key, None)  # type: ignore[arg-type]
+        with pytest.raises(DataError):
+            await pipe.execute()
+    # Neither half of the refused pipeline went out, and the answers are still in step.
+    assert await lane.get(key) is None
+    assert await lane.echo("in step") == b"in step"
 
 
 async def test_a_cancelled_caller_does_not_shift_the_answers(lane, tenant):
