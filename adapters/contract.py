@@ -103,6 +103,18 @@ class IngestResult(msgspec.Struct, kw_only=True):
     queue_position: int | None = None
 
 
+class Reclassified(msgspec.Struct, kw_only=True):
+    """What AdapterHost.reclassify did. ``moved``: the conversation was waiting and now waits
+    where the new content places it (its queue, priority, skills, grade and SLA; the queue
+    may be the same one). Otherwise nothing changed: it was offered, assigned or closed
+    (``state``), or the new content classifies as the old did."""
+
+    moved: bool
+    state: Literal["queued", "offered", "assigned", "closed"]
+    from_queue: str | None = None
+    to_queue: str | None = None
+
+
 class OpenConversation(msgspec.Struct, kw_only=True):
     id: str
     messages: list[StoredMessage]
@@ -148,6 +160,13 @@ class AdapterHost(Protocol):
         self, channel: str, account: str, customer_id: str, thread: str | None = None
     ) -> OpenConversation | None:
         """The customer's open conversation on this channel and account (and thread), if any."""
+
+    async def reclassify(self, conversation_id: str, inbound: Inbound) -> Reclassified:
+        """The conversation's content changed (a review was edited). Classify ``inbound``,
+        written as the message that would open the conversation now, exactly as a new one;
+        while the conversation waits in a queue, move it where that places it, keeping its
+        original enqueue time, and route it at once. An offered, assigned or closed
+        conversation is left as it is. Nothing is stored, and the customer is told nothing."""
 
     async def tell_agent(self, conversation_id: str, code: str, detail: str) -> None:
         """Tell the agent holding the conversation something about it (a closing reply

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.contract import IngestResult, NodeHandler, OpenConversation, StoredMessage
+from adapters.contract import (
+    Inbound,
+    IngestResult,
+    NodeHandler,
+    OpenConversation,
+    Reclassified,
+    StoredMessage,
+)
 from gateway.bus import NodeBus
 from gateway.switchboard import Switchboard, convert
 
@@ -66,6 +73,10 @@ class GatewayHost:
             messages=[convert(m, StoredMessage) for m in conversation.messages],
             agent_name=agent.display_name if agent else None,
         )
+
+    async def reclassify(self, conversation_id: str, inbound: Inbound) -> Reclassified:
+        replaced = await self.switchboard.reclassify(conversation_id, inbound)
+        return convert(replaced, Reclassified)
 
     async def tell_agent(self, conversation_id: str, code: str, detail: str) -> None:
         await self.switchboard.tell_agent(conversation_id, code, detail)

@@ -12,7 +12,7 @@ from gateway.config import Config
 from router.classify import queue_for_channel
 from router.hours import BusinessHours
 from router.results import Placement
-from router.rules import Classifier, MessageFacts
+from router.rules import Classifier, Decision, MessageFacts
 
 
 class Placed(msgspec.Struct, frozen=True):
@@ -30,6 +30,14 @@ def _rating(inbound: Inbound) -> float | None:
         return float(inbound.metadata["rating"])
     except (KeyError, ValueError):
         return None
+
+
+def _basis(queue: str, decision: Decision) -> str:
+    """What classification decided, before business hours: re-placing a waiting conversation
+    on the same basis changes nothing, so an edit that classifies the same (a typo fixed)
+    neither undoes its escalation steps nor moves it to an after-hours queue."""
+    facts = [queue, decision.priority, decision.skills, decision.grade, decision.sla_s]
+    return msgspec.json.encode(facts).decode()
 
 
 class Placer:
@@ -70,6 +78,7 @@ class Placer:
             inbound.channel, list(self.queues.values()), self.default_queue
         )
         queue = self.queues[name]
+        basis = _basis(name, decision)
         notice = None
         waits_from_ms = None
         at = datetime.fromtimestamp(now_ms / 1000, UTC)
@@ -86,5 +95,6 @@ class Placer:
             grade=decision.grade,
             sla_s=decision.sla_s,
             waits_from_ms=waits_from_ms,
+            basis=basis,
         )
         return Placed(placement=placement, closed_notice=notice)

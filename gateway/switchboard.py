@@ -43,7 +43,7 @@ from presence.registry import Presence
 from router.engine import Router
 from router.ids import new_id
 from router.models import Attachment, Conversation, ConversationMeta, Customer, Message
-from router.results import AgentExpiry, OfferMade, Released, TimerEvent
+from router.results import AgentExpiry, OfferMade, Released, Replaced, TimerEvent
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +138,25 @@ class Switchboard:
             duplicate=result.duplicate,
             queue_position=result.queue_position,
         )
+
+    async def reclassify(self, conversation_id: str, inbound: Inbound) -> Replaced:
+        """Place a waiting conversation afresh by what it now says (an edited review), as a
+        new conversation opened by ``inbound`` would be placed, and route it at once when it
+        moved: a free agent of its new queue gets it without waiting for the next sweep. A
+        closed-queue notice is not sent: the customer was greeted when it opened."""
+        now = self.clock()
+        placed = self.placer.place(inbound, now)
+        replaced = await self.router.replace(conversation_id, placed.placement, now)
+        if replaced.moved:
+            log.info(
+                "conversation %s placed afresh: %s -> %s",
+                conversation_id,
+                replaced.from_queue,
+                replaced.to_queue,
+                extra={"conversation": conversation_id},
+            )
+            self.request_dispatch()
+        return replaced
 
     async def _greet(
         self, conversation_id: str, queue: str | None, position: int | None, closed: str | None

@@ -24,6 +24,7 @@ from router.results import (
     OfferMade,
     Placement,
     Released,
+    Replaced,
     ReplyStored,
     RoutingError,
     TimerEvent,
@@ -33,7 +34,7 @@ _encode = msgspec.msgpack.Encoder().encode
 
 SCRIPTS = [
     "ingest", "dispatch", "release", "accept", "close", "reply", "expire_agents", "timers",
-    "transfer",
+    "transfer", "replace",
     "purge",
 ]  # fmt: skip
 # How far a timer whose follow-up the caller does is pushed ahead while it works.
@@ -146,6 +147,16 @@ def waiting_timers(queue: QueueSpec, enqueued_ms: int) -> list[str | int]:
     if queue.max_wait_s > 0 and queue.after_max_wait != "none":
         timers += ["max", enqueued_ms + _ms(queue.max_wait_s)]
     return timers
+
+
+def _replaced(reply: list[str]) -> Replaced:
+    """The replace script's answer as a result."""
+    outcome, rest = reply[0], reply[1:]
+    if outcome == "moved":
+        return Replaced(moved=True, state="queued", from_queue=rest[0], to_queue=rest[1])
+    state = "queued" if outcome == "unchanged" else outcome
+    queue = rest[0] if rest else None
+    return Replaced(moved=False, state=state, from_queue=queue, to_queue=queue)
 
 
 class Router(RouterReads):
@@ -296,6 +307,8 @@ class Router(RouterReads):
             route["sla"] = placement.sla_s
         if placement.waits_from_ms is not None:
             route["w"] = placement.waits_from_ms
+        if placement.basis is not None:
+            route["pb"] = placement.basis
         agent, _, since = last_agent.partition("|")
         window = _ms(self.settings.returning_customer_window_s)
         sticky = _ms(self.queues[placement.queue].sticky_wait_s)
@@ -526,6 +539,29 @@ class Router(RouterReads):
             unknown_queue=("unknown_queue", f"no queue named {to_queue!r}"),
         )
         return text(reply[1]) or None
+
+    async def replace(self, conversation_id: str, placement: Placement, now_ms: int) -> Replaced:
+        """Place a conversation afresh (its content changed: an edited review) while it waits
+        in a queue: the placement's queue, priority, skills, grade and SLA, its original
+        enqueue time. Offered, assigned or closed, it is left as it is."""
+        k = self.keys
+        queue_keys, names = self._queue_args()
+        reply = await self._scripts["replace"](
+            keys=[k.state, k.route, k.timers, k.queue_config, *queue_keys],
+            args=[
+                conversation_id,
+                placement.queue,
+                placement.priority,
+                "" if placement.skills is None else json.dumps(placement.skills),
+                placement.grade or "",
+                "" if placement.sla_s is None else placement.sla_s,
+                placement.basis or "",
+                now_ms,
+                *names,
+            ],
+        )
+        refuse(reply, unknown_queue=("unknown_queue", f"no queue named {placement.queue!r}"))
+        return _replaced([text(item) for item in reply])
 
     async def add_reply(
         self, conversation_id: str, agent: str, client_msg_id: str, message: Message, now_ms: int

@@ -18,6 +18,10 @@ class Placement(msgspec.Struct, kw_only=True):
     # When the queue is closed now: its opening, from which waiting time (escalation, ageing,
     # the maximum wait) counts.
     waits_from_ms: int | None = None
+    # What classification decided, before business hours, as a comparable string: placing a
+    # waiting conversation afresh on the same basis (an edit that classifies the same) leaves
+    # it alone, escalation steps and ageing included. None: always placed afresh.
+    basis: str | None = None
 
 
 class RoutingError(Exception):
@@ -94,6 +98,18 @@ class ReplyStored(msgspec.Struct, frozen=True):
     message_id: str
     duplicate: bool
     first_reply: bool
+
+
+class Replaced(msgspec.Struct, frozen=True):
+    """What placing a conversation afresh did. ``moved``: it was waiting, and its queue,
+    priority, skills, grade and SLA are now the new placement's (the queue may be the same
+    one). Otherwise nothing changed: it was offered, assigned or closed (``state``), or it
+    was waiting and already placed on the same basis."""
+
+    moved: bool
+    state: str  # queued | offered | assigned | closed
+    from_queue: str | None = None
+    to_queue: str | None = None
 
 
 class QueueStats(msgspec.Struct, frozen=True):

@@ -7,6 +7,10 @@ title or rating changed, or it was deleted) is one message whose external id is
 new message in the same conversation. The version number comes from the per-review record
 in Redis (store.py), written after the host stored the message, so a crash in between
 makes the next poll send the same external id again, which the host deduplicates.
+
+An edit may change how the review ranks (five stars to one): the host is asked to classify
+the edited review as a new one and, while its conversation still waits in a queue, to move
+it there (host.reclassify), so that the now angry customer is not left at the back.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+import msgspec
 from redis.exceptions import LockError
 
 from adapters.contract import AdapterHost, CustomerRef, Inbound
@@ -115,29 +120,32 @@ class Intake:
             return "baseline" if baseline else "old"
         version = (state.version if state else 0) + 1
         meta = metadata(self.feed, review)
-        text = describe(review, _estimate(meta), self.feed.product)
+        customer = state.customer if state and state.customer else customer_id(review)
+        # The review as a new one would arrive: what classification reads, edit or not.
+        as_new = Inbound(
+            channel=CHANNEL,
+            account=self.feed.name,
+            external_id=f"{review.id}:v{version}",
+            customer=CustomerRef(id=customer, name=review.author or None),
+            text=describe(review, _estimate(meta), self.feed.product),
+            kind="review",
+            metadata=meta,
+            thread=review.id,
+            reopen_within_s=self.feed.reopen_within_s,
+        )
         if fresh:
-            kind = "review"
+            kind, text = "review", as_new.text
         elif state is not None and state.deleted:
-            kind, text = "review.edited", f"Restored after it was deleted:\n{text}"
+            kind, text = "review.edited", f"Restored after it was deleted:\n{as_new.text}"
         else:
             assert state is not None
             change = describe_edit(state.rating, state.digests, review)
-            kind, text = "review.edited", f"Edited ({change}):\n{text}"
-        customer = state.customer if state and state.customer else customer_id(review)
-        result = await self.host.ingest(
-            Inbound(
-                channel=CHANNEL,
-                account=self.feed.name,
-                external_id=f"{review.id}:v{version}",
-                customer=CustomerRef(id=customer, name=review.author or None),
-                text=text,
-                kind=kind,
-                metadata=meta,
-                thread=review.id,
-                reopen_within_s=self.feed.reopen_within_s,
-            )
-        )
+            kind, text = "review.edited", f"Edited ({change}):\n{as_new.text}"
+        result = await self.host.ingest(msgspec.structs.replace(as_new, text=text, kind=kind))
+        if kind == "review.edited":
+            # Before the record is written: should this fail, the next poll (or the pusher's
+            # retry) takes the same version again, and an edit already placed is left alone.
+            await self.host.reclassify(result.conversation_id, as_new)
         await self.store.put(
             review.id,
             self._state(review, version=version, customer=customer, conv=result.conversation_id),

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import pytest
 
-from adapters.contract import IngestResult, StoredMessage
+from adapters.contract import Inbound, IngestResult, Reclassified, StoredMessage
 from adapters.reviews.config import FeedConfig
 from adapters.reviews.intake import Intake
 from adapters.reviews.review import Review
@@ -20,6 +20,7 @@ class StubHost:
         self.redis, self.tenant, self.node_id = redis, tenant, "n1"
         self.ingested: list = []
         self.told: list[tuple[str, str, str]] = []
+        self.reclassified: list[tuple[str, Inbound]] = []
         self.open = True
 
     def key(self, adapter: str, *parts: str) -> str:
@@ -39,6 +40,10 @@ class StubHost:
 
     async def tell_agent(self, conversation_id: str, code: str, detail: str) -> None:
         self.told.append((conversation_id, code, detail))
+
+    async def reclassify(self, conversation_id: str, inbound: Inbound) -> Reclassified:
+        self.reclassified.append((conversation_id, inbound))
+        return Reclassified(moved=False, state="queued")
 
 
 @pytest.fixture
@@ -98,6 +103,11 @@ async def test_versions_edits_and_deletions(host):
     assert inbound.customer.id == "Ann"  # the conversation stays the first author's
     assert inbound.text.startswith("Edited (★5 → ★2, new text):")
     assert host.told == [("c-r1", "review_edited", "Review r1: Edited (★5 → ★2, new text)")]
+    # The edit is classified as the review would be if it were new: no "Edited" line.
+    [(conversation_id, as_new)] = host.reclassified
+    assert conversation_id == "c-r1" and as_new.kind == "review"
+    assert as_new.text == "★★☆☆☆ 2/5\ngood until it broke\n— Kettle"
+    assert (as_new.metadata, as_new.thread) == (inbound.metadata, "r1")
     assert await take.take(Review(id="r1", deleted=True), polled=False) == "deleted"
     assert host.ingested[-1].external_id == "r1:v3"
     assert host.ingested[-1].kind == "review.deleted"
@@ -107,6 +117,9 @@ async def test_versions_edits_and_deletions(host):
     assert await take.take(edited, polled=True) == "edited"
     assert host.ingested[-1].external_id == "r1:v4"
     assert host.ingested[-1].text.startswith("Restored after it was deleted:")
+    # New versions and deletions were not reclassified; the restored one was.
+    assert [c for c, _ in host.reclassified] == ["c-r1", "c-r1"]
+    assert host.reclassified[-1][1].text == as_new.text
 
 
 async def test_old_reviews_are_recorded_quietly_and_a_late_edit_is_new(host):

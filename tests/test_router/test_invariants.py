@@ -3,13 +3,13 @@
 Hypothesis plays random sequences of arrivals (some reopening a closed conversation),
 redeliveries, dispatches (offers, and direct assignments for an auto-accepting agent),
 accepts, declines, offer timeouts, conversation timers (ageing, escalation to relaxed skills
-and to an overflow queue, inactivity), transfers, status changes, logins and disconnects,
-dead gateway processes, grace expiry, replies and closes against one tenant, on a virtual
-clock. After every step it reads the tenant's whole routing state from Redis and checks
-ARCHITECTURE.md's invariants 1, 2, 5, 6 and 7 on it (tests/test_router/invariants.py). Each
-rule also checks what the call returned against what the state before it predicts
-(refusals, enqueue times, who may be offered what), and dispatch is checked to leave no
-conversation waiting that an agent could take.
+and to an overflow queue, inactivity), transfers, re-placements (an edited review), status
+changes, logins and disconnects, dead gateway processes, grace expiry, replies and closes
+against one tenant, on a virtual clock. After every step it reads the tenant's whole
+routing state from Redis and checks ARCHITECTURE.md's invariants 1, 2, 5, 6 and 7 on it
+(tests/test_router/invariants.py). Each rule also checks what the call returned against
+what the state before it predicts (refusals, enqueue times, who may be offered what), and
+dispatch is checked to leave no conversation waiting that an agent could take.
 
 A failure prints the sequence of steps that breaks an invariant, already shrunk (which can
 take a minute or two: hence the longer timeout).
@@ -691,6 +691,36 @@ class RoutingMachine(RuleBasedStateMachine):
             assert (route.get("pa"), route.get("pu")) == (to_agent, self.now + OFFER_TIMEOUT_MS)
         else:
             assert "pa" not in route, route
+
+    @precondition(lambda self: self.snap.open_conversations())
+    @rule(state=open_states, pick=picks, to_queue=st.sampled_from(QUEUE_NAMES),
+          urgent=st.booleans())  # fmt: skip
+    def replace(self, state: str, pick: int, to_queue: str, urgent: bool) -> None:
+        """Place a conversation in ``state`` (or any open one) afresh, as an edited review
+        does: only a waiting one moves, with its enqueue time; the same basis again, or an
+        offered, assigned or closed conversation, changes nothing."""
+        s = self.snap
+        conv = self.choose(self.open_in_state(state), pick)
+        priority = QUEUE_SPECS[to_queue].priority + (4 if urgent else 0)
+        basis = f"{to_queue}|{priority}"
+        placement = Placement(queue=to_queue, priority=priority, basis=basis)
+        got = self.run(self.router.replace(conv, placement, self.now))
+        after = self.read()
+        route = s.routes[conv]
+        assert got.state == s.states[conv], (got, s.describe(conv))
+        if s.states[conv] != "queued" or route.get("pb") == basis:
+            assert not got.moved and after.routes[conv] == route, (got, after.describe(conv))
+            assert after.queues_holding(conv) == s.queues_holding(conv), after.describe(conv)
+            return
+        assert got.moved and (got.from_queue, got.to_queue) == (route["q"], to_queue), got
+        new = after.routes[conv]
+        # Ageing gives the steps the waiting time earned in the new queue.
+        ageing_ms = int(QUEUE_SPECS[to_queue].ageing_s * 1000)
+        waited = self.now - route.get("w", route["e"])
+        earned = max(0, waited) // ageing_ms if ageing_ms else 0
+        assert (new["q"], new["e"], new["p"]) == (to_queue, route["e"], min(9, priority + earned))
+        assert not {"es", "x"} & set(new), new
+        assert after.queues_holding(conv) == [to_queue], after.describe(conv)
 
     @precondition(lambda self: self.snap.open_conversations())
     @rule(state=open_states, pick=picks, who=who_acts)
