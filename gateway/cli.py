@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -90,14 +91,21 @@ def _serve_config(args: argparse.Namespace) -> Config:
     return config
 
 
-def _print_demo(config: Config) -> None:
+def _program() -> str:
+    """How to run this program again, as the user started it: `.venv/bin/zhongtai` works
+    in the tour without an activated virtualenv, where plain `zhongtai` would not."""
+    started_as = sys.argv[0] if sys.argv else ""
+    return started_as if os.path.basename(started_as) == "zhongtai" else "zhongtai"
+
+
+def _print_demo(config: Config, program: str) -> None:
     server = config.server
     base = f"http://{server.host}:{server.port}"
     print("Zhongtai demo", flush=True)
     print(f"  web chat page: {base}/webchat/")
     for agent in config.agents:
         print(
-            f"  agent {agent.id}: zhongtai agent --url ws://{server.host}:{server.port}/agent/ws"
+            f"  agent {agent.id}: {program} agent --url ws://{server.host}:{server.port}/agent/ws"
             f" --token {agent.token}"
         )
     print(f"  metrics: http://{server.host}:{server.admin_port}/metrics", flush=True)
@@ -133,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     setup_logging(config.core.logging.level, config.core.logging.json)
     if args.demo:
-        _print_demo(config)
+        _print_demo(config, _program())
     try:
         return serve(config)
     except Exception as exc:

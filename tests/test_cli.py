@@ -14,7 +14,8 @@ import pytest
 from harness import admin_ready, connect
 from helpers import free_port, wait_until
 
-from gateway import __version__
+from gateway import __version__, cli
+from gateway.demo import demo_config
 from gateway.embedded_redis import find_redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,3 +146,23 @@ async def test_sigterm_closes_agent_sockets_with_going_away(tmp_path):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.mark.parametrize(
+    ("started_as", "printed"),
+    [
+        ("/srv/zt/.venv/bin/zhongtai", "/srv/zt/.venv/bin/zhongtai agent --url"),
+        (".venv/bin/zhongtai", ".venv/bin/zhongtai agent --url"),
+        ("/srv/zt/gateway/__main__.py", "zhongtai agent --url"),  # python -m gateway
+    ],
+)
+def test_the_demo_prints_agent_commands_that_run_as_typed(
+    monkeypatch, capsys, started_as: str, printed: str
+):
+    """Started as `.venv/bin/zhongtai serve --demo`, the printed agent command must work
+    without an activated virtualenv: it names the program the way it was started."""
+    monkeypatch.setattr(sys, "argv", [started_as, "serve", "--demo"])
+    cli._print_demo(demo_config(), cli._program())
+    lines = [line for line in capsys.readouterr().out.splitlines() if "--token" in line]
+    assert len(lines) == 2
+    assert all(line.split(": ", 1)[1].startswith(printed) for line in lines)
