@@ -84,3 +84,33 @@ async def test_two_processes_customer_on_one_agent_on_the_other(tmp_path, tenant
     finally:
         one.kill()
         two.kill()
+
+
+async def test_a_connection_on_another_process_replaces_the_first_with_4409(
+    tmp_path, tenant, redis_url
+):
+    one = GatewayProcess(tmp_path, tenant, redis_url, "node-one", ALICE)
+    two = GatewayProcess(tmp_path, tenant, redis_url, "node-two", ALICE)
+    try:
+        await one.ready()
+        await two.ready()
+        async with connect(one.ws_url("/agent/ws")) as first:
+            await first.send(type="hello", token="tok-alice", protocol=1)
+            await first.expect("welcome")
+            async with connect(two.ws_url("/agent/ws")) as second:
+                await second.send(type="hello", token="tok-alice", protocol=1)
+                await second.expect("welcome")
+                assert await first.expect_closed() == 4409
+                # Work now reaches alice on node two, whichever node the customer is on, and
+                # the old socket's late goodbye on node one did not sign her out.
+                async with connect(one.ws_url("/webchat/ws")) as visitor:
+                    await visitor.send(type="hello")
+                    await visitor.expect("welcome")
+                    await visitor.send(type="message", text="who answers?")
+                    offer = await second.expect("offer")
+                    assert offer["conversation"]["messages"][0]["text"] == "who answers?"
+        assert await one.stop() == 0
+        assert await two.stop() == 0
+    finally:
+        one.kill()
+        two.kill()
