@@ -31,10 +31,31 @@ async def test_malformed_frames_get_an_error_naming_the_field_and_the_socket_sta
         assert (await alice.expect("status"))["status"] == "away"
 
 
-async def test_oversized_frame_closes_with_1009(config, redis_url):
-    async with running(config, redis_url) as gw, agent_client(gw, "alice") as alice:
-        await alice.send(type="reply", conversation_id="c", text="x" * 10_000, client_msg_id="1")
-        assert await alice.expect_closed() == 1009
+async def test_oversized_frame_closes_with_1009_and_loses_nothing_accepted(config, redis_url):
+    async with running(config, redis_url) as gw, customer(gw) as visitor:
+        async with agent_client(gw, "alice") as alice:
+            await visitor.send(type="message", text="please keep this")
+            offer = await alice.expect("offer")
+            await alice.send(type="accept", offer_id=offer["offer_id"])
+            conversation = (await alice.expect("assigned"))["conversation"]["id"]
+            await alice.send(
+                type="reply", conversation_id=conversation, text="hi", client_msg_id="1"
+            )
+            await alice.expect("reply_ack", client_msg_id="1")
+            too_big = "x" * 10_000
+            await alice.send(
+                type="reply", conversation_id=conversation, text=too_big, client_msg_id="2"
+            )
+            assert await alice.expect_closed() == 1009
+        # Back again: the conversation is still hers, with everything stored before the
+        # oversized frame and nothing of it.
+        async with agent_client(gw, "alice") as again:
+            (kept,) = again.frames[0]["conversations"]
+            assert kept["id"] == conversation
+            assert [m["text"] for m in kept["messages"]] == ["please keep this", "hi"]
+            await visitor.send(type="message", text="still there?")
+            message = await again.expect("message")
+            assert message["message"]["text"] == "still there?"
 
 
 @pytest.mark.parametrize("token", ["wrong", None])
