@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 from harness import agent, agent_client, customer, make_config, running
 
+from adapters.fake import FakeAdapter
+
 FAST = {"sweep_interval_s": 0.05, "position_interval_s": 0.1}
 
 
@@ -147,6 +149,76 @@ async def test_escalation_relaxes_skills_then_max_wait_leaves_a_message(tenant, 
         async with agent_client(gw, "junior") as junior:
             offer = await junior.expect("offer")
             assert offer["conversation"]["leave_message"] is True
+
+
+async def next_out(client) -> dict:
+    """The next message frame the gateway sent to the customer (not an echo of theirs)."""
+    frame = await client.expect("message", timeout=5)
+    while frame["message"]["direction"] != "out":
+        frame = await client.expect("message", timeout=5)
+    return frame
+
+
+async def test_max_wait_close_tells_the_customer_and_closes(tenant, redis_url):
+    config = make_config(
+        tenant,
+        agents=[chat_agent("alice")],  # never signs in: nobody can take the chat
+        queues=[
+            {
+                "name": "general",
+                "max_wait_s": 0.2,
+                "after_max_wait": "close",
+                "max_wait_message": "Nobody is free, we close this chat",
+            }
+        ],
+        routing=FAST,
+    )
+    async with running(config, redis_url) as gw, customer(gw) as visitor:
+        await visitor.send(type="message", text="anyone there?")
+        echo = await visitor.expect("message", timeout=5)
+        conversation_id = echo["conversation_id"]
+        notice = await next_out(visitor)
+        assert notice["message"]["text"] == "Nobody is free, we close this chat"
+        assert notice["conversation_id"] == conversation_id
+        closed = await visitor.expect("closed", timeout=5)
+        assert closed["reason"] == "max_wait"
+        # The message came before the closed frame.
+        assert visitor.frames.index(notice) < visitor.frames.index(closed)
+        router = gw.services.router
+        state = await router.redis.hget(router.keys.state, conversation_id)
+        assert state == b"closed"
+        stats = await router.queue_stats()
+        assert stats["general"].depth == 0
+
+
+async def test_max_wait_auto_reply_reaches_the_customer_who_keeps_waiting(tenant, redis_url):
+    config = make_config(
+        tenant,
+        agents=[chat_agent("alice")],
+        queues=[
+            {
+                "name": "general",
+                "max_wait_s": 0.2,
+                "after_max_wait": "auto_reply",
+                "max_wait_message": "Thanks for waiting, an agent comes soon",
+            }
+        ],
+        routing=FAST,
+    )
+    async with running(config, redis_url) as gw, customer(gw) as visitor:
+        await visitor.send(type="message", text="anyone there?")
+        echo = await visitor.expect("message", timeout=5)
+        conversation_id = echo["conversation_id"]
+        notice = await next_out(visitor)
+        assert notice["message"]["text"] == "Thanks for waiting, an agent comes soon"
+        assert notice["conversation_id"] == conversation_id
+        # Still waiting, in the queue: the next agent to sign in is offered it.
+        conversation = await gw.services.router.conversation(conversation_id)
+        assert conversation.state == "queued" and not conversation.leave_message
+        async with agent_client(gw, "alice") as alice:
+            offer = await alice.expect("offer")
+            assert offer["conversation"]["id"] == conversation_id
+        assert not [f for f in visitor.frames if f["type"] == "closed"]
 
 
 async def test_overflow_adds_the_second_queues_agents(tenant, redis_url):
@@ -344,6 +416,53 @@ async def test_queue_position_updates_with_an_estimate(tenant, redis_url):
         moved = await third.expect("queue", position=1, timeout=5)
         # Two accepts a moment apart: a fast queue, so a short estimate.
         assert moved["eta_s"] is not None and moved["eta_s"] >= 0
+
+
+@pytest.mark.parametrize("channel", ["fake", "webchat"])
+async def test_position_auto_reply_is_sent_as_a_message(tenant, redis_url, channel):
+    config = make_config(
+        tenant,
+        agents=[agent("alice", capacity=0) | {"capacity": {channel: 1}}],  # never signs in
+        queues=[
+            {
+                "name": "general",
+                "channels": [channel],
+                "position_auto_reply": True,
+                "position_message": "Sie sind Nummer {position} / 您排在第 {position} 位",
+            }
+        ],
+        fake={} if channel == "fake" else None,
+        webchat={} if channel == "webchat" else None,
+    )
+    async with running(config, redis_url) as gw:
+        if channel == "fake":
+            fake = gw.services.adapters["fake"]
+            assert isinstance(fake, FakeAdapter)
+            first = await fake.receive("hello", customer_id="c1")
+            second = await fake.receive("hello too", customer_id="c2")
+            replies = [await fake.next_sent(timeout=5), await fake.next_sent(timeout=5)]
+            got = [(r.customer.id, r.conversation_id, r.text) for r in replies]
+            assert got == [
+                ("c1", first.conversation_id, "Sie sind Nummer 1 / 您排在第 1 位"),
+                ("c2", second.conversation_id, "Sie sind Nummer 2 / 您排在第 2 位"),
+            ]
+        else:
+            async with customer(gw) as one, customer(gw) as two:
+                await one.send(type="message", text="hello")
+                assert (await next_out(one))["message"]["text"] == (
+                    "Sie sind Nummer 1 / 您排在第 1 位"
+                )
+                await two.send(type="message", text="hello too")
+                assert (await next_out(two))["message"]["text"] == (
+                    "Sie sind Nummer 2 / 您排在第 2 位"
+                )
+                # Sent once, as the conversation joins the queue, not after every message.
+                await one.send(type="message", text="still here")
+                echo = await one.expect("message", timeout=5)
+                while echo["message"]["text"] != "still here":
+                    echo = await one.expect("message", timeout=5)
+                frames = [f for f in one.frames if f["type"] == "message"]
+                assert [f["message"]["direction"] for f in frames].count("out") == 1
 
 
 async def test_inactivity_warns_then_closes_and_frees_capacity(tenant, redis_url):

@@ -12,8 +12,10 @@ import msgspec
 import pytest
 from dovecot import NOT_FOUND, Dovecot, find_dovecot
 from helpers import wait_until
+from stubhost import StubHost
 
 from adapters.email import imap, lease
+from adapters.email.adapter import EmailAdapter
 from adapters.email.config import EmailConfig, MailboxConfig
 from adapters.email.imap import MailboxReader
 from adapters.email.keys import EmailKeys
@@ -231,3 +233,94 @@ async def test_one_process_reads_a_mailbox(dovecot_server, imap_user, redis, ten
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+
+
+def _two_mailboxes(server: Dovecot, support: tuple[str, str], sales: tuple[str, str]):
+    def imap(user: tuple[str, str]) -> dict:
+        return {
+            "host": server.host,
+            "port": server.port,
+            "tls": False,
+            "user": user[0],
+            "password": user[1],
+            "timeout_s": 5,
+        }
+
+    return msgspec.convert(
+        {
+            "mailboxes": [
+                {"name": "support", "address": "support@shop.example", "imap": imap(support)},
+                # Not flagged \Seen: only its state in Redis says what was read already.
+                {
+                    "name": "sales",
+                    "address": "sales@shop.example",
+                    "imap": imap(sales),
+                    "mark_seen": False,
+                },
+            ],
+            "reconnect_max_s": 0.1,
+        },
+        EmailConfig,
+    )
+
+
+@contextlib.asynccontextmanager
+async def adapter_running(config: EmailConfig, redis, tenant: str):
+    """The email adapter reading every mailbox, on a stub host of its own."""
+    adapter = EmailAdapter(config, StubHost(redis, tenant))
+    await adapter.start()
+    task = asyncio.create_task(adapter.run())
+    try:
+        await wait_until(adapter.ready, timeout=15, message="every mailbox is read")
+        yield adapter
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await adapter.aclose()
+
+
+async def test_several_mailboxes_each_keep_their_own_state(dovecot_server, redis, tenant):
+    support, sales = dovecot_server.add_user(), dovecot_server.add_user()
+    config = _two_mailboxes(dovecot_server, support, sales)
+    # A different number of mails in each, so that their last UIDs differ.
+    dovecot_server.append(support[0], corpus.plain(message_id="<s1@x.example>"))
+    dovecot_server.append(support[0], corpus.plain(message_id="<s2@x.example>"))
+    dovecot_server.append(sales[0], corpus.plain(message_id="<b1@x.example>", subject="Quote"))
+    validity = {
+        "support": str(dovecot_server.uidvalidity(support[0])).encode(),
+        "sales": str(dovecot_server.uidvalidity(sales[0])).encode(),
+    }
+    keys = EmailKeys(StubHost(redis, tenant).key)
+
+    async def states_are(**last_uids: int) -> bool:
+        for mailbox, last_uid in last_uids.items():
+            state = await redis.hgetall(keys.imap_state(mailbox))
+            if state != {b"uidvalidity": validity[mailbox], b"last_uid": str(last_uid).encode()}:
+                return False
+        return True
+
+    def received(adapter) -> list[tuple[str, str]]:
+        return sorted((i.account, i.external_id) for i in adapter.host.ingested)
+
+    async with adapter_running(config, redis, tenant) as adapter:
+        await wait_until(lambda: len(adapter.host.ingested) == 3, timeout=10)
+        await wait_until(lambda: states_are(support=2, sales=1), timeout=5)
+        await wait_until(lambda: all(seen(dovecot_server, support[0]).values()), timeout=5)
+    assert received(adapter) == [
+        ("sales", "<b1@x.example>"),
+        ("support", "<s1@x.example>"),
+        ("support", "<s2@x.example>"),
+    ]
+    assert adapter.inbox.counts == {"stored": 3}
+    assert seen(dovecot_server, sales[0]) == {1: False}
+
+    # While the gateway is down, a new mail in each. A restart reads each mailbox on from
+    # its own last UID: the new mail, and nothing again (a repeat, coming before the new
+    # mail in UID order, would count as a duplicate).
+    dovecot_server.append(support[0], corpus.plain(message_id="<s3@x.example>"))
+    dovecot_server.append(sales[0], corpus.plain(message_id="<b2@x.example>", subject="Quote"))
+    async with adapter_running(config, redis, tenant) as again:
+        await wait_until(lambda: len(again.host.ingested) == 2, timeout=10)
+        await wait_until(lambda: states_are(support=3, sales=2), timeout=5)
+    assert received(again) == [("sales", "<b2@x.example>"), ("support", "<s3@x.example>")]
+    assert again.inbox.counts == {"stored": 2}

@@ -44,6 +44,24 @@ def test_automatic_mail_is_not_routed(raw, kind):
     assert not result.routed and result.kind == kind
 
 
+@pytest.mark.parametrize(
+    ("header", "kind"),
+    [
+        ("Precedence: junk", "bulk"),
+        ("Precedence: bulk", "bulk"),
+        ("Precedence: list", "list"),
+        ("Precedence: JUNK", "bulk"),
+        ("Precedence:  Bulk ", "bulk"),
+        ("X-Precedence: junk", "bulk"),
+    ],
+)
+def test_precedence_mail_is_never_routed(header, kind):
+    # A person's mail in every other respect: only the Precedence header tells.
+    assert verdict(corpus.plain()).routed
+    result = verdict(corpus.plain(headers=header))
+    assert not result.routed and result.kind == kind
+
+
 def test_auto_replies_carry_the_mail_they_answer():
     result = verdict(corpus.auto_submitted("<ours@shop.example>"))
     assert result.original_ids == ["<ours@shop.example>"]

@@ -187,6 +187,20 @@ async def test_plain_bounces_auto_replies_and_our_own_mail_are_not_messages(emai
     assert codes == ["email_bounced", "email_auto_reply", "email_auto_reply"]
 
 
+@pytest.mark.parametrize("precedence", ["junk", "bulk", "list"])
+async def test_precedence_mail_never_becomes_a_message(email, precedence):
+    box = mailbox(email)
+    header = f"Precedence: {precedence}"
+    raw = corpus.plain(message_id=f"<p-{precedence}@x.example>", headers=header)
+    await email.process(box, raw)
+    assert email.host.ingested == []
+    assert email.host.notices == []
+    assert email.inbox.counts == {"list" if precedence == "list" else "bulk": 1}
+    # The same sender's mail without the header is a customer message.
+    await email.process(box, corpus.plain(message_id="<p-person@x.example>"))
+    assert [i.external_id for i in email.host.ingested] == ["<p-person@x.example>"]
+
+
 async def test_attachments_are_stored_up_to_the_limit(email):
     await email.process(mailbox(email), corpus.with_attachments(big=80_000))
     inbound = email.host.ingested[-1]

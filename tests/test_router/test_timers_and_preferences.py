@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from gateway.config import AgentConfig, CoreConfig, with_defaults
 from gateway.routing_config import EscalationStep, QueueConfig
 from presence.registry import Presence
@@ -120,6 +122,68 @@ async def test_returning_customer_waits_briefly_for_a_busy_last_agent(redis, ten
     assert await router.dispatch(NOW + 7) == []  # waits for the last agent, who is full
     [fallback] = await router.dispatch(NOW + 6 + 20_000)
     assert fallback.agent != last_agent
+
+
+WINDOW_S = 60
+# Seconds after the last agent accepted: just inside the window, just past it, long past it.
+RETURNS = pytest.mark.parametrize(
+    ("returns_after_s", "within"),
+    [(WINDOW_S - 1, True), (WINDOW_S + 1, False), (3600, False)],
+    ids=["within-window", "just-after", "long-after"],
+)
+
+
+async def _served_once(redis, tenant):
+    """ann's first conversation, accepted by one agent and closed: (router, presence, her
+    last agent, the other agent, when the last agent accepted)."""
+    router, presence = await start(
+        redis,
+        tenant,
+        [{"id": "alice", "capacity": {"webchat": 1}}, {"id": "bob", "capacity": {"webchat": 1}}],
+        [QueueConfig(name="general", sticky_wait_s=20)],
+        returning_customer_window_s=WINDOW_S,
+    )
+    first = await arrive(router, "ann", "general", NOW)
+    [offer] = await router.dispatch(NOW + 1)
+    last_agent = offer.agent
+    other = "bob" if last_agent == "alice" else "alice"
+    await router.accept(offer.offer_id, last_agent, NOW + 2)
+    await router.close(first, last_agent, NOW + 3)
+    return router, presence, last_agent, other, NOW + 2
+
+
+@RETURNS
+async def test_returning_customer_prefers_the_last_agent_only_within_the_window(
+    redis, tenant, returns_after_s, within
+):
+    router, _, last_agent, other, accepted = await _served_once(redis, tenant)
+    # Normal routing picks the other agent (same load, idle longer): only the
+    # returning-customer preference sends ann back to her last agent.
+    back = accepted + returns_after_s * 1000
+    await arrive(router, "ann", "general", back)
+    [again] = await router.dispatch(back + 1)
+    assert again.agent == (last_agent if within else other)
+
+
+@RETURNS
+async def test_returning_customer_is_held_for_a_full_last_agent_only_within_the_window(
+    redis, tenant, returns_after_s, within
+):
+    router, presence, last_agent, other, accepted = await _served_once(redis, tenant)
+    # Fill the last agent (the other one steps away meanwhile).
+    await presence.set_status(other, "away")
+    await arrive(router, "zed", "general", NOW + 4)
+    [busy] = await router.dispatch(NOW + 5)
+    assert busy.agent == last_agent
+    await router.accept(busy.offer_id, last_agent, NOW + 6)
+    await presence.set_status(other, "available")
+    back = accepted + returns_after_s * 1000
+    await arrive(router, "ann", "general", back)
+    offers = await router.dispatch(back + 1)
+    if within:
+        assert offers == []  # waits for her last agent, though the other one is free
+    else:
+        assert [o.agent for o in offers] == [other]  # routed at once, not held
 
 
 async def test_escalation_steps_pause_while_the_queue_is_closed(redis, tenant):
