@@ -55,6 +55,9 @@ class FakeWeChat:
         self.current: dict[tuple[str, str], str] = {}  # (kind, owner) -> latest token
         self.calls: collections.Counter[str] = collections.Counter()
         self.sent: list[dict[str, Any]] = []  # customer-service messages (with "_appid")
+        self.sent_tokens: list[str] = []  # the access token each message of sent came with
+        # Every call, in arrival order: (endpoint, its access_token parameter or "").
+        self.requests: list[tuple[str, str]] = []
         self.kf_sent: list[dict[str, Any]] = []
         self.media: dict[str, tuple[bytes, str, str]] = {}  # id -> (data, content type, type)
         self.users: dict[str, dict[str, Any]] = {}  # openid -> user/info answer
@@ -155,6 +158,7 @@ class FakeWeChat:
     def _wrap(self, name: str, handler: Any) -> Any:
         async def wrapped(request: web.Request) -> web.StreamResponse:
             self.calls[name] += 1
+            self.requests.append((name, request.query.get("access_token", "")))
             if name in self.holds:
                 await self.holds[name].wait()
             failures = self._failures[name]
@@ -292,6 +296,7 @@ class FakeWeChat:
                 return _err(45047, "out of response count limit")
             self.quota[to] -= 1
         self.sent.append({**body, "_appid": owner})
+        self.sent_tokens.append(request.query["access_token"])
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
     async def _upload(self, request: web.Request) -> web.Response:
