@@ -56,8 +56,10 @@ class AgentActions:
         )
 
     async def accept(self, session: AgentSession, offer_id: str) -> None:
-        accepted = await self.router.accept(offer_id, session.agent.id, self.board.clock())
+        now = self.board.clock()
+        accepted = await self.router.accept(offer_id, session.agent.id, now)
         self.metrics.offers.labels(accepted.queue, "accepted").inc()
+        self.board.offer_decided(accepted.queue, "accepted", accepted.offer_due_ms, now)
         conversation = await self.router.conversation(accepted.conversation_id)
         if conversation is None:
             return
@@ -67,8 +69,10 @@ class AgentActions:
         )
 
     async def decline(self, session: AgentSession, offer_id: str, reason: str | None) -> None:
-        released = await self.router.decline(offer_id, session.agent.id, self.board.clock())
+        now = self.board.clock()
+        released = await self.router.decline(offer_id, session.agent.id, now)
         self.metrics.offers.labels(released.queue, "declined").inc()
+        self.board.offer_decided(released.queue, "declined", released.offer_due_ms, now)
         log.info(
             "agent %s declined %s: %s",
             session.agent.id,

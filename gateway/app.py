@@ -21,7 +21,7 @@ from gateway.config import Config, enabled_adapters
 from gateway.host import GatewayHost
 from gateway.housekeeping import beat, run_housekeeping
 from gateway.instrument import instrument_scripts, request_timer
-from gateway.metrics import Metrics
+from gateway.metrics import Metrics, sla_thresholds
 from gateway.redis_client import make_pubsub_redis, make_redis
 from gateway.services import SERVICES, Services
 from gateway.sessions import AgentSessions
@@ -54,7 +54,7 @@ def build_apps(
         config=config,
         node_id=node_id,
         redis_url=redis_url,
-        metrics=Metrics(),
+        metrics=Metrics(sla_thresholds(config), config.routing.offer_timeout_s),
         host=host,
         adapters=adapters,
     )

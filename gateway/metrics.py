@@ -6,7 +6,9 @@ from short fixed lists (outcomes, reasons, script names)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CollectorRegistry,
@@ -20,12 +22,19 @@ from prometheus_client import (
 
 from gateway import __version__
 
+if TYPE_CHECKING:
+    from gateway.config import Config
+
 # No *_created series: one more series per labelled counter and histogram, which Prometheus
 # stores as a gauge and nothing here uses. (A setting of the client library, process-wide.)
 disable_created_metrics()
 
-# On the SLA thresholds ops use, so that "answered within 20 s" is a bucket boundary.
+# On the SLA thresholds ops use, so that "answered within 20 s" is a bucket boundary; every
+# SLA of the configuration (queues' and grades' sla_s) is added to these (wait_buckets).
 WAIT_BUCKETS = (1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200, 1800, 3600)
+# An agent reading an offer and answering it: seconds, up to the offer timeout (which is
+# added to these, see decision_buckets).
+OFFER_DECISION_BUCKETS = (0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60)
 # Email and reviews are answered in hours, chats in seconds.
 FIRST_RESPONSE_BUCKETS = (
     5,
@@ -65,6 +74,8 @@ HANDLE_BUCKETS = (
 INBOUND_OUTCOMES = ("accepted", "duplicate", "rejected")
 OUTBOUND_OUTCOMES = ("sent", "failed")
 OFFER_OUTCOMES = ("accepted", "declined", "timed_out", "revoked")
+# Offers an agent answered, or let time out (a revoked offer was never decided on).
+DECISION_OUTCOMES = ("accepted", "declined", "timed_out")
 SLA_OUTCOMES = ("met", "breached")
 ADAPTER_OPERATIONS = ("send", "notify", "webhook")
 STATUS_CLASSES = ("2xx", "4xx", "5xx")
@@ -75,8 +86,34 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+def _with_thresholds(defaults: Iterable[float], thresholds: Iterable[float]) -> tuple[float, ...]:
+    extra = {float(t) for t in thresholds if math.isfinite(t) and t > 0}
+    return tuple(sorted({float(b) for b in defaults} | extra))
+
+
+def wait_buckets(sla_thresholds: Iterable[float] = ()) -> tuple[float, ...]:
+    """WAIT_BUCKETS plus every SLA threshold, sorted, each once: so that the share of a
+    queue's (or grade's) accepts within its SLA is exact, ``le="<sla_s>"``."""
+    return _with_thresholds(WAIT_BUCKETS, sla_thresholds)
+
+
+def decision_buckets(offer_timeout_s: float | None = None) -> tuple[float, ...]:
+    """OFFER_DECISION_BUCKETS plus the offer timeout (what a timed-out offer counts)."""
+    extra = () if offer_timeout_s is None else (offer_timeout_s,)
+    return _with_thresholds(OFFER_DECISION_BUCKETS, extra)
+
+
+def sla_thresholds(config: Config) -> list[float]:
+    """Every SLA target of the configuration: the queues' and the complaint grades'."""
+    return [q.sla_s for q in config.queues] + [g.sla_s for g in config.core.grades]
+
+
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(
+        self, sla_thresholds: Iterable[float] = (), offer_timeout_s: float | None = None
+    ) -> None:
+        """``sla_thresholds`` (see the function of that name) become bucket boundaries of the
+        wait histogram, ``offer_timeout_s`` one of the offer decision time's."""
         r = self.registry = CollectorRegistry(auto_describe=True)
         self._primed = False
         # Memory, CPU, file descriptors (process_*) and the Python version (python_info):
@@ -163,7 +200,7 @@ class Metrics:
             "zhongtai_wait_seconds",
             "From enqueue to an agent's accept.",
             ["queue"],
-            buckets=WAIT_BUCKETS,
+            buckets=wait_buckets(sla_thresholds),
             registry=r,
         )
         self.first_response = Histogram(
@@ -190,6 +227,14 @@ class Metrics:
             "zhongtai_offers_total",
             "Offers to agents, by outcome.",
             ["queue", "outcome"],
+            registry=r,
+        )
+        self.offer_decision = Histogram(
+            "zhongtai_offer_decision_seconds",
+            "From an offer to the agent's answer, by outcome (accepted, declined; timed_out "
+            "counts the offer timeout).",
+            ["queue", "outcome"],
+            buckets=decision_buckets(offer_timeout_s),
             registry=r,
         )
         self.sla = Counter(
@@ -228,7 +273,8 @@ class Metrics:
         # The gateway's own work.
         self.dispatch_seconds = Histogram(
             "zhongtai_dispatch_seconds",
-            "Duration of one routing call (Lua round trip): the offer decision time.",
+            "Duration of one routing call (the dispatch script's round trip): the routing "
+            "decision time.",
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
@@ -271,6 +317,8 @@ class Metrics:
                 self.sla.labels(queue, outcome)
             for outcome in OFFER_OUTCOMES:
                 self.offers.labels(queue, outcome)
+            for outcome in DECISION_OUTCOMES:
+                self.offer_decision.labels(queue, outcome)
             self.wait.labels(queue)
             self.handle.labels(queue)
         for channel in channels:

@@ -342,6 +342,19 @@ class Switchboard:
             conversation, kind="agent_joined", agent_name=agent.display_name if agent else agent_id
         )
 
+    def offer_decided(self, queue: str, outcome: str, due_ms: int, now_ms: int) -> None:
+        """Observe the offer decision time: from the offer to the agent's answer. The offer
+        was made the offer timeout before its due time (``due_ms``, 0 when unknown); an offer
+        that timed out counts the offer timeout itself."""
+        timeout_s = self.config.routing.offer_timeout_s
+        if outcome == "timed_out":
+            seconds = timeout_s
+        elif due_ms > 0:
+            seconds = max(0.0, (now_ms - (due_ms - timeout_s * 1000)) / 1000)
+        else:
+            return
+        self.metrics.offer_decision.labels(queue, outcome).observe(seconds)
+
     async def revoke(self, agent: str, offer_id: str, reason: str) -> None:
         node = await self.presence.node_of(agent)
         await self.sessions.deliver(agent, node, OfferRevoked(offer_id=offer_id, reason=reason))
@@ -350,6 +363,7 @@ class Switchboard:
         released = await self.router.expire_offers(self.clock())
         for item in released:
             self.metrics.offers.labels(item.queue, "timed_out").inc()
+            self.offer_decided(item.queue, "timed_out", item.offer_due_ms, 0)
             await self.revoke(item.agent, item.offer_id, "timeout")
             if item.agent_set_away:
                 log.warning(

@@ -21,7 +21,8 @@ class PresenceKeys:
         self.skills = p + "agent:skills"  # hash agent -> JSON {skill: level}
         self.capacity = p + "agent:capacity"  # hash "agent|channel" -> max open conversations
         self.load = p + "agent:load"  # hash "agent|channel" -> open + offered conversations
-        self.last_assigned = p + "agent:last_assigned"  # hash agent -> ms of last offer
+        # hash agent -> ms of the last assignment; "agent|offers" -> JSON {offer id: ms offered}
+        self.last_assigned = p + "agent:last_assigned"
         self.nodes = p + "nodes"  # zset node id -> last heartbeat ms
         self.auto_accept = (
             p + "agent:auto_accept"

@@ -389,6 +389,7 @@ class Router(RouterReads):
                 a.status,
                 a.available,
                 a.status_reason,
+                a.last_assigned,
                 *queue_keys,
             ],
             args=[
@@ -411,8 +412,9 @@ class Router(RouterReads):
                 agent=text(flat[i + 2]),
                 queue=text(flat[i + 3]),
                 agent_set_away=bool(int(flat[i + 4])),
+                offer_due_ms=int(flat[i + 5]),
             )
-            for i in range(0, len(flat), 5)
+            for i in range(0, len(flat), 6)
         ]
 
     async def decline(self, offer_id: str, agent: str, now_ms: int) -> Released:
@@ -442,6 +444,7 @@ class Router(RouterReads):
                 k.timers,
                 k.queue_config,
                 k.last_agent,
+                a.last_assigned,
             ],
             args=[offer_id, agent, now_ms],
         )
@@ -450,9 +453,11 @@ class Router(RouterReads):
             gone=("unknown_offer", f"offer {offer_id} is no longer pending"),
             not_yours=("not_yours", f"offer {offer_id} was made to another agent"),
         )
-        return self.accepted(text(reply[1]), json.loads(reply[2]))
+        return self.accepted(text(reply[1]), json.loads(reply[2]), int(reply[3]))
 
-    def accepted(self, conversation_id: str, route: dict[str, Any]) -> Accepted:
+    def accepted(
+        self, conversation_id: str, route: dict[str, Any], offer_due_ms: int = 0
+    ) -> Accepted:
         queue = self.queues.get(route["q"])
         sla = route.get("sla", queue.sla_s if queue else None)
         return Accepted(
@@ -462,6 +467,7 @@ class Router(RouterReads):
             enqueued_ms=int(route["e"]),
             sla_s=sla,
             leave_message=bool(route.get("lm")),
+            offer_due_ms=offer_due_ms,
         )
 
     async def close(
@@ -484,6 +490,7 @@ class Router(RouterReads):
                 k.timers,
                 k.last_closed,
                 k.closed,
+                self.agent_keys.last_assigned,
                 *queue_keys,
             ],
             args=[conversation_id, agent or "", now_ms or int(time.time() * 1000), *names],
@@ -631,6 +638,7 @@ class Router(RouterReads):
                 k.offer_of,
                 k.declined,
                 k.timers,
+                a.last_assigned,
                 *queue_keys,
             ],
             args=[now_ms, grace_ms, *names],

@@ -63,6 +63,7 @@ class Released(msgspec.Struct, frozen=True):
     agent: str
     queue: str
     agent_set_away: bool = False
+    offer_due_ms: int = 0  # when the offer was due to time out (0: unknown)
 
 
 class TimerEvent(msgspec.Struct, frozen=True):
@@ -85,6 +86,7 @@ class Accepted(msgspec.Struct, frozen=True):
     enqueued_ms: int
     sla_s: float | None = None
     leave_message: bool = False
+    offer_due_ms: int = 0  # when the accepted offer was due to time out (0: unknown)
 
 
 class ClosedOutcome(msgspec.Struct, frozen=True):

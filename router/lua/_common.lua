@@ -28,6 +28,53 @@ local function add_load(load_key, agent, channel, delta)
   redis.call('HINCRBY', load_key, load_field(agent, '*'), delta)
 end
 
+-- When each agent was last assigned work, for longest_idle and the tie-breaks (the
+-- last-assigned hash): field 'agent' holds the ms of their last assignment (an accepted offer,
+-- or a direct one), field 'agent|offers' their pending offers as JSON {offer id: ms offered}.
+-- An agent ranks by the later of the two: a pending offer counts as an assignment made when
+-- it was offered until it is accepted (then the accept counts) or declined, timed out or taken
+-- back (then it stops counting, and the agent is as idle as before it).
+local function pending_offers_field(agent)
+  return agent .. '|offers'
+end
+
+local function last_assigned_ms(last_key, agent)
+  local raw = redis.call('HMGET', last_key, agent, pending_offers_field(agent))
+  local ms = tonumber(raw[1]) or 0
+  if raw[2] then
+    for _, offered in pairs(cjson.decode(raw[2])) do
+      if offered > ms then ms = offered end
+    end
+  end
+  return ms
+end
+
+local function note_assignment(last_key, agent, now)
+  local was = tonumber(redis.call('HGET', last_key, agent))
+  if not was or was < now then redis.call('HSET', last_key, agent, now) end
+end
+
+local function note_offer(last_key, agent, offer, now)
+  local field = pending_offers_field(agent)
+  local raw = redis.call('HGET', last_key, field)
+  local pending = raw and cjson.decode(raw) or {}
+  pending[offer] = now
+  redis.call('HSET', last_key, field, cjson.encode(pending))
+end
+
+local function forget_offer(last_key, agent, offer)
+  local field = pending_offers_field(agent)
+  local raw = redis.call('HGET', last_key, field)
+  if not raw then return end
+  local pending = cjson.decode(raw)
+  pending[offer] = nil
+  if next(pending) == nil then
+    redis.call('HDEL', last_key, field)
+  else
+    redis.call('HSET', last_key, field, cjson.encode(pending))
+  end
+end
+
 local function get_route(route_key, conv)
   local raw = redis.call('HGET', route_key, conv)
   if not raw then return nil end
@@ -78,10 +125,11 @@ local function restart_idle(timers_key, cfg, conv, now)
   end
 end
 
--- Take back a pending offer: free the reservation, remember the agent as a decliner, drop a
--- preference for that agent, and requeue. k holds the keys: offers, timers, offer_of, state,
--- route, load, declined. Returns {offer, conv, agent, queue}, nil when there is no such
--- offer, or false when expected_agent is given and the offer is someone else's.
+-- Take back a pending offer: free the reservation, stop counting it as the agent's last
+-- assignment, remember the agent as a decliner, drop a preference for that agent, and requeue.
+-- k holds the keys: offers, timers, offer_of, state, route, load, declined, last (the
+-- last-assigned hash). Returns {offer, conv, agent, queue, the offer's due ms}, nil when
+-- there is no such offer, or false when expected_agent is given and the offer is someone else's.
 local function release_offer(k, queues, offer, expected_agent, now)
   local raw = redis.call('HGET', k.offers, offer)
   if not raw then return nil end
@@ -92,6 +140,7 @@ local function release_offer(k, queues, offer, expected_agent, now)
   if redis.call('HGET', k.offer_of, o.c) == offer then redis.call('HDEL', k.offer_of, o.c) end
   local route = get_route(k.route, o.c)
   add_load(k.load, o.a, route.c, -1)
+  forget_offer(k.last, o.a, offer)
   local raw_declined = redis.call('HGET', k.declined, o.c)
   local declined = raw_declined and cjson.decode(raw_declined) or {}
   declined[o.a] = now
@@ -102,5 +151,5 @@ local function release_offer(k, queues, offer, expected_agent, now)
     put_route(k.route, o.c, route)
   end
   requeue(k.state, queues, o.c, route)
-  return {offer, o.c, o.a, route.q}
+  return {offer, o.c, o.a, route.q, o.d or 0}
 end

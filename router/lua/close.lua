@@ -1,10 +1,11 @@
--- Close a conversation in whatever state it is, freeing the capacity it held or reserved.
+-- Close a conversation in whatever state it is, freeing the capacity it held or reserved; a
+-- pending offer no longer counts as the agent's last assignment.
 -- KEYS[1] conversation state   KEYS[2] conversation -> agent   KEYS[3] conversation route
 -- KEYS[4] conversation -> offer   KEYS[5] offers   KEYS[6] offer timers
 -- KEYS[7] assignments (zset, lex)   KEYS[8] load   KEYS[9] customer -> open conversation
 -- KEYS[10] decliners   KEYS[11] conversation timers   KEYS[12] customer -> last closed (hash)
 -- KEYS[13] closed conversations (zset, close ms; for retention)
--- KEYS[14..] queues, names in ARGV[4..]
+-- KEYS[14] agent last assigned and pending offers (hash)   KEYS[15..] queues, names in ARGV[4..]
 -- ARGV[1] conversation   ARGV[2] the agent closing it ('' = an administrator or the system)
 -- ARGV[3] now ms   ARGV[4..] queue names
 -- Returns {'ok', previous state, agent who held it, agent it was offered to, offer id}
@@ -26,12 +27,13 @@ elseif state == 'offered' then
   if raw then
     offered_to = cjson.decode(raw).a
     add_load(KEYS[8], offered_to, route.c, -1)
+    forget_offer(KEYS[14], offered_to, offer)
   end
   redis.call('HDEL', KEYS[5], offer)
   redis.call('ZREM', KEYS[6], offer)
   redis.call('HDEL', KEYS[4], conv)
 else
-  local queues = queue_map(14, 4)
+  local queues = queue_map(15, 4)
   if queues[route.q] then redis.call('ZREM', queues[route.q], conv) end
 end
 redis.call('HSET', KEYS[1], conv, 'closed')

@@ -1,7 +1,8 @@
 -- Offer waiting conversations to the best available agents, reserving capacity atomically.
 -- KEYS[1] available agents (set)   KEYS[2] agent skills (hash, JSON)   KEYS[3] capacity (hash)
--- KEYS[4] load (hash)   KEYS[5] agent last offered ms (hash)   KEYS[6] agent -> node (hash)
--- KEYS[7] conversation state   KEYS[8] conversation route   KEYS[9] conversation -> offer
+-- KEYS[4] load (hash)   KEYS[5] last assignment ms and pending offers per agent (hash)
+-- KEYS[6] agent -> node (hash)   KEYS[7] conversation state   KEYS[8] conversation route
+-- KEYS[9] conversation -> offer
 -- KEYS[10] conversation decliners (hash, JSON)   KEYS[11] offers (hash)   KEYS[12] offer timers
 -- KEYS[13] queue config (hash, JSON)   KEYS[14] offer sequence per conversation (hash)
 -- KEYS[15] auto-accepting agents (set)   KEYS[16] conversation -> agent (hash)
@@ -106,19 +107,35 @@ local function eligible(route, requirements, declined)
   return found
 end
 
-local function last_offered(agent)
-  return number_in(last_cache, KEYS[5], agent, 0)
+-- When the agent was last assigned work, counting their pending offers (_common.lua).
+local function last_assigned(agent)
+  local ms = last_cache[agent]
+  if ms == nil then
+    ms = last_assigned_ms(KEYS[5], agent)
+    last_cache[agent] = ms
+  end
+  return ms
 end
 
--- Ties go to the agent offered work longest ago, then to the agent id (agents are sorted).
+-- Decisions made in this call, in order, per agent: offers made in one call all carry the
+-- same time, and count in the order they were made.
+local turns, turn_count = {}, 0
+
+-- Whether rank a comes before rank b (lists of numbers of one length, compared in order).
+local function ranks_before(a, b)
+  for i = 1, #a do
+    if a[i] ~= b[i] then return a[i] < b[i] end
+  end
+  return false
+end
+
+-- The lowest key wins; ties go to the agent assigned work longest ago (then earliest in this
+-- call), then to the agent id (agents are sorted).
 local function idlest(pool, key)
-  local best, best_key, best_last = nil, nil, nil
+  local best, best_rank = nil, nil
   for _, agent in ipairs(pool) do
-    local k = key(agent)
-    local last = last_offered(agent)
-    if best == nil or k < best_key or (k == best_key and last < best_last) then
-      best, best_key, best_last = agent, k, last
-    end
+    local rank = {key(agent), last_assigned(agent), turns[agent] or 0}
+    if best == nil or ranks_before(rank, best_rank) then best, best_rank = agent, rank end
   end
   return best
 end
@@ -172,10 +189,14 @@ local function reserve(agent, conv, route, cfg, queue_key)
   load_cache[field] = number_in(load_cache, KEYS[4], field, 0) + 1
   local total = load_field(agent, '*')
   load_cache[total] = number_in(load_cache, KEYS[4], total, 0) + 1
-  last_cache[agent] = now
-  redis.call('HSET', KEYS[5], agent, now)
+  -- An offer counts as an assignment while it is pending, so that this call (and the next,
+  -- while the agent has not answered) turns to other agents first.
+  last_cache[agent] = math.max(last_assigned(agent), now)
+  turn_count = turn_count + 1
+  turns[agent] = turn_count
   redis.call('ZREM', queue_key, conv)
   if cfg.auto_accept or auto_accept[agent] then
+    note_assignment(KEYS[5], agent, now)
     redis.call('HSET', KEYS[7], conv, 'assigned')
     redis.call('HSET', KEYS[16], conv, agent)
     redis.call('ZADD', KEYS[17], 0, agent .. '\0' .. conv)
@@ -187,6 +208,7 @@ local function reserve(agent, conv, route, cfg, queue_key)
   local offer = conv .. '.' .. redis.call('HINCRBY', KEYS[14], conv, 1)
   local due = now + timeout
   redis.call('HSET', KEYS[11], offer, cjson.encode({c = conv, a = agent, d = due}))
+  note_offer(KEYS[5], agent, offer, now)
   redis.call('HSET', KEYS[9], conv, offer)
   redis.call('HSET', KEYS[7], conv, 'offered')
   redis.call('ZADD', KEYS[12], due, offer)

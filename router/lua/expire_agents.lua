@@ -6,16 +6,16 @@
 -- KEYS[6] conversation -> agent   KEYS[7] conversation route   KEYS[8] load
 -- KEYS[9] first reply ms per conversation   KEYS[10] offers   KEYS[11] offer timers
 -- KEYS[12] conversation -> offer   KEYS[13] decliners   KEYS[14] conversation timers
--- KEYS[15..] queues, names in ARGV[3..]
+-- KEYS[15] agent last assigned and pending offers (hash)   KEYS[16..] queues, names in ARGV[3..]
 -- ARGV[1] now ms   ARGV[2] grace ms   ARGV[3..] queue names
 -- Returns a flat list, three items per event: agent, conversation ('' when the agent went
 -- offline with nothing to requeue), 'requeued' | 'revoked:<offer id>' | 'offline'.
 local now = tonumber(ARGV[1])
 local grace = tonumber(ARGV[2])
-local queues = queue_map(15, 3)
+local queues = queue_map(16, 3)
 local k = {
   offers = KEYS[10], timers = KEYS[11], offer_of = KEYS[12], state = KEYS[5], route = KEYS[7],
-  load = KEYS[8], declined = KEYS[13],
+  load = KEYS[8], declined = KEYS[13], last = KEYS[15],
 }
 local result = {}
 local function emit(agent, conv, what)

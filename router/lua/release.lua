@@ -1,31 +1,33 @@
 -- Take back pending offers: an agent's decline, or every offer whose timer is due.
 -- The conversation returns to its queue with its original enqueue time; the agent's
--- reserved capacity is freed and they are remembered as a decliner. An agent who lets
+-- reserved capacity is freed, the offer no longer counts as their last assignment, and they
+-- are remembered as a decliner. An agent who lets
 -- ARGV[6] offers in a row time out is set away, with the reason 'missed_offers'.
 -- KEYS[1] offers (hash)   KEYS[2] offer timers (zset)   KEYS[3] conversation -> offer (hash)
 -- KEYS[4] conversation state   KEYS[5] conversation route   KEYS[6] load (hash)
 -- KEYS[7] conversation decliners (hash, JSON)   KEYS[8] offers missed in a row (hash)
 -- KEYS[9] agent status (hash)   KEYS[10] available agents (set)   KEYS[11] status reason (hash)
--- KEYS[12..] queues, names in ARGV[7..]
+-- KEYS[12] agent last assigned and pending offers (hash)   KEYS[13..] queues, names in ARGV[7..]
 -- ARGV[1] 'decline' | 'expire'   ARGV[2] now ms
 -- ARGV[3] decline: the offer id; expire: most offers to release
 -- ARGV[4] decline: the declining agent; expire: ''   ARGV[5] unused
 -- ARGV[6] missed offers before an agent is set away (0 = never)   ARGV[7..] queue names
--- Returns a flat list, five items per released offer: offer id, conversation, agent, queue,
--- 1 if the agent was set away else 0; or {'!not_yours'} when the agent declines an offer made
--- to someone else.
+-- Returns a flat list, six items per released offer: offer id, conversation, agent, queue,
+-- 1 if the agent was set away else 0, the offer's due ms; or {'!not_yours'} when the agent
+-- declines an offer made to someone else.
 local now = tonumber(ARGV[2])
 local limit = tonumber(ARGV[6])
-local queues = queue_map(12, 7)
+local queues = queue_map(13, 7)
 local k = {
   offers = KEYS[1], timers = KEYS[2], offer_of = KEYS[3], state = KEYS[4], route = KEYS[5],
-  load = KEYS[6], declined = KEYS[7],
+  load = KEYS[6], declined = KEYS[7], last = KEYS[12],
 }
 
 local result = {}
 local function collect(item, set_away)
-  for _, v in ipairs(item) do result[#result + 1] = v end
+  for i = 1, 4 do result[#result + 1] = item[i] end
   result[#result + 1] = set_away and 1 or 0
+  result[#result + 1] = item[5]
 end
 
 if ARGV[1] == 'decline' then

@@ -83,6 +83,8 @@ def test_contact_centre_shows_what_a_supervisor_watches():
         "max by (status) (zhongtai_agents)",
         "zhongtai_agent_load_ratio",  # occupancy
         "sum by (outcome) (rate(zhongtai_offers_total",
+        "histogram_quantile(0.5, sum by (le, queue) (rate(zhongtai_offer_decision_seconds_bucket",
+        "histogram_quantile(0.9, sum by (le, queue) (rate(zhongtai_offer_decision_seconds_bucket",
         "sum by (le, channel) (rate(zhongtai_first_response_seconds_bucket",
     ):
         assert needed in exprs, needed

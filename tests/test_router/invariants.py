@@ -63,6 +63,8 @@ class RoutingState:
     available: set[str]
     node: dict[str, str]  # agent -> node holding their socket
     disconnected_at: dict[str, int]  # agent -> ms
+    last_assigned: dict[str, int]  # agent -> ms of their last assignment (accept or direct)
+    pending_offer_times: dict[str, dict[str, int]]  # agent -> {pending offer id: ms offered}
 
     def open_conversations(self) -> list[str]:
         return sorted(c for c, s in self.states.items() if s != "closed")
@@ -82,6 +84,12 @@ class RoutingState:
 
     def connected(self, agent: str) -> bool:
         return agent in self.node
+
+    def assigned_ms(self, agent: str) -> int:
+        """When the agent was last assigned work, as longest_idle and the tie-breaks rank
+        them: their last assignment, or a later offer still pending."""
+        pending = self.pending_offer_times.get(agent, {}).values()
+        return max([self.last_assigned.get(agent, 0), *pending])
 
     def describe(self, conversation: str) -> str:
         """One line about a conversation, for violation messages."""
@@ -131,6 +139,7 @@ async def read_state(
         pipe.hgetall(presence.disconnected_at)
         pipe.zrange(keys.timers, 0, -1, withscores=True)
         pipe.hgetall(keys.last_closed)
+        pipe.hgetall(presence.last_assigned)
         for key in keys.queue_keys:
             pipe.zrange(key, 0, -1, withscores=True)
         raw = await pipe.execute()
@@ -154,7 +163,8 @@ async def read_state(
         disconnected_at,
         conv_timers,
         last_closed,
-    ) = raw[:18]
+        raw_last_assigned,
+    ) = raw[:19]
     routes: dict[str, dict[str, Any]] = {}
     bad_routes: dict[str, str] = {}
     for conv, value in _texts(raw_routes).items():
@@ -166,6 +176,14 @@ async def read_state(
     for member in map(_text, assignments):
         agent, _, conv = member.partition("\0")
         pairs.append((agent, conv))
+    last_assigned: dict[str, int] = {}
+    pending_offer_times: dict[str, dict[str, int]] = {}
+    for f, v in _texts(raw_last_assigned).items():
+        agent, sep, what = f.rpartition("|")
+        if sep and what == "offers":
+            pending_offer_times[agent] = {o: int(ms) for o, ms in json.loads(v).items()}
+        else:
+            last_assigned[f] = int(v)
     return RoutingState(
         tenant=tenant,
         states=_texts(states),
@@ -178,7 +196,7 @@ async def read_state(
         assignments=pairs,
         queues={
             name: [(_text(c), float(s)) for c, s in members]
-            for name, members in zip(keys.queue_names, raw[18:], strict=True)
+            for name, members in zip(keys.queue_names, raw[19:], strict=True)
         },
         load={f: int(v) for f, v in _texts(load).items()},
         capacity={f: int(v) for f, v in _texts(capacity).items()},
@@ -191,6 +209,8 @@ async def read_state(
         available={_text(a) for a in available},
         node=_texts(node),
         disconnected_at={a: int(v) for a, v in _texts(disconnected_at).items()},
+        last_assigned=last_assigned,
+        pending_offer_times=pending_offer_times,
     )
 
 
@@ -476,6 +496,30 @@ def check_grace_expiry(
     return problems
 
 
+# Longest idle: the last-assigned hash lists each agent's pending offers, exactly, so that an
+# offer counts as an assignment while it is pending and stops counting once it is answered,
+# times out or is taken back (docs/routing.md, "Strategies").
+
+
+def check_pending_offer_times(s: RoutingState) -> list[str]:
+    problems = []
+    actual = {(a, o) for a, offers in s.pending_offer_times.items() for o in offers}
+    expected = {(o.get("a", "?"), offer_id) for offer_id, o in s.offers.items()}
+    for agent, offer_id in sorted(actual - expected):
+        problems.append(
+            f"idle: {agent}'s offer {offer_id} still counts as their last assignment, but it "
+            f"is not pending ({s.offers.get(offer_id)})"
+        )
+    for agent, offer_id in sorted(expected - actual):
+        problems.append(
+            f"idle: {agent}'s pending offer {offer_id} does not count as their last assignment"
+        )
+    for agent, offers in sorted(s.pending_offer_times.items()):
+        if not offers:
+            problems.append(f"idle: {agent} has an empty list of pending offers")
+    return problems
+
+
 # Presence: the available set is exactly the connected agents whose status is available.
 
 
@@ -503,6 +547,7 @@ STATE_CHECKS: tuple[Callable[[RoutingState], list[str]], ...] = (
     check_customer_index,
     check_queue_order,
     check_no_stranded_conversations,
+    check_pending_offer_times,
     check_presence,
 )
 

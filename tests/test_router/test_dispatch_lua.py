@@ -115,8 +115,9 @@ async def test_least_loaded_by_ratio_of_load_to_capacity(redis, tenant):
         await arrive(router, f"v{i}", at=NOW + i)
     offers = await router.dispatch(NOW + 10)
     # alice 0/4 (tie, idle longest, then by id), bob 0/2, alice 1/4, bob 1/2 vs alice 2/4:
-    # tie at 0.5 goes to the one offered longest ago.
-    assert [o.agent for o in offers] == ["alice", "bob", "alice", "alice", "bob", "alice"]
+    # tie at 0.5 goes to the one assigned longest ago, pending offers counting (bob's offer
+    # came earlier in this call); then bob is full.
+    assert [o.agent for o in offers] == ["alice", "bob", "alice", "bob", "alice", "alice"]
 
 
 async def test_higher_priority_first_then_earliest(redis, tenant):

@@ -444,7 +444,10 @@ class RoutingMachine(RuleBasedStateMachine):
         decided = [d.conversation_id for d in decisions]
         assert len(decided) == len(set(decided)), f"one dispatch decided twice: {decisions}"
         after = self.read()
-        for d in decisions:
+        # When each agent was last assigned work, as the strategies rank them: a pending
+        # offer counts from when it was made, and offers made in this call in their order.
+        idle = {a: (before.assigned_ms(a), 0) for a in AGENT_IDS}
+        for turn, d in enumerate(decisions, 1):
             conv = d.conversation_id
             assert before.states.get(conv) == "queued", f"dispatched {before.describe(conv)}"
             route = before.routes[conv]
@@ -453,16 +456,25 @@ class RoutingMachine(RuleBasedStateMachine):
                 assert d.agent == wanted, f"{conv} went to {d.agent}, it waits for {wanted}"
             reason = why_not(before, conv, d.agent, self.now, extra)
             assert reason is None, f"{conv} went to {d.agent}, who is {reason}"
+            if wanted is None:
+                strategy, chosen = self.strategy_choice(before, conv, idle, extra)
+                assert chosen in (None, d.agent), (
+                    f"{strategy} gave {conv} to {d.agent}, not {chosen}: last assigned {idle}"
+                )
             for f in (f"{d.agent}|{route['c']}", f"{d.agent}|*"):
                 extra[f] = extra.get(f, 0) + 1
+            idle[d.agent] = (max(idle[d.agent][0], self.now), turn)
             assert d.queue == route["q"] and d.node == before.node.get(d.agent), d
             assert d.enqueued_ms == self.first_enqueued[conv], (d, self.first_enqueued[conv])
             auto = d.agent in AUTO_ACCEPT or QUEUE_SPECS[route["q"]].auto_accept
             assert d.assigned == auto and (d.offer_id is None) == auto, d
             if auto:
                 assert after.holder_of.get(conv) == d.agent, after.describe(conv)
+                assert after.last_assigned.get(d.agent) == self.now, after.last_assigned
             else:
                 assert after.offers.get(d.offer_id or "", {}).get("a") == d.agent, d
+                offered = after.pending_offer_times.get(d.agent, {})
+                assert offered.get(d.offer_id or "") == self.now, (d, offered)
         for conv in after.open_conversations():
             if after.states[conv] != "queued":
                 continue
@@ -473,6 +485,29 @@ class RoutingMachine(RuleBasedStateMachine):
                 continue
             takers = [a for a in AGENT_IDS if why_not(after, conv, a, self.now) is None]
             assert not takers, f"dispatch left {after.describe(conv)} waiting for {takers}"
+
+    def strategy_choice(
+        self,
+        s: RoutingState,
+        conv: str,
+        idle: dict[str, tuple[int, int]],
+        extra: dict[str, int],
+    ) -> tuple[str, str | None]:
+        """The queue's strategy and the agent it must pick for ``conv`` (None: round_robin,
+        whose position per queue the snapshot does not hold), as dispatch.lua ranks them."""
+        route = s.routes[conv]
+        strategy = QUEUE_SPECS[route["q"]].strategy
+        takers = [a for a in AGENT_IDS if why_not(s, conv, a, self.now, extra) is None]
+        if strategy == "longest_idle":
+            return strategy, min(takers, key=lambda a: (idle[a], a))
+        if strategy == "least_loaded":
+
+            def ratio(agent: str) -> float:
+                field = f"{agent}|{route['c']}"
+                return (s.load.get(field, 0) + extra.get(field, 0)) / s.capacity[field]
+
+            return strategy, min(takers, key=lambda a: (ratio(a), idle[a], a))
+        return strategy, None
 
     @precondition(lambda self: self.snap.offers)
     @rule(pick=picks, by_other=st.sampled_from([False] * 3 + [True]))
@@ -490,6 +525,8 @@ class RoutingMachine(RuleBasedStateMachine):
         assert (accepted.queue, accepted.channel) == (route["q"], route["c"]), accepted
         assert accepted.enqueued_ms == self.first_enqueued[o["c"]], accepted
         self.gone_offers.append((offer_id, o["a"]))
+        # The accept is the agent's latest assignment (a clock never goes back here).
+        assert self.read().last_assigned.get(o["a"]) == self.now, self.fresh
 
     @precondition(lambda self: self.snap.offers)
     @rule(pick=picks, by_other=st.sampled_from([False] * 3 + [True]))
@@ -510,6 +547,9 @@ class RoutingMachine(RuleBasedStateMachine):
         assert after.states[o["c"]] == "queued", after.describe(o["c"])
         assert after.declined[o["c"]].get(o["a"]) == self.now, after.declined[o["c"]]
         assert after.routes[o["c"]].get("pa") != o["a"], "a decliner stays preferred"
+        # A declined offer was no assignment: the agent's last one stays what it was.
+        was = self.snap.last_assigned.get(o["a"])
+        assert after.last_assigned.get(o["a"]) == was, (was, after.last_assigned)
 
     # Time and the housekeeping sweeps.
 
@@ -859,6 +899,8 @@ async def routed_state(redis: Any, tenant: str) -> tuple[Router, dict[str, str]]
         ("enqueue time", "inv7: waiting conversation was first enqueued at"),
         ("holder gone", "inv7: unanswered held conversation is held by 'alice', who is neither"),
         ("available", "presence: bob is in the available set"),
+        ("offer uncounted", "idle: alice's pending offer"),
+        ("answered offer counted", "idle: alice's offer gone.1 still counts"),
     ],
 )
 async def test_the_checks_see_a_broken_state(
@@ -891,6 +933,11 @@ async def test_the_checks_see_a_broken_state(
         await redis.srem(a.available, "alice")
     elif corrupt == "available":
         await redis.sadd(a.available, "bob")
+    elif corrupt == "offer uncounted":
+        await redis.hdel(a.last_assigned, "alice|offers")
+    elif corrupt == "answered offer counted":
+        offered = json.loads(await redis.hget(a.last_assigned, "alice|offers"))
+        await redis.hset(a.last_assigned, "alice|offers", json.dumps({**offered, "gone.1": 5}))
     problems = check_all(await read_state(redis, tenant, QUEUE_NAMES), first_enqueued)
     names = {conv: f"{name} conversation" for name, conv in convs.items()}
     readable = [" ".join(names.get(word, word) for word in p.split(" ")) for p in problems]
