@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -121,8 +122,12 @@ async def readyz(request: web.Request) -> web.Response:
     if not services.started:
         problems.append("starting")
     else:
+        timeout_s = services.config.redis.socket_timeout_s
         try:
-            await services.redis.ping()
+            # A hung Redis must make the probe answer 503 in time, not hang the probe.
+            await asyncio.wait_for(services.redis.ping(), timeout=timeout_s)
+        except TimeoutError:
+            problems.append(f"redis: no answer within {timeout_s} s")
         except Exception as exc:
             problems.append(f"redis: {exc}")
         if not services.bus.subscribed.is_set():

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import aiohttp
 from harness import agent, agent_client, customer, make_config, running, start_gateway
+from helpers import wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.embedded_redis import RedisServer
@@ -94,3 +98,30 @@ async def test_readiness_fails_when_redis_is_gone(tenant):
                 assert any("redis" in problem for problem in body["problems"])
         finally:
             await gw.stop()
+
+
+async def test_readiness_fails_in_time_when_redis_hangs(tenant):
+    """A stopped (not dead) Redis: the probe answers 503 within the socket timeout, and
+    ready again once Redis answers."""
+    with RedisServer(persistent=False) as server:
+        config = make_config(tenant, redis={"socket_timeout_s": 0.5})
+        gw = await start_gateway(config, server.url)
+        assert server.pid is not None
+        try:
+            async with aiohttp.ClientSession() as http:
+                os.kill(server.pid, signal.SIGSTOP)
+                try:
+                    async with http.get(gw.admin_base + "/readyz") as response:
+                        assert response.status == 503
+                        body = await response.json()
+                    assert "redis: no answer within 0.5 s" in body["problems"]
+                finally:
+                    os.kill(server.pid, signal.SIGCONT)
+                await wait_until(lambda: _ready(http, gw.admin_base), timeout=15)
+        finally:
+            await gw.stop()
+
+
+async def _ready(http: aiohttp.ClientSession, base: str) -> bool:
+    async with http.get(base + "/readyz") as response:
+        return response.status == 200
