@@ -175,6 +175,14 @@ async def customer(
         yield client
 
 
+async def accept_offer(agent_socket: Client) -> str:
+    """Accept the next offer on an agent's socket; the id of the conversation assigned."""
+    offer = await agent_socket.expect("offer")
+    await agent_socket.send(type="accept", offer_id=offer["offer_id"])
+    assigned = await agent_socket.expect("assigned")
+    return assigned["conversation"]["id"]
+
+
 async def admin_ready(admin_port: int) -> bool:
     """Whether the gateway on this admin port answers /readyz with 200 (for wait_until)."""
     try:

@@ -8,7 +8,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
-from harness import Client, RunningGateway, agent, agent_client, customer, make_config, running
+from harness import (
+    RunningGateway,
+    accept_offer,
+    agent,
+    agent_client,
+    customer,
+    make_config,
+    running,
+)
 from helpers import wait_until
 
 TOKEN = "secret"
@@ -77,13 +85,6 @@ async def waiting_conversation(api: Admin) -> str:
         return waiting[0]["conversation_id"] if waiting else None
 
     return await wait_until(first, message="a conversation waits in general")
-
-
-async def accept_offer(agent_socket: Client) -> str:
-    offer = await agent_socket.expect("offer")
-    await agent_socket.send(type="accept", offer_id=offer["offer_id"])
-    assigned = await agent_socket.expect("assigned")
-    return assigned["conversation"]["id"]
 
 
 # The token.

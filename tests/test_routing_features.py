@@ -106,11 +106,12 @@ async def test_missed_offers_set_the_agent_away_with_the_reason(tenant, redis_ur
         assert reasons == {"alice": "missed_offers"}
 
 
-async def test_auto_accept_queue_assigns_directly(tenant, redis_url):
+@pytest.mark.parametrize("set_on", ["queue", "agent"])
+async def test_auto_accept_assigns_directly(tenant, redis_url, set_on):
     config = make_config(
         tenant,
-        agents=[chat_agent("alice")],
-        queues=[{"name": "general", "auto_accept": True}],
+        agents=[chat_agent("alice", auto_accept=set_on == "agent")],
+        queues=[{"name": "general", "auto_accept": set_on == "queue"}],
     )
     async with (
         running(config, redis_url) as gw,
@@ -159,20 +160,26 @@ async def next_out(client) -> dict:
     return frame
 
 
-async def test_max_wait_close_tells_the_customer_and_closes(tenant, redis_url):
-    config = make_config(
+def max_wait_config(tenant: str, after_max_wait: str, message: str):
+    """A queue whose maximum wait is 0.2 s, and an agent who never signs in: nobody can take
+    the chat before it."""
+    return make_config(
         tenant,
-        agents=[chat_agent("alice")],  # never signs in: nobody can take the chat
+        agents=[chat_agent("alice")],
         queues=[
             {
                 "name": "general",
                 "max_wait_s": 0.2,
-                "after_max_wait": "close",
-                "max_wait_message": "Nobody is free, we close this chat",
+                "after_max_wait": after_max_wait,
+                "max_wait_message": message,
             }
         ],
         routing=FAST,
     )
+
+
+async def test_max_wait_close_tells_the_customer_and_closes(tenant, redis_url):
+    config = max_wait_config(tenant, "close", "Nobody is free, we close this chat")
     async with running(config, redis_url) as gw, customer(gw) as visitor:
         await visitor.send(type="message", text="anyone there?")
         echo = await visitor.expect("message", timeout=5)
@@ -192,19 +199,7 @@ async def test_max_wait_close_tells_the_customer_and_closes(tenant, redis_url):
 
 
 async def test_max_wait_auto_reply_reaches_the_customer_who_keeps_waiting(tenant, redis_url):
-    config = make_config(
-        tenant,
-        agents=[chat_agent("alice")],
-        queues=[
-            {
-                "name": "general",
-                "max_wait_s": 0.2,
-                "after_max_wait": "auto_reply",
-                "max_wait_message": "Thanks for waiting, an agent comes soon",
-            }
-        ],
-        routing=FAST,
-    )
+    config = max_wait_config(tenant, "auto_reply", "Thanks for waiting, an agent comes soon")
     async with running(config, redis_url) as gw, customer(gw) as visitor:
         await visitor.send(type="message", text="anyone there?")
         echo = await visitor.expect("message", timeout=5)

@@ -1,23 +1,15 @@
 """Routing features that were proven on the router alone, now through the public sockets:
-a total capacity across channels, longest idle, ageing, per-agent auto-accept and a returning
+a total capacity across channels, longest idle, ageing, and a returning
 customer's fall-back to normal routing."""
 
 from __future__ import annotations
 
-from harness import Client, agent, agent_client, customer, make_config, running
+from harness import accept_offer, agent, agent_client, customer, make_config, running
 from helpers import wait_until
 
 from adapters.fake import FakeAdapter
 
 FAST = {"sweep_interval_s": 0.05, "position_interval_s": 0.0}
-
-
-async def take(client: Client) -> str:
-    """Accept the next offer; the conversation's id."""
-    offer = await client.expect("offer")
-    await client.send(type="accept", offer_id=offer["offer_id"])
-    assigned = await client.expect("assigned")
-    return assigned["conversation"]["id"]
 
 
 async def test_a_total_capacity_holds_across_channels(tenant, redis_url):
@@ -35,9 +27,9 @@ async def test_a_total_capacity_holds_across_channels(tenant, redis_url):
         customer(gw) as two,
     ):
         await one.send(type="message", text="chat one")
-        first = await take(alice)
+        first = await accept_offer(alice)
         await two.send(type="message", text="chat two")
-        await take(alice)
+        await accept_offer(alice)
         fake = gw.services.adapters["fake"]
         assert isinstance(fake, FakeAdapter)
         waiting = await fake.receive("an email-like message", customer_id="m1")
@@ -62,13 +54,13 @@ async def test_longest_idle_prefers_the_agent_assigned_longest_ago(tenant, redis
     async with running(config, redis_url) as gw, agent_client(gw, "bob") as bob:
         async with customer(gw) as c1, customer(gw) as c2:
             await c1.send(type="message", text="one")
-            await take(bob)
+            await accept_offer(bob)
             await c2.send(type="message", text="two")
-            await take(bob)
+            await accept_offer(bob)
             async with agent_client(gw, "alice") as alice, customer(gw) as c3, customer(gw) as c4:
                 # alice was never assigned anything: she has been idle longest.
                 await c3.send(type="message", text="three")
-                await take(alice)
+                await accept_offer(alice)
                 # Now bob's last assignment is the older one, although he holds two to
                 # alice's one (least_loaded would pick alice).
                 await c4.send(type="message", text="four")
@@ -105,21 +97,6 @@ async def test_ageing_lets_an_old_conversation_overtake_a_newer_urgent_one(tenan
                 assert offer["conversation"]["priority"] == 9
 
 
-async def test_an_auto_accept_agent_is_assigned_without_an_offer(tenant, redis_url):
-    config = make_config(tenant, agents=[agent("alice", capacity=2, auto_accept=True)])
-    async with (
-        running(config, redis_url) as gw,
-        agent_client(gw, "alice") as alice,
-        customer(gw) as visitor,
-    ):
-        await visitor.send(type="message", text="straight to alice")
-        assigned = await alice.expect("assigned")
-        assert assigned["conversation"]["state"] == "assigned"
-        assert assigned["conversation"]["messages"][0]["text"] == "straight to alice"
-        await visitor.expect("agent", name="alice")
-        assert not [f for f in alice.frames if f["type"] == "offer"]
-
-
 async def test_a_returning_customer_falls_back_when_the_last_agent_has_no_room(tenant, redis_url):
     config = make_config(
         tenant,
@@ -134,12 +111,12 @@ async def test_a_returning_customer_falls_back_when_the_last_agent_has_no_room(t
         agent_client(gw, "bob") as bob,
     ):
         await visitor.send(type="message", text="first visit")
-        first = await take(bob)
+        first = await accept_offer(bob)
         await bob.send(type="close", conversation_id=first)
         await visitor.expect("closed")
         # bob is full now, with someone else's conversation.
         await other.send(type="message", text="keeps bob busy")
-        await take(bob)
+        await accept_offer(bob)
         async with agent_client(gw, "alice") as alice:
             await visitor.send(type="message", text="second visit")
             echo = await visitor.expect("message")
