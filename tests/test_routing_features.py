@@ -4,6 +4,7 @@ queue positions, inactivity and the grace period."""
 
 from __future__ import annotations
 
+import aiohttp
 import pytest
 from harness import agent, agent_client, customer, make_config, running
 
@@ -79,6 +80,7 @@ async def test_missed_offers_set_the_agent_away_with_the_reason(tenant, redis_ur
     config = make_config(
         tenant,
         agents=[chat_agent("alice", capacity=5)],
+        admin={"token": "sup-token"},
         routing={
             "offer_timeout_s": 0.2,
             "missed_offers_before_away": 2,
@@ -102,8 +104,16 @@ async def test_missed_offers_set_the_agent_away_with_the_reason(tenant, redis_ur
             "reason": "missed_offers",
             "_read": True,
         }
-        reasons = await gw.services.presence.status_reasons()
-        assert reasons == {"alice": "missed_offers"}
+        # The supervisor sees why, on the admin API.
+        headers = {"Authorization": "Bearer sup-token"}
+        async with (
+            aiohttp.ClientSession(headers=headers) as http,
+            http.get(gw.admin_base + "/api/agents") as response,
+        ):
+            assert response.status == 200
+            (listed,) = (await response.json())["agents"]
+        assert (listed["id"], listed["status"]) == ("alice", "away")
+        assert listed["status_reason"] == "missed_offers"
 
 
 @pytest.mark.parametrize("set_on", ["queue", "agent"])
