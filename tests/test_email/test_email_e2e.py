@@ -9,18 +9,26 @@ import asyncio
 
 import corpus
 import pytest
-from harness import agent, agent_client, make_config, running
+from harness import accept_offer, agent, agent_client, make_config, running
 from helpers import wait_until
 
 from adapters.email.adapter import EmailAdapter
 
 
+def email_agent(agent_id: str) -> dict:
+    return agent(agent_id, capacity=0) | {"name": agent_id.title(), "capacity": {"email": 5}}
+
+
 @pytest.fixture
 def config(tenant, dovecot_server, imap_user, smtp_sink):
+    return gateway_config(tenant, dovecot_server, imap_user, smtp_sink, ["alice"])
+
+
+def gateway_config(tenant, dovecot_server, imap_user, smtp_sink, agents: list[str]):
     user, password = imap_user
     return make_config(
         tenant,
-        agents=[agent("alice", capacity=0) | {"name": "Alice", "capacity": {"email": 5}}],
+        agents=[email_agent(a) for a in agents],
         queues=[{"name": "general"}],
         email={
             "mailboxes": [
@@ -211,3 +219,57 @@ async def test_an_answer_to_a_closed_conversation_reopens_it(
         again = await alice.expect("offer", timeout=15)
         assert again["conversation"]["id"] == conversation_id
         assert again["conversation"]["messages"][-1]["text"] == "Still not here."
+
+
+async def test_a_reopened_conversation_goes_back_to_its_last_agent(
+    tenant, redis_url, dovecot_server, imap_user, smtp_sink
+):
+    """Issue 5, threading: the customer's answer to a recently closed conversation reopens it,
+    and the returning-customer rule offers it to the agent who handled it (bob) although
+    least-loaded routing would pick the other agent (alice)."""
+    user, _ = imap_user
+    config = gateway_config(tenant, dovecot_server, imap_user, smtp_sink, ["alice", "bob"])
+    async with running(config, redis_url) as gw:
+        await connected(gw)
+        async with agent_client(gw, "bob") as bob:
+            # Only bob is there: he takes Ann's mail, and another customer's that stays open.
+            await asyncio.to_thread(
+                dovecot_server.append, user, corpus.plain(message_id="<ann-1@x.example>")
+            )
+            ann = await accept_offer(bob)
+            other = corpus.plain(
+                sender="Carl Wu <carl@example.net>",
+                subject="Invoice",
+                message_id="<carl@x.example>",
+            )
+            await asyncio.to_thread(dovecot_server.append, user, other)
+            carl = await accept_offer(bob)
+            assert carl != ann
+            await bob.send(type="close", conversation_id=ann)
+            await bob.expect("closed", conversation_id=ann)
+
+            async with agent_client(gw, "alice") as alice:
+                # Alice: nothing open, and assigned work longer ago (never) than bob, who
+                # holds Carl's conversation: least-loaded routing would choose her.
+                presence = gw.services.presence
+                assert await presence.statuses() == {"alice": "available", "bob": "available"}
+                assert (await presence.loads("bob")).get("email") == 1
+                assert (await presence.loads("alice")).get("email", 0) == 0
+                answer = corpus.gmail_reply(
+                    "<ann-1@x.example>",
+                    ["<ann-1@x.example>"],
+                    "Re: Where is my parcel?",
+                    "Still not here.",
+                )
+                await asyncio.to_thread(dovecot_server.append, user, answer)
+                offer = await bob.expect("offer", timeout=15)
+                assert offer["conversation"]["id"] == ann
+                texts = [m["text"] for m in offer["conversation"]["messages"]]
+                assert texts == ["Hello, my order 1234 has not arrived.", "Still not here."]
+                await bob.send(type="accept", offer_id=offer["offer_id"])
+                assigned = await bob.expect("assigned")
+                assert assigned["conversation"]["id"] == ann
+                # Everything alice was sent so far is read (the pong comes after it): no offer.
+                await alice.send(type="ping")
+                await alice.expect("pong")
+                assert not [f for f in alice.frames if f["type"] == "offer"]

@@ -324,3 +324,74 @@ async def test_several_mailboxes_each_keep_their_own_state(dovecot_server, redis
         await wait_until(lambda: states_are(support=3, sales=2), timeout=5)
     assert received(again) == [("sales", "<b2@x.example>"), ("support", "<s3@x.example>")]
     assert again.inbox.counts == {"stored": 2}
+
+
+async def test_a_mail_over_the_size_limit_is_read_in_part_once(
+    dovecot_server, imap_user, redis, tenant
+):
+    """Bad input: a mail far over max_message_bytes. Only its first max_message_bytes are
+    fetched; it becomes one message with what could be read and a note of what was left
+    out; its UID is done, so a restart does not fetch it again."""
+    user, password = imap_user
+    limit = 64 * 1024
+    config = msgspec.structs.replace(
+        email_config(dovecot_server, user, password), max_message_bytes=limit
+    )
+    # Text, a PDF and an image at the start, then a zip of about 1.3 MB: 20 times the limit.
+    huge = corpus.with_attachments(big=1_000_000, message_id="<huge@x.example>")
+    assert len(huge) > 20 * limit
+    fetched: list[tuple[int, int | None]] = []
+
+    def watch(reader: MailboxReader) -> None:
+        process = reader.process
+
+        async def recorded(mailbox: MailboxConfig, raw: bytes, truncated: int | None) -> None:
+            fetched.append((len(raw), truncated))
+            await process(mailbox, raw, truncated)
+
+        reader.process = recorded
+
+    async with adapter_running(config, redis, tenant) as adapter:
+        watch(adapter.readers["support"])
+        uid = await asyncio.to_thread(dovecot_server.append, user, huge)
+        await wait_until(lambda: adapter.host.ingested, timeout=10)
+        key = adapter.keys.imap_state("support")
+        await wait_until(lambda: _last_uid(redis, key, uid), timeout=5)
+        await wait_until(lambda: seen(dovecot_server, user) == {uid: True}, timeout=5)
+
+    # Fetched once, and only up to the limit; the real size went along.
+    assert fetched == [(limit, len(huge))]
+    assert adapter.inbox.counts == {"stored": 1}
+    [inbound] = adapter.host.ingested
+    assert inbound.external_id == "<huge@x.example>"
+    assert inbound.metadata["truncated"] == "true"
+    # What could be read, then the notes in brackets: the MIME structure is unfinished, the
+    # mail was cut, and the file cut off with it is listed but not kept.
+    unclosed = "the mail ends before its last MIME part is closed"
+    cut = (
+        f"the mail is {len(huge)} bytes; only the first {limit} were read, "
+        "so its end (and any attachment there) is missing"
+    )
+    incomplete = "attachment logs.zip is incomplete and was not kept"
+    notes = f"{unclosed}; {cut}; {incomplete}"
+    assert inbound.text == f"The invoice and a photo of the damage.\n\n[{notes}]"
+    assert inbound.metadata["notes"] == notes
+    pdf, png, zipped = inbound.attachments
+    assert (pdf.name, pdf.size) == ("发票.pdf", len(corpus.PDF)) and pdf.url
+    assert (png.name, png.size) == ("damage.png", len(corpus.PNG)) and png.url
+    token = pdf.url.rsplit("/", 1)[1]
+    assert await redis.hget(adapter.keys.content(token), "data") == corpus.PDF
+    assert zipped.name == "logs.zip" and zipped.url is None
+    assert 0 < zipped.size < limit  # the part that was fetched, not the 1 MB sent
+
+    # A restart reads on from the mail's UID: only the next mail is fetched.
+    async with adapter_running(config, redis, tenant) as again:
+        watch(again.readers["support"])
+        await asyncio.to_thread(
+            dovecot_server.append, user, corpus.plain(message_id="<after-huge@x.example>")
+        )
+        await wait_until(lambda: again.host.ingested, timeout=10)
+        await wait_until(lambda: _last_uid(redis, key, uid + 1), timeout=5)
+    assert [i.external_id for i in again.host.ingested] == ["<after-huge@x.example>"]
+    assert again.inbox.counts == {"stored": 1}
+    assert len(fetched) == 2 and fetched[1][1] is None
