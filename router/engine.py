@@ -526,6 +526,7 @@ class Router(RouterReads):
                 k.declined,
                 k.timers,
                 k.first_reply,
+                k.queue_config,
                 *queue_keys,
             ],
             args=[
@@ -639,6 +640,7 @@ class Router(RouterReads):
                 k.declined,
                 k.timers,
                 a.last_assigned,
+                k.queue_config,
                 *queue_keys,
             ],
             args=[now_ms, grace_ms, *names],

@@ -153,3 +153,54 @@ local function release_offer(k, queues, offer, expected_agent, now)
   requeue(k.state, queues, o.c, route)
   return {offer, o.c, o.a, route.q, o.d or 0}
 end
+
+local function has_max_wait(cfg)
+  return tonumber(cfg.max_wait_ms or 0) > 0 and (cfg.after_max_wait or 'none') ~= 'none'
+end
+
+-- Give a conversation that waits again (placed afresh, transferred, or back from an agent gone
+-- past the grace period) the waiting timers of its queue, `after`, timed from its original
+-- enqueue time (or the opening of the closed queue it was held in), as if it had waited there
+-- all along. `before` is the config of the queue it was in. The route is changed in place; the
+-- caller stores it. how.catch_up: ageing gives the priority the steps its wait has earned and
+-- not had yet (route.ag counts the steps had); otherwise the priority stays. how.held: an
+-- agent held it, so a missing maximum-wait timer was dropped while they did, not come.
+local function restart_waiting_timers(timers_key, conv, route, before, after, now, how)
+  local base = route.w or route.e
+  local pending_max = redis.call('ZSCORE', timers_key, 'max|' .. conv)
+  redis.call('ZREM', timers_key, 'esc|' .. conv, 'age|' .. conv, 'max|' .. conv)
+  -- Escalation goes on from the step after those done (the caller clears route.es to start
+  -- over from the first); steps already due happen at the next sweeps, one per sweep, in order.
+  local steps = after.escalation or {}
+  local next_step = steps[(route.es or 0) + 1]
+  if next_step then
+    redis.call('ZADD', timers_key, base + next_step.after_ms, 'esc|' .. conv)
+  end
+  -- Ageing: with how.catch_up (a new placement's priority), the steps its waiting time has
+  -- earned in this queue; otherwise the priority stays. Then the next step not had yet, timed
+  -- from enqueue: one already due (missed while an agent held it) happens at the next sweep.
+  local ageing = tonumber(after.ageing_ms or 0)
+  if ageing > 0 then
+    local had = route.ag or 0
+    local steps_had = had
+    if how.catch_up then
+      local earned = now > base and math.floor((now - base) / ageing) or 0
+      if earned > had then
+        route.p = math.min(9, route.p + earned - had)
+        steps_had = earned
+      end
+    end
+    if steps_had > 0 then route.ag = steps_had end
+    if route.p < 9 then
+      redis.call('ZADD', timers_key, base + (steps_had + 1) * ageing, 'age|' .. conv)
+    end
+  end
+  -- The maximum wait comes once: still due, it is timed for this queue; already come (the
+  -- customer was told: route.mw, or marked leave_message: route.lm), it does not come again.
+  -- Of a conversation no agent held, a missing timer came too (or was dropped while an agent
+  -- held it before requeues restarted timers).
+  local came = route.lm or route.mw or (not how.held and not pending_max and has_max_wait(before))
+  if has_max_wait(after) and not came then
+    redis.call('ZADD', timers_key, base + after.max_wait_ms, 'max|' .. conv)
+  end
+end

@@ -1,18 +1,22 @@
 -- Agents whose socket has been gone for the grace period go offline: their pending offers are
 -- taken back at once, and their assigned conversations that no agent has answered yet go back
--- to the queue with their original enqueue time (invariant 7). Answered ones stay.
+-- to the queue with their original enqueue time (invariant 7) and waiting timers again: the
+-- escalation steps not done yet, the next ageing step and the maximum wait, unless it came
+-- already, all timed from that enqueue time (what is due happens at the next sweeps). Answered ones stay.
 -- KEYS[1] agent disconnected-at ms (hash)   KEYS[2] agent status (hash)
 -- KEYS[3] available agents (set)   KEYS[4] assignments (zset, lex)   KEYS[5] conversation state
 -- KEYS[6] conversation -> agent   KEYS[7] conversation route   KEYS[8] load
 -- KEYS[9] first reply ms per conversation   KEYS[10] offers   KEYS[11] offer timers
 -- KEYS[12] conversation -> offer   KEYS[13] decliners   KEYS[14] conversation timers
--- KEYS[15] agent last assigned and pending offers (hash)   KEYS[16..] queues, names in ARGV[3..]
+-- KEYS[15] agent last assigned and pending offers (hash)   KEYS[16] queue config (hash, JSON)
+-- KEYS[17..] queues, names in ARGV[3..]
 -- ARGV[1] now ms   ARGV[2] grace ms   ARGV[3..] queue names
 -- Returns a flat list, three items per event: agent, conversation ('' when the agent went
 -- offline with nothing to requeue), 'requeued' | 'revoked:<offer id>' | 'offline'.
 local now = tonumber(ARGV[1])
 local grace = tonumber(ARGV[2])
-local queues = queue_map(16, 3)
+local queues = queue_map(17, 3)
+local cache = {}
 local k = {
   offers = KEYS[10], timers = KEYS[11], offer_of = KEYS[12], state = KEYS[5], route = KEYS[7],
   load = KEYS[8], declined = KEYS[13], last = KEYS[15],
@@ -48,6 +52,11 @@ for i = 1, #gone, 2 do
         redis.call('HDEL', KEYS[6], conv)
         redis.call('ZREM', KEYS[14], 'idle|' .. conv, 'idle2|' .. conv)
         add_load(KEYS[8], agent, route.c, -1)
+        -- The customer has waited all along: its queue's timers go on where they stand, with
+        -- its priority and the escalation steps done.
+        local cfg = queue_config(KEYS[16], cache, route.q)
+        restart_waiting_timers(KEYS[14], conv, route, cfg, cfg, now, {held = true})
+        put_route(KEYS[7], conv, route)
         requeue(KEYS[5], queues, conv, route)
         emit(agent, conv, 'requeued')
       end

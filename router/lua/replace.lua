@@ -26,40 +26,6 @@ if state ~= 'queued' then return {state, route.q} end
 if not queues[target] then return {'unknown_queue'} end
 if basis ~= '' and route.pb == basis then return {'unchanged', route.q} end
 
-local function has_max_wait(cfg)
-  return tonumber(cfg.max_wait_ms or 0) > 0 and (cfg.after_max_wait or 'none') ~= 'none'
-end
-
--- The new queue's waiting timers, timed from the original enqueue time (or the opening of
--- the closed queue it was held in), as if the conversation had waited there all along.
-local function restart_waiting_timers(before, after)
-  local base = route.w or route.e
-  local pending_max = redis.call('ZSCORE', KEYS[3], 'max|' .. conv)
-  redis.call('ZREM', KEYS[3], 'esc|' .. conv, 'age|' .. conv, 'max|' .. conv)
-  -- Escalation starts over from the new queue's first step; steps already due happen at the
-  -- next sweeps, one per sweep, in order.
-  local steps = after.escalation or {}
-  if steps[1] then
-    redis.call('ZADD', KEYS[3], base + steps[1].after_ms, 'esc|' .. conv)
-  end
-  -- Ageing: the steps its waiting time has earned in the new queue, then the next one.
-  local ageing = tonumber(after.ageing_ms or 0)
-  if ageing > 0 then
-    local earned = now > base and math.floor((now - base) / ageing) or 0
-    route.p = math.min(9, route.p + earned)
-    if route.p < 9 then
-      redis.call('ZADD', KEYS[3], base + (earned + 1) * ageing, 'age|' .. conv)
-    end
-  end
-  -- The maximum wait comes once: still pending, it is retimed for the new queue; already
-  -- come (the customer was told, or it was dropped while an agent held the conversation),
-  -- it does not come again.
-  local came = route.lm or (not pending_max and has_max_wait(before))
-  if has_max_wait(after) and not came then
-    redis.call('ZADD', KEYS[3], base + after.max_wait_ms, 'max|' .. conv)
-  end
-end
-
 local cache = {}
 local from = route.q
 local before = queue_config(KEYS[4], cache, from)
@@ -74,7 +40,8 @@ route.pb = basis ~= '' and basis or nil
 -- Escalation's changes belonged to the old placement: the new queue's steps redo them.
 route.es = nil
 route.x = nil
-restart_waiting_timers(before, after)
+route.ag = nil
+restart_waiting_timers(KEYS[3], conv, route, before, after, now, {catch_up = true})
 put_route(KEYS[2], conv, route)
 redis.call('ZADD', queues[target], queue_score(route.p, route.e), conv)
 return {'moved', from, target}

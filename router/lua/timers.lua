@@ -47,6 +47,7 @@ end
 local function age(conv, route, cfg)
   if route.p >= 9 or not cfg.ageing_ms or cfg.ageing_ms <= 0 then return end
   route.p = route.p + 1
+  route.ag = (route.ag or 0) + 1
   if route.p < 9 then later('age|' .. conv, now + cfg.ageing_ms) end
   emit('aged', conv, route.p)
 end
@@ -64,6 +65,7 @@ local function waiting_timer(member, kind, conv, state, route, cfg)
     age(conv, route, cfg)
   else
     local action = cfg.after_max_wait or 'none'
+    route.mw = 1
     if action == 'leave_message' then route.lm = 1 end
     if action == 'close' then later(member, now + lease) end
     emit('max_wait', conv, action)

@@ -1,9 +1,11 @@
 -- Transfer a conversation to a queue, or to an agent (who is then offered it first), with a
--- note for the next agent. It keeps its original enqueue time and its history.
+-- note for the next agent. It keeps its original enqueue time, its priority and its history,
+-- and gets the target queue's waiting timers timed from that enqueue time: escalation from the
+-- first step, ageing from its next step, the maximum wait unless it came already.
 -- KEYS[1] conversation state   KEYS[2] conversation -> agent   KEYS[3] conversation route
 -- KEYS[4] assignments (zset, lex)   KEYS[5] load   KEYS[6] decliners (hash, JSON)
 -- KEYS[7] conversation timers   KEYS[8] first reply ms per conversation (hash)
--- KEYS[9..] queues, names in ARGV[8..]
+-- KEYS[9] queue config (hash, JSON)   KEYS[10..] queues, names in ARGV[8..]
 -- ARGV[1] conversation   ARGV[2] the agent transferring it ('' = an administrator)
 -- ARGV[3] target queue ('' = its own queue)   ARGV[4] target agent ('' = none)
 -- ARGV[5] now ms   ARGV[6] how long the target agent is waited for, ms   ARGV[7] note
@@ -11,7 +13,7 @@
 -- Returns {'ok', previous holder} | {'gone'} | {'not_yours'} | {'busy'} | {'unknown_queue'}
 local conv = ARGV[1]
 local now = tonumber(ARGV[5])
-local queues = queue_map(9, 8)
+local queues = queue_map(10, 8)
 local state = redis.call('HGET', KEYS[1], conv)
 if not state or state == 'closed' then return {'gone'} end
 local holder = redis.call('HGET', KEYS[2], conv) or ''
@@ -30,6 +32,9 @@ elseif queues[route.q] then
   redis.call('ZREM', queues[route.q], conv)
 end
 
+local cache = {}
+local before = queue_config(KEYS[9], cache, route.q)
+local after = queue_config(KEYS[9], cache, target_queue)
 local raw_declined = redis.call('HGET', KEYS[6], conv)
 local declined = raw_declined and cjson.decode(raw_declined) or {}
 if holder ~= '' then declined[holder] = now end
@@ -51,6 +56,8 @@ end
 redis.call('HSET', KEYS[6], conv, cjson.encode(declined))
 -- The next agent has not answered yet: should they drop, it goes back to the queue.
 redis.call('HDEL', KEYS[8], conv)
+-- A transfer is a new placement: the target queue's escalation starts over from the first step.
+restart_waiting_timers(KEYS[7], conv, route, before, after, now, {held = state == 'assigned'})
 put_route(KEYS[3], conv, route)
 requeue(KEYS[1], queues, conv, route)
 return {'ok', holder}
