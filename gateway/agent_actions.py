@@ -58,7 +58,6 @@ class AgentActions:
     async def accept(self, session: AgentSession, offer_id: str) -> None:
         now = self.board.clock()
         accepted = await self.router.accept(offer_id, session.agent.id, now)
-        self.metrics.offers.labels(accepted.queue, "accepted").inc()
         self.board.offer_decided(accepted.queue, "accepted", accepted.offer_due_ms, now)
         conversation = await self.router.conversation(accepted.conversation_id)
         if conversation is None:
@@ -71,7 +70,6 @@ class AgentActions:
     async def decline(self, session: AgentSession, offer_id: str, reason: str | None) -> None:
         now = self.board.clock()
         released = await self.router.decline(offer_id, session.agent.id, now)
-        self.metrics.offers.labels(released.queue, "declined").inc()
         self.board.offer_decided(released.queue, "declined", released.offer_due_ms, now)
         log.info(
             "agent %s declined %s: %s",

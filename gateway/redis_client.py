@@ -10,9 +10,9 @@ from gateway.redis_lane import LaneRedis
 
 
 def make_redis(url: str, config: RedisConfig) -> Redis:
-    """The bytes-mode client for commands and scripts. Single commands share one multiplexed
-    connection (gateway/redis_lane.py); pipelines wait for a free pooled connection instead
-    of failing when the pool is busy."""
+    """The bytes-mode client for commands and scripts. Commands, scripts and pipelines share
+    one multiplexed connection (gateway/redis_lane.py); WATCH and pipelines of scripts wait
+    for a free pooled connection instead of failing when the pool is busy."""
     pool = BlockingConnectionPool.from_url(
         url,
         max_connections=config.pool_size,

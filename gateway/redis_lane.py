@@ -1,11 +1,12 @@
-"""A Redis client whose single commands (scripts included) share one multiplexed connection.
+"""A Redis client whose commands, scripts and pipelines share one multiplexed connection.
 
 redis-py spends ~50 µs of CPU on every call: a pool checkout under a condition and a
 timeout, a health check, a read under a second timeout, retry and observability hooks.
 Under load that, not Redis, is what limits a gateway process. A lane writes every command
 issued in one event-loop turn in one write, and one reader task hands the answers, which
-Redis gives in order, back to their callers. Pipelines and transactions keep using the pool,
-and so does anything that needs a connection of its own (pub/sub has its own client).
+Redis gives in order, back to their callers. Pipelines and MULTI/EXEC go the same way, as
+commands written back to back; what needs a connection of its own (WATCH, a pipeline of
+scripts) uses the pool, and pub/sub has its own client.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import DataError, ExecAbortError, ResponseError
+from redis.exceptions import DataError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 try:  # the `fast` extra: hiredis packs a command in C, redis-py's asyncio client in Python
@@ -200,31 +201,38 @@ class Lane:
     async def _drop(self, error: BaseException) -> None:
         """Fail what is in flight and disconnect; the next command reconnects."""
         async with self._connect_lock:
-            await self._drop_locked(error)
+            tasks, self._tasks, self._writer = self._tasks, [], None
+            current = asyncio.current_task()
+            for task in tasks:
+                if task is not current:
+                    task.cancel()
+            waiting, self._waiting, self._outbox = self._waiting, deque(), []
+            if not isinstance(error, (RedisConnectionError, RedisTimeoutError)):
+                error = RedisConnectionError(f"Redis connection lost: {error}")
+            for entry in waiting:
+                future = entry.future if type(entry) is _Batch else entry
+                if not future.done():
+                    future.set_exception(error)
+            if waiting and not self._closed:
+                log.warning(
+                    "Redis connection dropped with %d commands in flight: %s", len(waiting), error
+                )
+            await self._connection.disconnect(nowait=True)
 
-    async def _drop_locked(self, error: BaseException) -> None:
-        tasks, self._tasks, self._writer = self._tasks, [], None
-        current = asyncio.current_task()
-        for task in tasks:
-            if task is not current:
-                task.cancel()
-        waiting, self._waiting, self._outbox = self._waiting, deque(), []
-        if not isinstance(error, (RedisConnectionError, RedisTimeoutError)):
-            error = RedisConnectionError(f"Redis connection lost: {error}")
-        for entry in waiting:
-            future = entry.future if type(entry) is _Batch else entry
-            if not future.done():
-                future.set_exception(error)
-        if waiting and not self._closed:
-            log.warning(
-                "Redis connection dropped with %d commands in flight: %s", len(waiting), error
-            )
-        await self._connection.disconnect(nowait=True)
+
+def _parsed(callbacks: Any, command_name: Any, answer: Any, options: dict[str, Any]) -> Any:
+    """redis-py's response callback for the command, applied to its raw answer (after the
+    options that only steer how a response is read are taken out)."""
+    options.pop(EMPTY_RESPONSE, None)
+    options.pop(NEVER_DECODE, None)
+    options.pop("keys", None)
+    callback = callbacks.get(command_name)
+    return answer if callback is None else callback(answer, **options)
 
 
 class LaneRedis(Redis):
-    """redis-py's client with single commands sent through a Lane; pipelines, transactions
-    and pub/sub use the connection pool as usual."""
+    """redis-py's client with commands, scripts and pipelines sent through a Lane; WATCH and
+    pipelines of scripts use the connection pool as usual."""
 
     def __init__(self, *, timeout_s: float | None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -239,13 +247,7 @@ class LaneRedis(Redis):
             if EMPTY_RESPONSE in options:
                 return options[EMPTY_RESPONSE]
             raise
-        options.pop(EMPTY_RESPONSE, None)
-        options.pop(NEVER_DECODE, None)
-        options.pop("keys", None)
-        callback = self.response_callbacks.get(command_name)
-        if callback is None:
-            return response
-        value = callback(response, **options)
+        value = _parsed(self.response_callbacks, command_name, response, options)
         return await value if inspect.isawaitable(value) else value
 
     def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Pipeline:
@@ -285,10 +287,13 @@ class LanePipeline(Pipeline):
                 answers = await self.lane.call_many([args for args, _ in stack])
             if raise_on_error:
                 self.raise_first_error(stack, answers)
-            return [
-                await self._parsed(answer, args, options)
+            parsed = [
+                answer
+                if isinstance(answer, Exception)
+                else _parsed(self.response_callbacks, args[0], answer, options)
                 for answer, (args, options) in zip(answers, stack, strict=True)
             ]
+            return [await v if inspect.isawaitable(v) else v for v in parsed]
         finally:
             await self.reset()
 
@@ -297,7 +302,7 @@ class LanePipeline(Pipeline):
         answers = await self.lane.call_many(commands)
         executed = answers[-1]
         queued = answers[1:-1]
-        if isinstance(executed, ExecAbortError) or isinstance(executed, ResponseError):
+        if isinstance(executed, ResponseError):  # ExecAbortError included
             raise next((a for a in queued if isinstance(a, ResponseError)), executed)
         # A command refused while queueing has no place in EXEC's answer: put its error back.
         results = list(executed)
@@ -305,14 +310,3 @@ class LanePipeline(Pipeline):
             if isinstance(answer, ResponseError):
                 results.insert(i, answer)
         return results
-
-    async def _parsed(self, answer: Any, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
-        if isinstance(answer, Exception):
-            return answer
-        options.pop("keys", None)
-        options.pop(NEVER_DECODE, None)
-        callback = self.response_callbacks.get(args[0])
-        if callback is None:
-            return answer
-        value = callback(answer, **options)
-        return await value if inspect.isawaitable(value) else value

@@ -343,9 +343,10 @@ class Switchboard:
         )
 
     def offer_decided(self, queue: str, outcome: str, due_ms: int, now_ms: int) -> None:
-        """Observe the offer decision time: from the offer to the agent's answer. The offer
-        was made the offer timeout before its due time (``due_ms``, 0 when unknown); an offer
-        that timed out counts the offer timeout itself."""
+        """Count an offer's outcome and observe its decision time: from the offer to the
+        agent's answer. The offer was made the offer timeout before its due time (``due_ms``,
+        0 when unknown); an offer that timed out counts the offer timeout itself."""
+        self.metrics.offers.labels(queue, outcome).inc()
         timeout_s = self.config.routing.offer_timeout_s
         if outcome == "timed_out":
             seconds = timeout_s
@@ -362,7 +363,6 @@ class Switchboard:
     async def expire_offers(self) -> list[Released]:
         released = await self.router.expire_offers(self.clock())
         for item in released:
-            self.metrics.offers.labels(item.queue, "timed_out").inc()
             self.offer_decided(item.queue, "timed_out", item.offer_due_ms, 0)
             await self.revoke(item.agent, item.offer_id, "timeout")
             if item.agent_set_away:

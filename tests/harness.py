@@ -118,12 +118,13 @@ class Client:
 
     async def expect(
         self,
-        type_: str,
+        type_: str | tuple[str, ...],
         timeout: float = FRAME_TIMEOUT_S,  # noqa: ASYNC109
         **match: Any,
     ) -> dict[str, Any]:
-        """The first frame of this type whose fields match and that no expect returned yet;
-        frames read past stay readable by later expects."""
+        """The first frame of this type (or of one of these types) whose fields match and that
+        no expect returned yet; frames read past stay readable by later expects."""
+        types = (type_,) if isinstance(type_, str) else type_
         async with asyncio.timeout(timeout):
             index = 0
             while True:
@@ -132,7 +133,7 @@ class Client:
                     index += 1
                     if (
                         not frame.get("_read")
-                        and frame.get("type") == type_
+                        and frame.get("type") in types
                         and all(frame.get(k) == v for k, v in match.items())
                     ):
                         frame["_read"] = True

@@ -43,5 +43,5 @@ route.x = nil
 route.ag = nil
 restart_waiting_timers(KEYS[3], conv, route, before, after, now, {catch_up = true})
 put_route(KEYS[2], conv, route)
-redis.call('ZADD', queues[target], queue_score(route.p, route.e), conv)
+requeue(KEYS[1], queues, conv, route)
 return {'moved', from, target}

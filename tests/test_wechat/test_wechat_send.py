@@ -4,9 +4,7 @@ uploaded, and the platform's refusals, token errors and network errors are handl
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import json
 import time
 
 import pytest
@@ -40,20 +38,7 @@ async def reply(alice, conversation_id: str, text: str, cmid: str, **extra) -> d
     await alice.send(
         type="reply", conversation_id=conversation_id, text=text, client_msg_id=cmid, **extra
     )
-    async with asyncio.timeout(10):
-        index = 0
-        while True:
-            while index < len(alice.frames):
-                frame = alice.frames[index]
-                index += 1
-                if (
-                    not frame.get("_read")
-                    and frame.get("type") in ("reply_ack", "error")
-                    and frame.get("client_msg_id") == cmid
-                ):
-                    frame["_read"] = True
-                    return frame
-            alice.frames.append(json.loads(await alice.ws.recv()))
+    return await alice.expect(("reply_ack", "error"), timeout=10, client_msg_id=cmid)
 
 
 async def test_a_wechat_text_reaches_the_agent_and_the_reply_reaches_wechat(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -68,18 +67,7 @@ async def customer_writes(node: GatewayProcess, openid: str) -> None:
 
 async def outcome(agent: Client, client_msg_id: str) -> dict[str, Any]:
     """The reply_ack or error frame answering the reply with this client_msg_id."""
-    async with asyncio.timeout(FRAME_TIMEOUT_S):
-        index = 0
-        while True:
-            while index < len(agent.frames):
-                frame = agent.frames[index]
-                index += 1
-                if (
-                    frame.get("type") in ("reply_ack", "error")
-                    and frame.get("client_msg_id") == client_msg_id
-                ):
-                    return frame
-            agent.frames.append(json.loads(await agent.ws.recv()))
+    return await agent.expect(("reply_ack", "error"), client_msg_id=client_msg_id)
 
 
 def release_tokens(fake: FakeWeChat) -> None:
