@@ -307,7 +307,7 @@ def own_stack(args: argparse.Namespace) -> Iterator[Target]:
     """A private redis-server and one gateway process, stopped and removed at the end."""
     if args.source:
         sys.path.insert(0, os.path.abspath(args.source))
-    from gateway.embedded_redis import RedisServer, pick_free_port
+    from gateway.redis.embedded import RedisServer, pick_free_port
 
     work = Path(tempfile.mkdtemp(prefix="zhongtai-bench-"))
     redis = RedisServer(persistent=False).start()

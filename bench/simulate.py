@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import erlang
 
 from gateway.config import AgentConfig, QueueConfig, RoutingConfig
-from gateway.embedded_redis import RedisServer
+from gateway.redis.embedded import RedisServer
 from presence.keys import agent_channel_field
 from presence.registry import Presence
 from router.engine import Router

@@ -13,19 +13,19 @@ from collections.abc import AsyncIterator, Mapping
 from aiohttp import web
 
 from adapters.contract import Adapter
-from gateway.admin import build_admin_app
-from gateway.agent_actions import AgentActions
-from gateway.agent_ws import agent_socket
-from gateway.bus import NodeBus
+from gateway.admin.site import build_admin_app
+from gateway.agents.actions import AgentActions
+from gateway.agents.sessions import AgentSessions
+from gateway.agents.socket import agent_socket
 from gateway.config import Config, enabled_adapters
-from gateway.host import GatewayHost
+from gateway.flows.host import GatewayHost
+from gateway.flows.switchboard import Switchboard
 from gateway.housekeeping import beat, run_housekeeping
-from gateway.instrument import instrument_scripts, request_timer
-from gateway.metrics import Metrics, sla_thresholds
-from gateway.redis_client import make_pubsub_redis, make_redis
+from gateway.observability.instrument import instrument_scripts, request_timer
+from gateway.observability.metrics import Metrics, sla_thresholds
+from gateway.redis.bus import NodeBus
+from gateway.redis.client import make_pubsub_redis, make_redis
 from gateway.services import SERVICES, Services
-from gateway.sessions import AgentSessions
-from gateway.switchboard import Switchboard
 from presence.registry import Presence
 from router.engine import Router
 from router.ids import new_id

@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 0
     if args.command == "agent":
-        from gateway.agent_terminal import run_terminal
+        from gateway.client.terminal import run_terminal
 
         try:
             return asyncio.run(run_terminal(args.url, args.token))

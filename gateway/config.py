@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from gateway.routing_config import (
+from router.config import (
     GradeConfig,
     HoursConfig,
     NamedError,

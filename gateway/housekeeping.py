@@ -8,7 +8,7 @@ import asyncio
 import logging
 import time
 
-from gateway.positions import tell_positions
+from gateway.flows.positions import tell_positions
 from gateway.services import Services
 from gateway.tasks import stop_if_cancelled
 

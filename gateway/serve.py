@@ -16,7 +16,7 @@ from adapters import registry
 from adapters.contract import Adapter
 from gateway.app import build_apps
 from gateway.config import Config
-from gateway.embedded_redis import RedisServer
+from gateway.redis.embedded import RedisServer
 
 log = logging.getLogger("zhongtai")
 

@@ -8,13 +8,13 @@ from typing import Any
 from aiohttp import web
 
 from adapters.contract import Adapter
-from gateway.agent_actions import AgentActions
-from gateway.bus import NodeBus
+from gateway.agents.actions import AgentActions
+from gateway.agents.sessions import AgentSessions
 from gateway.config import Config
-from gateway.host import GatewayHost
-from gateway.metrics import Metrics
-from gateway.sessions import AgentSessions
-from gateway.switchboard import Switchboard
+from gateway.flows.host import GatewayHost
+from gateway.flows.switchboard import Switchboard
+from gateway.observability.metrics import Metrics
+from gateway.redis.bus import NodeBus
 from presence.registry import Presence
 from router.engine import Router
 

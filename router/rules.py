@@ -19,7 +19,7 @@ Matching, and why:
 - A rule with a rating condition never matches a message without a rating.
 
 The module is pure (no I/O, no gateway imports): rules and grades arrive as any objects with
-the attributes of gateway.routing_config's RuleConfig and GradeConfig.
+the attributes of router.config's RuleConfig and GradeConfig.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ DETECT_SAMPLE = 2000  # characters; enough to tell a language, cheap for long em
 
 
 class RuleLike(Protocol):
-    """What Classifier reads of a ``[[rules]]`` entry (gateway.routing_config.RuleConfig)."""
+    """What Classifier reads of a ``[[rules]]`` entry (router.config.RuleConfig)."""
 
     name: str
     channels: list[str]
@@ -52,7 +52,7 @@ class RuleLike(Protocol):
 
 
 class GradeLike(Protocol):
-    """What Classifier reads of a ``[[grades]]`` entry (gateway.routing_config.GradeConfig)."""
+    """What Classifier reads of a ``[[grades]]`` entry (router.config.GradeConfig)."""
 
     name: str
     priority: int

@@ -15,8 +15,8 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 
 from gateway.config import RedisConfig
-from gateway.embedded_redis import RedisServer, find_redis_server
-from gateway.redis_client import make_redis
+from gateway.redis.client import make_redis
+from gateway.redis.embedded import RedisServer, find_redis_server
 
 NO_REDIS = (
     "redis-server not found: apt-get install redis-server (Debian package redis-server) "

@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from gateway.embedded_redis import pick_free_port
+from gateway.redis.embedded import pick_free_port
 
 T = TypeVar("T")
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 
-from gateway.routing_config import HoursConfig, NamedError, check_routing_tables
+from router.config import HoursConfig, NamedError, check_routing_tables
 from router.hours import BusinessHours, check_schedule
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -11,8 +11,8 @@ import pytest
 from test_router.invariants import check_all, read_state
 
 from gateway.config import AgentConfig, CoreConfig, with_defaults
-from gateway.routing_config import EscalationStep, QueueConfig
 from presence.registry import Presence
+from router.config import EscalationStep, QueueConfig
 from router.engine import Router, queue_score
 from router.models import Customer, Message
 from router.results import Placement, Replaced, RoutingError

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from test_router.test_timers_and_preferences import NOW, arrive, start
 
-from gateway.routing_config import EscalationStep, QueueConfig
+from router.config import EscalationStep, QueueConfig
 
 GRACE_MS = 60_000
 SENIOR = {"id": "senior", "capacity": {"webchat": 1}, "skills": {"billing": 3}}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from gateway.routing_config import GradeConfig, RuleConfig
+from router.config import GradeConfig, RuleConfig
 from router.rules import Classifier, Decision, MessageFacts, detect_language
 
 GRADES = [

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from gateway.config import AgentConfig, CoreConfig, with_defaults
-from gateway.routing_config import EscalationStep, QueueConfig
 from presence.registry import Presence
+from router.config import EscalationStep, QueueConfig
 from router.engine import Router
 from router.ids import new_id
 from router.models import Customer, Message

@@ -1,0 +1,227 @@
+"""The agent websocket endpoint, /agent/ws: authenticate, welcome, then carry out frames."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import msgspec
+from aiohttp import WSMsgType, web
+
+from adapters.contract import DeliveryError
+from gateway.agents.protocol import (
+    CLOSE_BAD_TOKEN,
+    CLOSE_UNSUPPORTED,
+    PROTOCOL_VERSION,
+    Accept,
+    AgentInfo,
+    ClientFrame,
+    Close,
+    Decline,
+    Error,
+    Hello,
+    Offer,
+    Ping,
+    Pong,
+    Reply,
+    SetStatus,
+    Transfer,
+    Welcome,
+    client_decoder,
+    decode_error,
+    encode,
+)
+from gateway.agents.sessions import AgentSession
+from gateway.config import AgentConfig
+from gateway.logs import ids_of, set_log_fields
+from gateway.services import SERVICES, Services
+from router.ids import new_id
+from router.results import RoutingError
+
+log = logging.getLogger(__name__)
+
+HELLO_TIMEOUT_S = 10.0
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def authenticate(services: Services, token: str | None) -> AgentConfig | None:
+    if not token:
+        return None
+    for agent in services.config.agents:
+        if agent.token_matches(token):
+            return agent
+    return None
+
+
+async def _send_error(ws: web.WebSocketResponse, error: Error) -> None:
+    if not ws.closed:
+        await ws.send_frame(encode(error), WSMsgType.TEXT)
+
+
+async def _read_hello(ws: web.WebSocketResponse) -> Hello | None:
+    """The first frame must be hello; anything else is answered and the socket closed."""
+    try:
+        msg = await ws.receive(timeout=HELLO_TIMEOUT_S)
+    except TimeoutError:
+        await _send_error(ws, Error(code="hello_timeout", detail="send hello first"))
+        return None
+    if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+        return None
+    try:
+        frame = client_decoder.decode(msg.data)
+    except msgspec.DecodeError as exc:
+        await _send_error(ws, decode_error(exc))
+        return None
+    if not isinstance(frame, Hello):
+        await _send_error(ws, Error(code="hello_expected", detail="the first frame is hello"))
+        return None
+    return frame
+
+
+async def agent_socket(request: web.Request) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    server = services.config.server
+    ws = web.WebSocketResponse(
+        heartbeat=server.heartbeat_s, max_msg_size=server.max_frame_bytes, decode_text=False
+    )
+    await ws.prepare(request)
+    hello = await _read_hello(ws)
+    if hello is None:
+        await ws.close(code=CLOSE_BAD_TOKEN, message=b"hello with a token expected")
+        return ws
+    if hello.protocol != PROTOCOL_VERSION:
+        await _send_error(
+            ws,
+            Error(
+                code="unsupported_protocol",
+                detail=f"this gateway speaks protocol {PROTOCOL_VERSION}",
+                field="protocol",
+            ),
+        )
+        await ws.close(code=CLOSE_UNSUPPORTED, message=b"unsupported protocol")
+        return ws
+    agent = authenticate(services, hello.token or _bearer(request))
+    if agent is None:
+        await _send_error(
+            ws, Error(code="bad_token", detail="unknown or missing token", field="token")
+        )
+        await ws.close(code=CLOSE_BAD_TOKEN, message=b"bad token")
+        return ws
+    session = AgentSession(agent, ws, new_id("k"))
+    await _run_session(services, session)
+    return ws
+
+
+async def _run_session(services: Services, session: AgentSession) -> None:
+    agent = session.agent
+    set_log_fields(agent=agent.id)
+    board = services.switchboard
+    actions = services.actions
+    await services.sessions.add(session)
+    services.metrics.websockets.labels("agent").inc()
+    try:
+        connected = await services.presence.connect(
+            agent.id,
+            services.node_id,
+            session.connection_id,
+            services.config.presence.initial_status,
+        )
+        if connected.previous_node and connected.previous_node != services.node_id:
+            await services.sessions.replace_remote(
+                agent.id, connected.previous_node, connected.previous_connection or ""
+            )
+        conversations, offers = await actions.welcome_state(agent.id)
+        info = AgentInfo(
+            id=agent.id,
+            name=agent.display_name,
+            status=connected.status,
+            capacity=agent.capacity,
+            statuses=actions.statuses(),
+        )
+        await session.open(Welcome(agent=info, conversations=conversations))
+        for offer_id, conversation, expires_in_s in offers:
+            await session.send(
+                Offer(offer_id=offer_id, conversation=conversation, expires_in_s=expires_in_s)
+            )
+        board.request_dispatch()
+        log.info("agent %s connected (%s)", agent.id, session.connection_id)
+        await _serve_frames(services, session)
+    finally:
+        set_log_fields(agent=agent.id)
+        services.sessions.remove(session)
+        services.metrics.websockets.labels("agent").dec()
+        try:
+            await asyncio.shield(
+                services.presence.disconnect(agent.id, session.connection_id, board.clock())
+            )
+        except Exception:
+            log.exception("could not record agent %s's disconnect", agent.id)
+        log.info("agent %s disconnected (%s)", agent.id, session.connection_id)
+
+
+async def _serve_frames(services: Services, session: AgentSession) -> None:
+    async for msg in session.ws:
+        if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+            continue
+        try:
+            frame = client_decoder.decode(msg.data)
+        except msgspec.DecodeError as exc:
+            await session.send(decode_error(exc))
+            continue
+        try:
+            set_log_fields(agent=session.agent.id, **ids_of(frame))
+            await _handle(services, session, frame)
+        except RoutingError as exc:
+            await session.send(_error_for(frame, exc.code, exc.detail))
+        except DeliveryError as exc:
+            await session.send(_error_for(frame, "channel_error", f"{exc.code}: {exc.detail}"))
+        except Exception:
+            log.exception("agent %s: %s frame failed", session.agent.id, type(frame).__name__)
+            await session.send(_error_for(frame, "internal", "the gateway failed; try again"))
+
+
+def _error_for(frame: ClientFrame, code: str, detail: str) -> Error:
+    error = Error(code=code, detail=detail)
+    if isinstance(frame, Reply):
+        error.client_msg_id = frame.client_msg_id
+        error.conversation_id = frame.conversation_id
+    elif isinstance(frame, Close | Transfer):
+        error.conversation_id = frame.conversation_id
+    elif isinstance(frame, Accept | Decline):
+        error.offer_id = frame.offer_id
+    return error
+
+
+async def _handle(services: Services, session: AgentSession, frame: ClientFrame) -> None:
+    actions = services.actions
+    match frame:
+        case Accept(offer_id=offer_id):
+            await actions.accept(session, offer_id)
+        case Decline(offer_id=offer_id, reason=reason):
+            await actions.decline(session, offer_id, reason)
+        case Reply():
+            await actions.reply(
+                session,
+                frame.conversation_id,
+                frame.text,
+                frame.client_msg_id,
+                frame.attachments,
+                frame.subject,
+            )
+        case Close(conversation_id=conversation_id):
+            await actions.close(session.agent, conversation_id)
+        case SetStatus(status=status):
+            await actions.set_status(session.agent.id, status)
+        case Transfer():
+            await actions.transfer(
+                session.agent, frame.conversation_id, frame.to_agent, frame.to_queue, frame.note
+            )
+        case Ping():
+            await session.send(Pong())
+        case Hello():
+            raise RoutingError("bad_frame", "already said hello")
