@@ -1,4 +1,4 @@
-"""The dependency direction of ARCHITECTURE.md: adapters and presence import nothing from the
+"""The dependency direction of docs/design.md: adapters and presence import nothing from the
 other packages; router may import presence; gateway wires them all."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Prometheus metrics. The registry belongs to the app, not the module, so that several
-gateways can live in one test process. Names and labels are public (INTERFACES.md); every
+gateways can live in one test process. Names and labels are public (docs/design.md); every
 metric is described in docs/operations.md. No agent, customer or conversation id is ever a
 label: label values come from the configuration (queues, channels, adapters, statuses) or
 from short fixed lists (outcomes, reasons, script names)."""
@@ -70,7 +70,7 @@ HANDLE_BUCKETS = (
     172800,
     604800,
 )
-# The label values of outcomes, fixed (INTERFACES.md).
+# The label values of outcomes, fixed and public (docs/design.md, "Public interfaces").
 INBOUND_OUTCOMES = ("accepted", "duplicate", "rejected")
 OUTBOUND_OUTCOMES = ("sent", "failed")
 OFFER_OUTCOMES = ("accepted", "declined", "timed_out", "revoked")

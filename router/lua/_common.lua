@@ -95,7 +95,8 @@ local function queue_config(cfg_key, cache, name)
   return q
 end
 
--- Put a conversation back in its queue with its original enqueue time (invariants 6 and 7).
+-- Put a conversation back in its queue with its original enqueue time (docs/design.md,
+-- invariants 6 and 7).
 local function requeue(state_key, queues, conv, route)
   redis.call('HSET', state_key, conv, 'queued')
   local key = queues[route.q]

@@ -1,8 +1,9 @@
 -- Agents whose socket has been gone for the grace period go offline: their pending offers are
 -- taken back at once, and their assigned conversations that no agent has answered yet go back
--- to the queue with their original enqueue time (invariant 7) and waiting timers again: the
--- escalation steps not done yet, the next ageing step and the maximum wait, unless it came
--- already, all timed from that enqueue time (what is due happens at the next sweeps). Answered ones stay.
+-- to the queue with their original enqueue time (docs/design.md, invariant 7) and waiting
+-- timers again: the escalation steps not done yet, the next ageing step and the maximum wait,
+-- unless it came already, all timed from that enqueue time (what is due happens at the next
+-- sweeps). Answered ones stay.
 -- KEYS[1] agent disconnected-at ms (hash)   KEYS[2] agent status (hash)
 -- KEYS[3] available agents (set)   KEYS[4] assignments (zset, lex)   KEYS[5] conversation state
 -- KEYS[6] conversation -> agent   KEYS[7] conversation route   KEYS[8] load

@@ -27,7 +27,7 @@ import simulate
 
 
 def test_architecture_example_waits_six_and_a_half_seconds() -> None:
-    # ARCHITECTURE.md: 2 contacts a second, 60 s handle time, 125 agents -> 6.6 s.
+    # docs/design.md, "Sizing": 2 contacts a second, 60 s handle time, 125 agents -> 6.6 s.
     p = erlang.predict(2.0, 60.0, 125, sla_s=20.0)
     assert p.load_erlangs == 120
     assert p.occupancy == pytest.approx(0.96)
@@ -73,7 +73,7 @@ def test_an_offer_delay_is_waiting_with_a_longer_hold() -> None:
     none = erlang.predict_with_offer_delay(2.0, 60.0, 125, 0.0)
     assert none.mean_wait_s == pytest.approx(erlang.mean_wait_s(2.0, 60.0, 125))
     slow = erlang.predict_with_offer_delay(2.0, 60.0, 125, 1.0)
-    # ARCHITECTURE.md: 1 s more per contact roughly doubles the 6.6 s wait (here more).
+    # docs/design.md, "Sizing": 1 s more per contact roughly doubles the 6.6 s wait (here more).
     assert slow.mean_wait_s > 2 * none.mean_wait_s
 
 
@@ -136,8 +136,8 @@ async def test_two_skills_go_only_to_qualified_agents(redis, tenant, strategy) -
 async def test_the_router_waits_exactly_like_an_ideal_fcfs_queue(
     redis, tenant, accept_delay_s
 ) -> None:
-    # The ARCHITECTURE.md example at 96 % occupancy: any idle time the router wasted, or any
-    # conversation served out of turn, would change some conversation's wait.
+    # The worked example of docs/design.md, at 96 % occupancy: any idle time the router
+    # wasted, or any conversation served out of turn, would change some conversation's wait.
     scenario = simulate.single_skill(125, 2.0, 60.0, 1500, 0, seed=2, accept_delay_s=accept_delay_s)
     summary, outcome = await simulate.simulate(redis, scenario, tenant=tenant)
     assert_conserved(summary, outcome)

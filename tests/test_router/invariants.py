@@ -1,4 +1,4 @@
-"""Read a tenant's whole routing state from Redis and check ARCHITECTURE.md's invariants on it.
+"""Read a tenant's whole routing state from Redis and check docs/design.md's invariants on it.
 
 ``read_state`` takes one consistent snapshot (a MULTI/EXEC of reads, so no script runs in the
 middle of it) and each ``check_*`` function returns readable violation messages, an empty

@@ -6,7 +6,7 @@ accepts, declines, offer timeouts, conversation timers (ageing, escalation to re
 and to an overflow queue, inactivity), transfers, re-placements (an edited review), status
 changes, logins and disconnects, dead gateway processes, grace expiry, replies and closes
 against one tenant, on a virtual clock. After every step it reads the tenant's whole
-routing state from Redis and checks ARCHITECTURE.md's invariants 1, 2, 5, 6 and 7 on it
+routing state from Redis and checks docs/design.md's invariants 1, 2, 5, 6 and 7 on it
 (tests/test_router/invariants.py). Each rule also checks what the call returned against
 what the state before it predicts (refusals, enqueue times, who may be offered what), and
 dispatch is checked to leave no conversation waiting that an agent could take.
