@@ -18,11 +18,13 @@ from typing import Any, Literal
 
 import msgspec
 
+from presence.agents import AgentSpec
 from router.config import (
     GradeConfig,
     HoursConfig,
     NamedError,
     QueueConfig,
+    RoutingConfig,
     RuleConfig,
     check_routing_tables,
 )
@@ -80,15 +82,13 @@ class RedisConfig(Strict):
     connect_timeout_s: float = 5.0
 
 
-class AgentConfig(Strict):
-    id: str
+class AgentConfig(AgentSpec):
+    """An ``[[agents]]`` entry: what routing knows of the agent (AgentSpec: id, skills,
+    capacity, max_total, auto_accept) plus how they sign in and are shown."""
+
     name: str | None = None
     token: str | None = None
     token_sha256: str | None = None
-    skills: dict[str, int] = {}
-    capacity: dict[str, int] = {}
-    max_total: int | None = None
-    auto_accept: bool = False
 
     @property
     def display_name(self) -> str:
@@ -101,24 +101,6 @@ class AgentConfig(Strict):
             digest = hashlib.sha256(presented.encode()).hexdigest()
             return hmac.compare_digest(digest, self.token_sha256.lower())
         return False
-
-
-class RoutingConfig(Strict):
-    offer_timeout_s: float = 30.0
-    decline_cooldown_s: float = 300.0
-    default_queue: str | None = None
-    dispatch_batch: int = 50
-    scan_limit: int = 200
-    sweep_interval_s: float = 0.25
-    dedupe_ttl_s: float = 7 * 86400.0
-    recent_messages: int = 20
-    returning_customer_window_s: float = 72 * 3600.0
-    missed_offers_before_away: int = 3
-    not_ready_reasons: list[str] = msgspec.field(
-        default_factory=lambda: ["lunch", "training", "after_call_work"]
-    )
-    position_interval_s: float = 2.0
-    closed_retention_s: float = 30 * 86400.0
 
 
 class PresenceConfig(Strict):

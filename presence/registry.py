@@ -5,23 +5,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
 
+from presence.agents import AgentSpec
 from presence.keys import PresenceKeys, agent_channel_field
 from presence.scripts import register_scripts
 
 AVAILABLE = "available"
 BUILT_IN_STATUSES = ("available", "away", "offline")
-
-
-class AgentSpec(Protocol):
-    id: str
-    skills: dict[str, int]
-    capacity: dict[str, int]
-    max_total: int | None
-    auto_accept: bool
 
 
 class Connected(msgspec.Struct, frozen=True):

@@ -1,5 +1,7 @@
 """The routing tables of the configuration: queues with their escalation steps, business
-hours, classification rules and complaint grades. docs/routing.md explains each setting."""
+hours, classification rules, complaint grades and the ``[routing]`` settings. The router and
+placement read these Structs as they are; the gateway decodes them from its TOML file.
+docs/routing.md explains each setting."""
 
 from __future__ import annotations
 
@@ -93,6 +95,27 @@ class GradeConfig(Strict):
     name: str
     priority: Priority
     sla_s: Seconds
+
+
+class RoutingConfig(Strict):
+    """The ``[routing]`` table: offers, dispatch batches, deduplication and the gateway's
+    routing timers."""
+
+    offer_timeout_s: float = 30.0
+    decline_cooldown_s: float = 300.0
+    default_queue: str | None = None
+    dispatch_batch: int = 50
+    scan_limit: int = 200
+    sweep_interval_s: float = 0.25
+    dedupe_ttl_s: float = 7 * 86400.0
+    recent_messages: int = 20
+    returning_customer_window_s: float = 72 * 3600.0
+    missed_offers_before_away: int = 3
+    not_ready_reasons: list[str] = msgspec.field(
+        default_factory=lambda: ["lunch", "training", "after_call_work"]
+    )
+    position_interval_s: float = 2.0
+    closed_retention_s: float = 30 * 86400.0
 
 
 class NamedError(Exception):

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
 
 from presence.keys import PresenceKeys
 from presence.scripts import register_scripts
+from router.config import QueueConfig, RoutingConfig
 from router.ids import new_id
 from router.keys import RouterKeys, customer_field
 from router.models import ConversationMeta, Customer, Message
@@ -39,43 +40,6 @@ SCRIPTS = [
 ]  # fmt: skip
 # How far a timer whose follow-up the caller does is pushed ahead while it works.
 LEASE_MS = 5_000
-
-
-class EscalationSpec(Protocol):
-    after_s: float
-    skills: dict[str, int] | None
-    relax_skills: bool
-    overflow: bool
-    raise_priority: int
-
-
-class QueueSpec(Protocol):
-    name: str
-    channels: list[str]
-    skills: dict[str, int]
-    strategy: str
-    priority: int
-    sla_s: float
-    auto_accept: bool
-    ageing_s: float
-    escalation: list[Any]
-    overflow: str | None
-    max_wait_s: float
-    after_max_wait: str
-    sticky_wait_s: float
-    inactivity_warn_s: float
-    inactivity_close_s: float
-
-
-class RoutingSettings(Protocol):
-    offer_timeout_s: float
-    decline_cooldown_s: float
-    dispatch_batch: int
-    scan_limit: int
-    dedupe_ttl_s: float
-    recent_messages: int
-    returning_customer_window_s: float
-    missed_offers_before_away: int
 
 
 def queue_score(priority: int, enqueued_ms: int) -> int:
@@ -110,7 +74,7 @@ def _without_nulls(value: Any) -> Any:
     return value
 
 
-def queue_rules(queue: QueueSpec) -> dict[str, Any]:
+def queue_rules(queue: QueueConfig) -> dict[str, Any]:
     """What the scripts need to know of a queue, stored as JSON in the queue config hash."""
     return _without_nulls(
         {
@@ -137,7 +101,7 @@ def queue_rules(queue: QueueSpec) -> dict[str, Any]:
     )
 
 
-def waiting_timers(queue: QueueSpec, enqueued_ms: int) -> list[str | int]:
+def waiting_timers(queue: QueueConfig, enqueued_ms: int) -> list[str | int]:
     """The timers a new conversation in this queue starts with: kind, due ms, ..."""
     timers: list[str | int] = []
     if queue.escalation:
@@ -164,8 +128,8 @@ class Router(RouterReads):
         self,
         redis: Any,
         tenant: str,
-        queues: Sequence[QueueSpec],
-        settings: RoutingSettings,
+        queues: Sequence[QueueConfig],
+        settings: RoutingConfig,
         default_queue: str | None = None,
     ) -> None:
         super().__init__(

@@ -18,8 +18,7 @@ Matching, and why:
   message whose language is a regional tag such as ``zh-CN``.
 - A rule with a rating condition never matches a message without a rating.
 
-The module is pure (no I/O, no gateway imports): rules and grades arrive as any objects with
-the attributes of router.config's RuleConfig and GradeConfig.
+The module is pure (no I/O): rules and grades are router.config's RuleConfig and GradeConfig.
 """
 
 from __future__ import annotations
@@ -27,36 +26,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from typing import Protocol
 
 import msgspec
 
+from router.config import GradeConfig, RuleConfig
+
 DETECT_SAMPLE = 2000  # characters; enough to tell a language, cheap for long emails
-
-
-class RuleLike(Protocol):
-    """What Classifier reads of a ``[[rules]]`` entry (router.config.RuleConfig)."""
-
-    name: str
-    channels: list[str]
-    accounts: list[str]
-    keywords: list[str]
-    tags: list[str]
-    languages: list[str]
-    rating_at_most: float | None
-    rating_at_least: float | None
-    queue: str | None
-    priority: int | None
-    skills: dict[str, int] | None
-    grade: str | None
-
-
-class GradeLike(Protocol):
-    """What Classifier reads of a ``[[grades]]`` entry (router.config.GradeConfig)."""
-
-    name: str
-    priority: int
-    sla_s: float
 
 
 def detect_language(text: str) -> str | None:
@@ -187,7 +162,7 @@ class _Rule:
         "tags",
     )
 
-    def __init__(self, rule: RuleLike, decision: Decision) -> None:
+    def __init__(self, rule: RuleConfig, decision: Decision) -> None:
         self.channels = frozenset(rule.channels or ())
         self.accounts = frozenset(rule.accounts or ())
         self.keywords = _keyword_pattern(rule.keywords or ())
@@ -202,7 +177,7 @@ class Classifier:
     """The ``[[rules]]`` and ``[[grades]]`` tables, compiled once, applied to every new
     conversation's first message."""
 
-    def __init__(self, rules: Sequence[RuleLike], grades: Sequence[GradeLike] = ()) -> None:
+    def __init__(self, rules: Sequence[RuleConfig], grades: Sequence[GradeConfig] = ()) -> None:
         """Compile the rules; ValueError when a rule names a grade that ``grades`` lacks
         (the configuration check reports that earlier, with the table and key)."""
         by_name = {grade.name: grade for grade in grades}

@@ -22,6 +22,7 @@ from gateway.config import AgentConfig
 from gateway.flows.switchboard import at_ms
 from gateway.services import SERVICES, Services
 from router.config import QueueConfig
+from router.eligibility import share
 from router.models import Conversation
 from router.reads import text
 from router.results import RoutingError
@@ -332,20 +333,12 @@ def accept_rate_per_min(accepts_ms: list[int]) -> float | None:
     return round((len(accepts_ms) - 1) / span_min, 2)
 
 
-def eligible(agent: AgentConfig, queue: QueueConfig) -> bool:
-    """Whether routing could give the agent this queue's conversations: skills at the
-    queue's levels, and room on one of its channels when it names any."""
-    if any(agent.skills.get(skill, 0) < level for skill, level in queue.skills.items()):
-        return False
-    return not queue.channels or any(agent.capacity.get(c, 0) > 0 for c in queue.channels)
-
-
 def status_counts(
     services: Services, queue: QueueConfig, statuses: Mapping[str, str]
 ) -> dict[str, int]:
     counts = dict.fromkeys(services.actions.statuses(), 0)
     for agent in services.config.agents:
-        if eligible(agent, queue):
+        if share(agent, queue) is not None:
             status = statuses.get(agent.id, "offline")
             counts[status] = counts.get(status, 0) + 1
     return counts

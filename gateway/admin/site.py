@@ -14,7 +14,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway.admin.api import add_api_routes
 from gateway.observability.instrument import ErrorCounter
 from gateway.services import SERVICES, Services
+from presence.agents import AgentSpec
 from presence.registry import BUILT_IN_STATUSES
+from router.eligibility import TOTAL, share
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +63,8 @@ def _per_agent(raw: dict[Any, Any]) -> dict[str, dict[str, int]]:
 
 async def _refresh_occupancy(services: Services, statuses: dict[str, str]) -> None:
     """Per queue: the eligible connected agents' load over their capacity on the queue's
-    channels, and how many of them are available. Eligible: skills at the queue's levels and
-    capacity on one of its channels (any channel when the queue names none). Three HGETALLs
-    of per-tenant hashes, whatever the number of queues."""
+    channels, and how many of them are available (eligible as router/eligibility.py says).
+    Three HGETALLs of per-tenant hashes, whatever the number of queues."""
     keys = services.presence.keys
     async with services.redis.pipeline(transaction=False) as pipe:
         pipe.hgetall(keys.skills)
@@ -72,26 +73,27 @@ async def _refresh_occupancy(services: Services, statuses: dict[str, str]) -> No
         raw_skills, raw_capacity, raw_load = await pipe.execute()
     skills = {_text(a): json.loads(s) for a, s in raw_skills.items()}
     capacity, load = _per_agent(raw_capacity), _per_agent(raw_load)
-    connected = {a for a, status in statuses.items() if status != "offline"}
+    connected = [
+        AgentSpec(
+            id=agent,
+            skills=skills.get(agent, {}),
+            capacity={c: n for c, n in capacity.get(agent, {}).items() if c != TOTAL},
+            max_total=capacity.get(agent, {}).get(TOTAL),
+        )
+        for agent, status in statuses.items()
+        if status != "offline"
+    ]
     metrics = services.metrics
     for name, queue in services.router.queues.items():
         metrics.queue_sla.labels(name).set(queue.sla_s)
         used = total = available = 0
         for agent in connected:
-            have = skills.get(agent, {})
-            if any(int(have.get(s, 0)) < int(level) for s, level in queue.skills.items()):
+            part = share(agent, queue, load.get(agent.id, {}))
+            if part is None:
                 continue
-            caps = capacity.get(agent, {})
-            channels = queue.channels or [c for c in caps if c != "*"]
-            cap = sum(caps.get(c, 0) for c in channels)
-            if "*" in caps:
-                cap = min(cap, caps["*"])
-            if cap <= 0:
-                continue
-            loads = load.get(agent, {})
-            used += min(cap, sum(loads.get(c, 0) for c in channels))
-            total += cap
-            available += statuses.get(agent) == "available"
+            used += part.load
+            total += part.capacity
+            available += statuses.get(agent.id) == "available"
         metrics.load_ratio.labels(name).set(used / total if total else 0.0)
         metrics.queue_available_agents.labels(name).set(available)
 

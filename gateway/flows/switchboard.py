@@ -35,7 +35,6 @@ from gateway.agents.protocol import (
 )
 from gateway.agents.sessions import AgentSessions
 from gateway.config import AgentConfig, Config
-from gateway.flows.placement import Placer
 from gateway.observability.instrument import mark_accepted, observe_close
 from gateway.observability.metrics import Metrics
 from gateway.tasks import stop_if_cancelled
@@ -43,6 +42,7 @@ from presence.registry import Presence
 from router.engine import Router
 from router.ids import new_id
 from router.models import Attachment, Conversation, ConversationMeta, Customer, Message
+from router.placement import Placed, Placer, message_facts
 from router.results import AgentExpiry, OfferMade, Released, Replaced, TimerEvent
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,10 @@ class Switchboard:
         self.metrics = metrics
         self.adapters = adapters
         self.clock = clock
-        self.placer = Placer(config)
+        core = config.core
+        self.placer = Placer(
+            core.queues, core.rules, core.grades, core.hours, core.routing.default_queue
+        )
         self.agents: dict[str, AgentConfig] = {a.id: a for a in config.agents}
         self._dispatch_wanted = asyncio.Event()
 
@@ -101,7 +104,7 @@ class Switchboard:
             metadata=inbound.metadata,
         )
         customer = Customer(id=inbound.customer.id, name=inbound.customer.name)
-        placed = self.placer.place(inbound, now)
+        placed = self._place(inbound, now)
         try:
             result = await self.router.ingest(
                 inbound.channel,
@@ -139,13 +142,17 @@ class Switchboard:
             queue_position=result.queue_position,
         )
 
+    def _place(self, inbound: Inbound, now_ms: int) -> Placed:
+        facts = message_facts(inbound.channel, inbound.account, inbound.text, inbound.metadata)
+        return self.placer.place(facts, now_ms)
+
     async def reclassify(self, conversation_id: str, inbound: Inbound) -> Replaced:
         """Place a waiting conversation afresh by what it now says (an edited review), as a
         new conversation opened by ``inbound`` would be placed, and route it at once when it
         moved: a free agent of its new queue gets it without waiting for the next sweep. A
         closed-queue notice is not sent: the customer was greeted when it opened."""
         now = self.clock()
-        placed = self.placer.place(inbound, now)
+        placed = self._place(inbound, now)
         replaced = await self.router.replace(conversation_id, placed.placement, now)
         if replaced.moved:
             log.info(

@@ -54,12 +54,12 @@ from test_router.invariants import (
 from gateway.config import AgentConfig, CoreConfig, RoutingConfig, with_defaults
 from gateway.redis.embedded import RedisServer
 from presence.registry import Presence
-from router.classify import queue_for_channel
 from router.config import EscalationStep, QueueConfig
 from router.engine import Router
 from router.ids import new_id
 from router.keys import customer_field
 from router.models import Customer, Message
+from router.placement import queue_for_channel
 from router.results import Placement, RoutingError
 
 T = TypeVar("T")

@@ -1,5 +1,5 @@
 """Classification rules: order, every condition kind, grades, language detection. Pure: no
-Redis. Rules are built from the gateway's own config Structs, as the gateway will pass them."""
+Redis. Rules are router.config's Structs, as the gateway decodes them."""
 
 from __future__ import annotations
 
@@ -233,16 +233,10 @@ def test_a_rule_naming_an_unknown_grade_is_refused():
         Classifier([RuleConfig(name="r", grade="Z")], GRADES)
 
 
-def test_rules_and_grades_may_be_plain_objects():
-    class Grade:
-        name, priority, sla_s = "urgent", 8, 120.0
-
-    class Rule:
-        name, channels, accounts, keywords, tags, languages = "r", [], [], ["急"], [], []
-        rating_at_most = rating_at_least = None
-        queue, priority, skills, grade = "q", None, None, "urgent"
-
-    decision = Classifier([Rule()], [Grade()]).classify(facts("很急"))
+def test_a_rules_grade_is_looked_up_by_name():
+    grade = GradeConfig(name="urgent", priority=8, sla_s=120.0)
+    rule = RuleConfig(name="r", keywords=["急"], queue="q", grade="urgent")
+    decision = Classifier([rule], [*GRADES, grade]).classify(facts("很急"))
     assert (decision.queue, decision.priority, decision.sla_s) == ("q", 8, 120.0)
 
 

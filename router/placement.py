@@ -1,15 +1,16 @@
-"""Where a new conversation goes: classification rules, then the queue's business hours.
-Also which queues are open now, for the router."""
+"""Where a new conversation goes: classification rules, then the queue that takes the
+message's channel, then the queue's business hours. Also which queues are open now, for the
+router. Pure (no I/O): the routing tables arrive as router.config's Structs and the message as
+the facts classification reads, so the gateway and tests place conversations the same way."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 import msgspec
 
-from adapters.contract import Inbound
-from gateway.config import Config
-from router.classify import queue_for_channel
+from router.config import GradeConfig, HoursConfig, QueueConfig, RuleConfig
 from router.hours import BusinessHours
 from router.results import Placement
 from router.rules import Classifier, Decision, MessageFacts
@@ -20,16 +21,30 @@ class Placed(msgspec.Struct, frozen=True):
     closed_notice: str | None  # the auto-reply for a queue closed now, if any
 
 
-def _tags(inbound: Inbound) -> tuple[str, ...]:
-    raw = inbound.metadata.get("tags", "")
-    return tuple(t.strip() for t in raw.split(",") if t.strip())
+def message_facts(
+    channel: str, account: str, text: str, metadata: Mapping[str, str]
+) -> MessageFacts:
+    """The facts of an inbound message, with the tags (comma-separated) and the rating that
+    channels put in its metadata."""
+    raw_tags = metadata.get("tags", "")
+    tags = tuple(t.strip() for t in raw_tags.split(",") if t.strip())
+    return MessageFacts.of(channel, account, text, tags=tags, rating=_rating(metadata))
 
 
-def _rating(inbound: Inbound) -> float | None:
+def _rating(metadata: Mapping[str, str]) -> float | None:
     try:
-        return float(inbound.metadata["rating"])
+        return float(metadata["rating"])
     except (KeyError, ValueError):
         return None
+
+
+def queue_for_channel(channel: str, queues: Sequence[QueueConfig], default: str) -> str:
+    """The queue a conversation joins when no classification rule names one: the first queue
+    that takes the message's channel, else the default queue."""
+    for queue in queues:
+        if channel in queue.channels:
+            return queue.name
+    return default
 
 
 def _basis(queue: str, decision: Decision) -> str:
@@ -41,11 +56,20 @@ def _basis(queue: str, decision: Decision) -> str:
 
 
 class Placer:
-    def __init__(self, config: Config) -> None:
-        self.queues = {q.name: q for q in config.queues}
-        self.default_queue = config.routing.default_queue or config.queues[0].name
-        self.classifier = Classifier(config.core.rules, config.core.grades)
-        self.hours = {name: BusinessHours(schedule) for name, schedule in config.core.hours.items()}
+    def __init__(
+        self,
+        queues: Sequence[QueueConfig],
+        rules: Sequence[RuleConfig] = (),
+        grades: Sequence[GradeConfig] = (),
+        hours: Mapping[str, HoursConfig] | None = None,
+        default_queue: str | None = None,
+    ) -> None:
+        """``default_queue`` takes a message no rule and no queue's channels claim; the first
+        queue when None."""
+        self.queues = {q.name: q for q in queues}
+        self.default_queue = default_queue or queues[0].name
+        self.classifier = Classifier(rules, grades)
+        self.hours = {name: BusinessHours(schedule) for name, schedule in (hours or {}).items()}
         self._open_cache: tuple[int, list[str]] = (-1, [])
 
     def is_open(self, queue: str, at: datetime) -> bool:
@@ -65,17 +89,10 @@ class Placer:
             self._open_cache = (second, [q for q in self.queues if self.is_open(q, at)])
         return self._open_cache[1]
 
-    def place(self, inbound: Inbound, now_ms: int) -> Placed:
-        facts = MessageFacts.of(
-            inbound.channel,
-            inbound.account,
-            inbound.text,
-            tags=_tags(inbound),
-            rating=_rating(inbound),
-        )
+    def place(self, facts: MessageFacts, now_ms: int) -> Placed:
         decision = self.classifier.classify(facts)
         name = decision.queue or queue_for_channel(
-            inbound.channel, list(self.queues.values()), self.default_queue
+            facts.channel, list(self.queues.values()), self.default_queue
         )
         queue = self.queues[name]
         basis = _basis(name, decision)
