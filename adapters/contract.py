@@ -9,91 +9,45 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 import msgspec
 from aiohttp import web
 
+# The message model is shared with the router and the agent protocol (adapters/model.py);
+# the contract re-exports it so that an adapter needs this module only.
+from adapters.model import (
+    Attachment,
+    ConversationEvent,
+    Customer,
+    Inbound,
+    Message,
+    Outbound,
+    utc_now,
+)
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+# The names adapters have always used: the same structs, not copies.
+CustomerRef = Customer
+StoredMessage = Message
 
-
-class CustomerRef(msgspec.Struct, kw_only=True):
-    """Who wrote, as the channel identifies them (openid, email address, visitor id...)."""
-
-    id: str
-    name: str | None = None
-
-
-class Attachment(msgspec.Struct, kw_only=True, omit_defaults=True):
-    name: str
-    content_type: str = "application/octet-stream"
-    size: int | None = None
-    url: str | None = None
-
-
-class Inbound(msgspec.Struct, kw_only=True):
-    """One customer message, channel-neutral."""
-
-    channel: str
-    account: str
-    external_id: str
-    customer: CustomerRef
-    text: str = ""
-    kind: str = "text"
-    attachments: list[Attachment] = []
-    metadata: dict[str, str] = {}
-    received_at: datetime = msgspec.field(default_factory=utc_now)
-    # A thread of the customer's (email: the thread's first Message-ID). Each thread is a
-    # conversation of its own; without one, the customer has one open conversation per
-    # channel and account.
-    thread: str | None = None
-    # A message for this customer's (and thread's) conversation closed less than this long
-    # ago reopens it instead of opening a new one. 0: never.
-    reopen_within_s: float = 0.0
-
-
-class Outbound(msgspec.Struct, kw_only=True):
-    """An agent's reply, to be sent on the customer's own channel."""
-
-    channel: str
-    account: str
-    conversation_id: str
-    customer: CustomerRef
-    message_id: str
-    text: str
-    attachments: list[Attachment] = []
-    agent_name: str | None = None
-    metadata: dict[str, str] = {}
-
-
-class ConversationEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """Something the customer may be told about: their place in the queue, an agent joining,
-    the conversation closing. Channels that cannot show such things ignore them."""
-
-    kind: Literal["queued", "agent_joined", "closed"]
-    channel: str
-    account: str
-    conversation_id: str
-    customer: CustomerRef
-    position: int | None = None
-    eta_s: float | None = None
-    agent_name: str | None = None
-    reason: str | None = None
-
-
-class StoredMessage(msgspec.Struct, kw_only=True):
-    """A message of a conversation as the host returns it to an adapter."""
-
-    id: str
-    direction: Literal["in", "out"]
-    text: str
-    sent_at: datetime
-    attachments: list[Attachment] = []
-    author: str | None = None
-    metadata: dict[str, str] = {}
+__all__ = [
+    "Adapter",
+    "AdapterHost",
+    "Attachment",
+    "ConversationEvent",
+    "Customer",
+    "CustomerRef",
+    "DeliveryError",
+    "Inbound",
+    "IngestResult",
+    "Message",
+    "NodeHandler",
+    "OpenConversation",
+    "Outbound",
+    "Reclassified",
+    "StoredMessage",
+    "utc_now",
+]
 
 
 class IngestResult(msgspec.Struct, kw_only=True):

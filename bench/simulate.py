@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import erlang
 
+from adapters.model import Customer, Message
 from gateway.config import AgentConfig, QueueConfig, RoutingConfig
 from gateway.redis.embedded import RedisServer
 from presence.keys import agent_channel_field
@@ -55,7 +56,6 @@ from presence.registry import Presence
 from router.engine import Router
 from router.ids import new_id
 from router.keys import customer_field
-from router.models import Customer, Message
 from router.results import OfferMade, Placement
 
 CHANNEL = "webchat"

@@ -10,12 +10,13 @@ from typing import Any
 
 import msgspec
 
+from adapters.model import Customer, Message
 from presence.keys import PresenceKeys
 from presence.scripts import register_scripts
 from router.config import QueueConfig, RoutingConfig
 from router.ids import new_id
 from router.keys import RouterKeys, customer_field
-from router.models import ConversationMeta, Customer, Message
+from router.models import ConversationMeta
 from router.reads import RouterReads, text
 from router.results import (
     Accepted,
@@ -30,6 +31,7 @@ from router.results import (
     RoutingError,
     TimerEvent,
 )
+from router.route import Route, decode_route, encode_route
 
 _encode = msgspec.msgpack.Encoder().encode
 
@@ -179,7 +181,7 @@ class Router(RouterReads):
         reopen = closed if closed and now_ms - int(closed_at) <= _ms(reopen_within_s) else ""
         route = self._new_route(placement, channel, field, now_ms, text(raw_last))
         if base_field != field:
-            route["kl"] = base_field  # the last agent is the customer's, across threads
+            route.last_agent_field = base_field  # the last agent is the customer's, across threads
         encoded = _encode(message)
         timers = waiting_timers(queue, placement.waits_from_ms or now_ms)
         for _ in range(8):
@@ -218,7 +220,7 @@ class Router(RouterReads):
                     encoded,
                     message.id,
                     _encode(meta),
-                    json.dumps(route),
+                    encode_route(route),
                     queue_score(placement.priority, now_ms),
                     _ms(self.settings.dedupe_ttl_s),
                     now_ms,
@@ -253,31 +255,27 @@ class Router(RouterReads):
 
     def _new_route(
         self, placement: Placement, channel: str, field: str, now_ms: int, last_agent: str
-    ) -> dict[str, Any]:
+    ) -> Route:
         """The route of a conversation, should the message open one. A returning customer's
         last agent is preferred for the queue's sticky wait (熟客优先)."""
-        route: dict[str, Any] = {
-            "q": placement.queue,
-            "c": channel,
-            "p": placement.priority,
-            "e": now_ms,
-            "k": field,
-        }
-        if placement.skills is not None:
-            route["s"] = placement.skills
-        if placement.grade is not None:
-            route["g"] = placement.grade
-        if placement.sla_s is not None:
-            route["sla"] = placement.sla_s
-        if placement.waits_from_ms is not None:
-            route["w"] = placement.waits_from_ms
-        if placement.basis is not None:
-            route["pb"] = placement.basis
+        route = Route(
+            queue=placement.queue,
+            channel=channel,
+            priority=placement.priority,
+            enqueued_ms=now_ms,
+            customer_field=field,
+            skills=placement.skills,
+            grade=placement.grade,
+            sla_s=placement.sla_s,
+            waits_from_ms=placement.waits_from_ms,
+            basis=placement.basis,
+        )
         agent, _, since = last_agent.partition("|")
         window = _ms(self.settings.returning_customer_window_s)
         sticky = _ms(self.queues[placement.queue].sticky_wait_s)
         if agent and since and now_ms - int(since) <= window and sticky > 0:
-            route["pa"], route["pu"], route["pk"] = agent, now_ms + sticky, 1
+            route.preferred_agent, route.preferred_until_ms = agent, now_ms + sticky
+            route.preferred_must_qualify = 1
         return route
 
     # Routing decisions.
@@ -417,20 +415,18 @@ class Router(RouterReads):
             gone=("unknown_offer", f"offer {offer_id} is no longer pending"),
             not_yours=("not_yours", f"offer {offer_id} was made to another agent"),
         )
-        return self.accepted(text(reply[1]), json.loads(reply[2]), int(reply[3]))
+        return self.accepted(text(reply[1]), decode_route(reply[2]), int(reply[3]))
 
-    def accepted(
-        self, conversation_id: str, route: dict[str, Any], offer_due_ms: int = 0
-    ) -> Accepted:
-        queue = self.queues.get(route["q"])
-        sla = route.get("sla", queue.sla_s if queue else None)
+    def accepted(self, conversation_id: str, route: Route, offer_due_ms: int = 0) -> Accepted:
+        queue = self.queues.get(route.queue)
+        sla = route.sla_s if route.sla_s is not None else queue.sla_s if queue else None
         return Accepted(
             conversation_id=conversation_id,
-            queue=route["q"],
-            channel=route["c"],
-            enqueued_ms=int(route["e"]),
+            queue=route.queue,
+            channel=route.channel,
+            enqueued_ms=route.enqueued_ms,
             sla_s=sla,
-            leave_message=bool(route.get("lm")),
+            leave_message=bool(route.leave_message),
             offer_due_ms=offer_due_ms,
         )
 

@@ -9,10 +9,12 @@ from typing import Any
 
 import msgspec
 
+from adapters.model import Conversation, Message
 from presence.keys import PresenceKeys
 from router.keys import RouterKeys, customer_field
-from router.models import Conversation, ConversationMeta, Message
+from router.models import ConversationMeta, conversation_of
 from router.results import QueueStats
+from router.route import Route, decode_route
 
 decode_message = msgspec.msgpack.Decoder(Message).decode
 decode_meta = msgspec.msgpack.Decoder(ConversationMeta).decode
@@ -52,12 +54,12 @@ class RouterReads:
             if meta is None:
                 continue
             found.append(
-                Conversation.of(
+                conversation_of(
                     decode_meta(meta),
                     text(state) or "closed",  # type: ignore[arg-type]
                     text(agent) or None,
                     [decode_message(m) for m in messages],
-                    json.loads(route) if route else {},
+                    decode_route(route) if route else None,
                 )
             )
         return found
@@ -80,9 +82,16 @@ class RouterReads:
         found = await self.conversations([conversation_id])
         return found[0] if found else None
 
-    async def route(self, conversation_id: str) -> dict[str, Any] | None:
+    async def route(self, conversation_id: str) -> Route | None:
         raw = await self.redis.hget(self.keys.route, conversation_id)
-        return json.loads(raw) if raw else None
+        return decode_route(raw) if raw else None
+
+    async def routes(self, ids: Sequence[str]) -> dict[str, Route]:
+        """The routes of those of ids that have one."""
+        if not ids:
+            return {}
+        values = await self.redis.hmget(self.keys.route, ids)
+        return {c: decode_route(v) for c, v in zip(ids, values, strict=True) if v}
 
     async def find_message(self, conversation_id: str, message_id: str) -> Message | None:
         for raw in reversed(await self.redis.lrange(self.keys.messages(conversation_id), 0, -1)):
@@ -123,13 +132,10 @@ class RouterReads:
                 pipe.zrange(key, 0, -1)
             raw = await pipe.execute()
         waiting = [text(c) for members in raw for c in members]
-        routes: dict[str, Any] = {}
-        if waiting:
-            values = await self.redis.hmget(self.keys.route, waiting)
-            routes = {c: json.loads(v) for c, v in zip(waiting, values, strict=True) if v}
+        routes = await self.routes(waiting)
         stats = {}
         for name, members in zip(self.keys.queue_names, raw, strict=True):
-            times = [routes[text(c)]["e"] for c in members if text(c) in routes]
+            times = [routes[text(c)].enqueued_ms for c in members if text(c) in routes]
             stats[name] = QueueStats(
                 depth=len(members), oldest_enqueued_ms=min(times, default=None)
             )

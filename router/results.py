@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from router.models import Message
+from adapters.model import ConversationState, Message
 
 
 class Placement(msgspec.Struct, kw_only=True):
@@ -109,7 +109,7 @@ class Replaced(msgspec.Struct, frozen=True):
     was waiting and already placed on the same basis."""
 
     moved: bool
-    state: str  # queued | offered | assigned | closed
+    state: ConversationState
     from_queue: str | None = None
     to_queue: str | None = None
 

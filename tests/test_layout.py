@@ -13,7 +13,7 @@ PACKAGES = {"gateway", "adapters", "router", "presence"}
 ALLOWED = {
     "adapters": set(),
     "presence": set(),
-    "router": {"presence"},
+    "router": {"presence", "adapters"},  # adapters.model only: the shared message model
     "gateway": {"adapters", "router", "presence"},
 }
 

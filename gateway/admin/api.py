@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
@@ -18,14 +17,15 @@ from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from adapters.model import Conversation
 from gateway.config import AgentConfig
 from gateway.flows.switchboard import at_ms
 from gateway.services import SERVICES, Services
 from router.config import QueueConfig
 from router.eligibility import share
-from router.models import Conversation
 from router.reads import text
 from router.results import RoutingError
+from router.route import Route
 
 log = logging.getLogger(__name__)
 
@@ -344,24 +344,16 @@ def status_counts(
     return counts
 
 
-async def routes_of(services: Services, ids: list[str]) -> dict[str, dict[str, Any]]:
-    if not ids:
-        return {}
-    router = services.router
-    values = await router.redis.hmget(router.keys.route, ids)
-    return {c: json.loads(v) for c, v in zip(ids, values, strict=True) if v}
-
-
 async def waiting_in(
     services: Services, queue: str, limit: int, now_ms: int
 ) -> list[WaitingConversation]:
     ids = (await services.router.waiting(queue))[:limit]
-    routes = await routes_of(services, ids)
+    routes = await services.router.routes(ids)
     return [
         WaitingConversation(
             conversation_id=c,
-            wait_s=seconds_between(now_ms, int(routes[c]["e"])),
-            priority=int(routes[c]["p"]),
+            wait_s=seconds_between(now_ms, routes[c].enqueued_ms),
+            priority=routes[c].priority,
         )
         for c in ids
         if c in routes
@@ -496,24 +488,25 @@ async def get_agent(request: web.Request) -> web.Response:
 
 
 def route_facts(
-    services: Services, conversation: Conversation, route: Mapping[str, Any], now_ms: int
+    services: Services, conversation: Conversation, route: Route, now_ms: int
 ) -> RouteFacts:
-    queue = services.switchboard.placer.queues.get(route.get("q", conversation.queue))
-    enqueued = route.get("e")
-    preferred_until = route.get("pu")
-    waiting = conversation.state in ("queued", "offered") and enqueued is not None
+    queue = services.switchboard.placer.queues.get(route.queue)
+    preferred_until = route.preferred_until_ms
+    waiting = conversation.state in ("queued", "offered")
     return RouteFacts(
-        queue=route.get("q", conversation.queue),
-        priority=int(route.get("p", conversation.priority)),
-        enqueued_at=None if enqueued is None else at_ms(int(enqueued)),
-        waiting_s=seconds_between(now_ms, int(enqueued)) if waiting else None,
-        sla_s=route.get("sla", queue.sla_s if queue else None),
-        escalation_step=int(route.get("es", 0)),
-        required_skills=route.get("s", dict(queue.skills) if queue else None),
-        overflow_queues=list(route.get("x", [])),
-        preferred_agent=route.get("pa"),
-        preferred_until=None if preferred_until is None else at_ms(int(preferred_until)),
-        leave_message=bool(route.get("lm")),
+        queue=route.queue,
+        priority=route.priority,
+        enqueued_at=at_ms(route.enqueued_ms),
+        waiting_s=seconds_between(now_ms, route.enqueued_ms) if waiting else None,
+        sla_s=route.sla_s if route.sla_s is not None else queue.sla_s if queue else None,
+        escalation_step=route.escalation_steps,
+        required_skills=(
+            route.skills if route.skills is not None else dict(queue.skills) if queue else None
+        ),
+        overflow_queues=route.overflow_queues,
+        preferred_agent=route.preferred_agent,
+        preferred_until=None if preferred_until is None else at_ms(preferred_until),
+        leave_message=bool(route.leave_message),
     )
 
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 
 from adapters.contract import DeliveryError
+from adapters.model import Attachment, Conversation, Message
 from gateway.agents.protocol import Assigned, Closed, ReplyAck, StatusFrame
 from gateway.agents.sessions import AgentSession
 from gateway.config import AgentConfig
 from gateway.flows.switchboard import Switchboard, at_ms
 from presence.registry import BUILT_IN_STATUSES
 from router.ids import new_id
-from router.models import Attachment, Conversation, Message
 from router.results import RoutingError
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import msgspec
 
-from router.models import Attachment, Conversation, Message
+from adapters.model import Attachment, Conversation, Message
 
 PROTOCOL_VERSION = 1
 

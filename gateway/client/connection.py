@@ -29,6 +29,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.uri import parse_uri
 
+from adapters.model import Attachment
 from gateway.agents.protocol import (
     CLOSE_BAD_TOKEN,
     CLOSE_REPLACED,
@@ -48,7 +49,6 @@ from gateway.agents.protocol import (
     encode,
     server_decoder,
 )
-from router.models import Attachment
 
 __all__ = [
     "AgentClient",

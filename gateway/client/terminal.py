@@ -20,6 +20,7 @@ from typing import IO, Any, TextIO
 
 from websockets.exceptions import InvalidURI
 
+from adapters.model import Conversation, Message
 from gateway.agents.protocol import (
     Assigned,
     Closed,
@@ -40,7 +41,6 @@ from gateway.client.connection import (
     NotConnected,
     Replaced,
 )
-from router.models import Conversation, Message
 
 READER_THREAD_NAME = "zhongtai-agent-stdin"
 EXIT_OK, EXIT_FAILED, EXIT_BAD_TOKEN = 0, 1, 2

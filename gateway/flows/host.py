@@ -13,9 +13,8 @@ from adapters.contract import (
     NodeHandler,
     OpenConversation,
     Reclassified,
-    StoredMessage,
 )
-from gateway.flows.switchboard import Switchboard, convert
+from gateway.flows.switchboard import Switchboard
 from gateway.redis.bus import NodeBus
 
 
@@ -70,13 +69,18 @@ class GatewayHost:
         agent = self.switchboard.agents.get(conversation.agent or "")
         return OpenConversation(
             id=conversation.id,
-            messages=[convert(m, StoredMessage) for m in conversation.messages],
+            messages=conversation.messages,
             agent_name=agent.display_name if agent else None,
         )
 
     async def reclassify(self, conversation_id: str, inbound: Inbound) -> Reclassified:
         replaced = await self.switchboard.reclassify(conversation_id, inbound)
-        return convert(replaced, Reclassified)
+        return Reclassified(
+            moved=replaced.moved,
+            state=replaced.state,
+            from_queue=replaced.from_queue,
+            to_queue=replaced.to_queue,
+        )
 
     async def tell_agent(self, conversation_id: str, code: str, detail: str) -> None:
         await self.switchboard.tell_agent(conversation_id, code, detail)

@@ -9,21 +9,10 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
-import msgspec
-
-from adapters.contract import (
-    Adapter,
-    ConversationEvent,
-    CustomerRef,
-    DeliveryError,
-    Inbound,
-    IngestResult,
-    Outbound,
-    StoredMessage,
-)
-from adapters.contract import Attachment as OutboundAttachment
+from adapters.contract import Adapter, DeliveryError, IngestResult
+from adapters.model import Conversation, ConversationEvent, Inbound, Message, Outbound
 from gateway.agents.protocol import (
     Assigned,
     Closed,
@@ -41,24 +30,18 @@ from gateway.tasks import stop_if_cancelled
 from presence.registry import Presence
 from router.engine import Router
 from router.ids import new_id
-from router.models import Attachment, Conversation, ConversationMeta, Customer, Message
+from router.models import ConversationMeta
 from router.placement import Placed, Placer, message_facts
 from router.results import AgentExpiry, OfferMade, Released, Replaced, TimerEvent
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], int]
-T = TypeVar("T")
 SYSTEM_AUTHOR = "system"
 
 
 def wall_clock_ms() -> int:
     return int(time.time() * 1000)
-
-
-def convert(value: object, type_: type[T]) -> T:
-    """Between the adapters' and the router's structs of the same shape."""
-    return msgspec.convert(msgspec.to_builtins(value), type_)
 
 
 def at_ms(now_ms: int) -> datetime:
@@ -99,18 +82,17 @@ class Switchboard:
             direction="in",
             text=inbound.text,
             sent_at=inbound.received_at,
-            attachments=[convert(a, Attachment) for a in inbound.attachments],
+            attachments=inbound.attachments,
             kind=inbound.kind,
             metadata=inbound.metadata,
         )
-        customer = Customer(id=inbound.customer.id, name=inbound.customer.name)
         placed = self._place(inbound, now)
         try:
             result = await self.router.ingest(
                 inbound.channel,
                 inbound.account,
                 inbound.external_id,
-                customer,
+                inbound.customer,
                 message,
                 now,
                 placed.placement,
@@ -137,7 +119,7 @@ class Switchboard:
                 )
         return IngestResult(
             conversation_id=result.conversation_id,
-            message=convert(result.message, StoredMessage),
+            message=result.message,
             duplicate=result.duplicate,
             queue_position=result.queue_position,
         )
@@ -204,7 +186,7 @@ class Switchboard:
             channel=conversation.channel,
             account=conversation.account,
             conversation_id=conversation.id,
-            customer=CustomerRef(id=conversation.customer.id, name=conversation.customer.name),
+            customer=conversation.customer,
             **event,
         )
         try:
@@ -231,10 +213,10 @@ class Switchboard:
             channel=conversation.channel,
             account=conversation.account,
             conversation_id=conversation.id,
-            customer=CustomerRef(id=conversation.customer.id, name=conversation.customer.name),
+            customer=conversation.customer,
             message_id=message.id,
             text=message.text,
-            attachments=[convert(a, OutboundAttachment) for a in message.attachments],
+            attachments=message.attachments,
             agent_name=author_name,
             metadata={
                 key: value
@@ -397,10 +379,8 @@ class Switchboard:
                 extra={"agent": event.agent},
             )
             if event.what == "revoked" and event.offer_id:
-                self.metrics.offers.labels(
-                    (await self.router.route(event.conversation_id or "") or {}).get("q", ""),
-                    "revoked",
-                ).inc()
+                route = await self.router.route(event.conversation_id or "")
+                self.metrics.offers.labels(route.queue if route else "", "revoked").inc()
         if any(e.what in ("requeued", "revoked") for e in events):
             self.request_dispatch()
         return events

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from adapters.model import Customer, Message
 from gateway.config import AgentConfig, CoreConfig, QueueConfig, with_defaults
 from presence.registry import Presence
 from router.engine import Router
 from router.ids import new_id
-from router.models import Customer, Message
 from router.placement import queue_for_channel
 from router.results import Placement, RoutingError
 

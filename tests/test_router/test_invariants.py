@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
+import msgspec
 import pytest
 import redis.asyncio as aioredis
 from hypothesis import HealthCheck, settings, target
@@ -51,6 +52,7 @@ from test_router.invariants import (
     read_state,
 )
 
+from adapters.model import Customer, Message
 from gateway.config import AgentConfig, CoreConfig, RoutingConfig, with_defaults
 from gateway.redis.embedded import RedisServer
 from presence.registry import Presence
@@ -58,9 +60,9 @@ from router.config import EscalationStep, QueueConfig
 from router.engine import Router
 from router.ids import new_id
 from router.keys import customer_field
-from router.models import Customer, Message
 from router.placement import queue_for_channel
 from router.results import Placement, RoutingError
+from router.route import encode_route
 
 T = TypeVar("T")
 
@@ -927,7 +929,8 @@ async def test_the_checks_see_a_broken_state(
     elif corrupt == "enqueue time":
         route = await router.route(convs["waiting"])
         assert route is not None
-        await redis.hset(k.route, convs["waiting"], json.dumps({**route, "e": START_MS + 99}))
+        late = msgspec.structs.replace(route, enqueued_ms=START_MS + 99)
+        await redis.hset(k.route, convs["waiting"], encode_route(late))
     elif corrupt == "holder gone":
         await redis.hdel(a.node, "alice")
         await redis.srem(a.available, "alice")

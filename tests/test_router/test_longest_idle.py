@@ -11,12 +11,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from adapters.model import Customer, Message
 from gateway.config import AgentConfig, CoreConfig, with_defaults
 from presence.registry import Presence
 from router.config import QueueConfig
 from router.engine import Router
 from router.ids import new_id
-from router.models import Customer, Message
 from router.results import Placement
 
 NOW = 1_800_000_000_000

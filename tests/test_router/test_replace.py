@@ -4,17 +4,18 @@ new queue's timers; offered, assigned and closed conversations left as they are.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from test_router.invariants import check_all, read_state
 
+from adapters.model import Customer, Message
 from gateway.config import AgentConfig, CoreConfig, with_defaults
 from presence.registry import Presence
 from router.config import EscalationStep, QueueConfig
 from router.engine import Router, queue_score
-from router.models import Customer, Message
 from router.results import Placement, Replaced, RoutingError
 
 NOW = 1_800_000_000_000
@@ -32,6 +33,11 @@ ANGRY = Placement(
     basis="angry",
 )
 CALM = Placement(queue="general", priority=0, basis="calm")
+
+
+async def stored_route(redis: Any, router: Router, conversation: str) -> dict[str, Any]:
+    """The route's JSON as the scripts see it, absent keys absent."""
+    return json.loads(await redis.hget(router.keys.route, conversation))
 
 
 async def start(
@@ -92,8 +98,8 @@ async def test_a_waiting_conversation_moves_with_its_enqueue_time_and_place_in_o
     assert await router.waiting("general") == [old_calm]
     route = await router.route(edited)
     assert route is not None
-    assert (route["q"], route["p"], route["e"]) == ("complaints", 8, NOW + 10)
-    assert (route["s"], route["g"], route["sla"]) == ({"complaint": 2}, "A", 600)
+    assert (route.queue, route.priority, route.enqueued_ms) == ("complaints", 8, NOW + 10)
+    assert (route.skills, route.grade, route.sla_s) == ({"complaint": 2}, "A", 600)
     score = await redis.zscore(router.keys.queue("complaints"), edited)
     assert score == queue_score(8, NOW + 10)
     conversation = await router.conversation(edited)
@@ -128,9 +134,10 @@ async def test_both_ways_back_to_the_normal_queue(redis, tenant):
     assert await router.waiting("complaints") == []
     route = await router.route(edited)
     assert route is not None
-    assert (route["q"], route["p"], route["e"]) == ("general", 0, NOW + 10)
+    assert (route.queue, route.priority, route.enqueued_ms) == ("general", 0, NOW + 10)
     # The complaint's skills, grade and SLA went with it: the queue's own apply again.
-    assert not {"s", "g", "sla"} & set(route), route
+    stored = await stored_route(redis, router, edited)
+    assert not {"s", "g", "sla"} & set(stored), stored
     await assert_invariants(redis, tenant, {first: NOW, edited: NOW + 10, third: NOW + 20})
 
 
@@ -195,7 +202,7 @@ async def test_the_new_queues_timers_count_from_the_original_enqueue_time(redis,
     # Two ageing steps earned in 50 s; the next one at 60 s. The escalation step due at 30 s
     # comes at the next sweep; the maximum wait, still to come, is the new queue's.
     route = await router.route(conv)
-    assert route is not None and (route["p"], route["e"]) == (8, NOW)
+    assert route is not None and (route.priority, route.enqueued_ms) == (8, NOW)
     assert await redis.zscore(router.keys.queue("complaints"), conv) == queue_score(8, NOW)
     assert await timers_of(router, conv) == {
         "esc": NOW + 30_000,
@@ -205,7 +212,7 @@ async def test_the_new_queues_timers_count_from_the_original_enqueue_time(redis,
     events = await router.fire_timers(NOW + 50_001)
     assert [(e.kind, e.detail) for e in events] == [("escalated", "1")]
     route = await router.route(conv)
-    assert route is not None and route["s"] == {"complaint": 2}
+    assert route is not None and route.skills == {"complaint": 2}
 
 
 async def test_a_maximum_wait_that_came_does_not_come_again(redis, tenant):
@@ -239,6 +246,5 @@ async def test_a_placement_on_the_same_basis_changes_nothing(redis, tenant):
     assert got == Replaced(
         moved=True, state="queued", from_queue="complaints", to_queue="complaints"
     )
-    route = await router.route(conv)
-    assert route is not None
+    route = await stored_route(redis, router, conv)
     assert (route["p"], route["g"], route["pb"]) == (9, "A", "c") and "es" not in route

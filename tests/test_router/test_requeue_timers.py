@@ -51,7 +51,7 @@ async def test_grace_requeue_gets_the_timers_that_came_due_while_held(redis, ten
     events = await router.expire_agents(requeued_at, GRACE_MS)
     assert ("senior", conv, "requeued") in [(e.agent, e.conversation_id, e.what) for e in events]
     route = await router.route(conv)
-    assert route is not None and (route["p"], route["e"]) == (2, NOW)  # kept as it was
+    assert route is not None and (route.priority, route.enqueued_ms) == (2, NOW)  # kept
     assert await router.dispatch(requeued_at + 1) == []  # helper lacks the skill; no one else
     # The next sweep: the escalation step (overflow), the next ageing step, the maximum wait.
     events = await router.fire_timers(requeued_at + 250)
@@ -87,7 +87,7 @@ async def test_grace_requeue_does_not_bring_a_maximum_wait_that_came(redis, tena
     events = await router.fire_timers(requeued_at + 250)
     assert sorted(kinds(events)) == [("aged", conv, "1"), ("escalated", conv, "1")]
     route = await router.route(conv)
-    assert route is not None and route.get("lm") == (1 if action == "leave_message" else None)
+    assert route is not None and route.leave_message == (action == "leave_message")
 
 
 @pytest.mark.parametrize("to_agent", [None, "carol"])
@@ -109,8 +109,9 @@ async def test_transfer_gives_the_target_queues_timers_from_the_original_enqueue
     transferred_at = NOW + 40_000
     await router.transfer(conv, "alice", transferred_at, to_queue="billing", to_agent=to_agent)
     route = await router.route(conv)
-    assert route is not None and (route["q"], route["p"], route["e"]) == ("billing", 1, NOW)
-    assert route.get("pa") == to_agent
+    assert route is not None
+    assert (route.queue, route.priority, route.enqueued_ms) == ("billing", 1, NOW)
+    assert route.preferred_agent == to_agent
     # The target queue's steps, timed from the original enqueue: all due, at the next sweep.
     # The priority is kept; ageing goes on from its next step (20 s after enqueue).
     events = await router.fire_timers(transferred_at + 250)

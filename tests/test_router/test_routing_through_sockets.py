@@ -86,7 +86,7 @@ async def test_ageing_lets_an_old_conversation_overtake_a_newer_urgent_one(tenan
 
             async def both_aged_to_the_top() -> bool:
                 routes = [await router.route(c) for c in (old_id, urgent_id)]
-                return all(r is not None and r["p"] == 9 for r in routes)
+                return all(r is not None and r.priority == 9 for r in routes)
 
             # Without ageing the urgent one (priority 5) would always go first; aged to the
             # same top priority, the older one is first again: nothing starves.

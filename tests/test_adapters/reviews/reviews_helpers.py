@@ -11,11 +11,11 @@ from harness import RunningGateway, make_config
 from helpers import wait_until
 from reviews_fake_feed import FakeFeedServer
 
+from adapters.model import Conversation
 from adapters.reviews import ReviewsAdapter
 from adapters.reviews.poller import Poller
 from adapters.reviews.store import ReviewState
 from adapters.reviews.webhook import sign
-from router.models import Conversation
 
 SECRET = "s3cret-for-tests"
 # Fast polls and short backoffs, so that tests wait tenths of a second, not minutes.

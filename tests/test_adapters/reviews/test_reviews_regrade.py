@@ -5,6 +5,7 @@ conversation an agent holds stays where it is."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from harness import RunningGateway, agent_client, running
@@ -22,6 +23,7 @@ from reviews_helpers import (
 
 from adapters.contract import CustomerRef, Inbound, Reclassified
 from gateway import housekeeping
+from router.route import Route
 
 REGRADING: dict[str, Any] = {
     "queues": [
@@ -54,10 +56,16 @@ async def conversation_id(gw: RunningGateway, review_id: str) -> str:
     return state.conversation
 
 
-async def route(gw: RunningGateway, conv: str) -> dict[str, Any]:
+async def route(gw: RunningGateway, conv: str) -> Route:
     found = await gw.services.router.route(conv)
     assert found is not None
     return found
+
+
+async def stored_route(gw: RunningGateway, conv: str) -> dict[str, Any]:
+    """The route's JSON as the scripts see it, absent keys absent."""
+    router = gw.services.router
+    return json.loads(await router.redis.hget(router.keys.route, conv))
 
 
 async def push(gw: RunningGateway, review: dict[str, Any], outcome: str) -> None:
@@ -74,14 +82,15 @@ async def test_an_edit_to_one_star_moves_a_waiting_review_ahead_of_older_praise(
         await push(gw, edited, "new")
         old, new = await conversation_id(gw, "old"), await conversation_id(gw, "new")
         assert await router.waiting("general") == [old, new]  # nobody is signed in
-        enqueued = (await route(gw, new))["e"]
+        enqueued = (await route(gw, new)).enqueued_ms
 
         # 202 comes once the edit is stored and the conversation placed afresh.
         await push(gw, {**edited, "rating": 1, "text": ANGRY}, "edited")
 
         moved = await route(gw, new)
-        assert (moved["q"], moved["p"], moved["g"], moved["sla"]) == ("complaints", 8, "A", 3600)
-        assert moved["e"] == enqueued
+        placed = (moved.queue, moved.priority, moved.grade, moved.sla_s)
+        assert placed == ("complaints", 8, "A", 3600)
+        assert moved.enqueued_ms == enqueued
         assert await router.waiting("complaints") == [new]
         assert await router.waiting("general") == [old]
         async with agent_client(gw, "alice") as alice:
@@ -108,13 +117,14 @@ async def test_edited_back_it_goes_back_and_an_assigned_one_stays(tenant, redis_
     async with running(config, redis_url) as gw:
         await wait_until(lambda: _has_conversation(gw, "r1"), message="r1 taken")
         conv = await conversation_id(gw, "r1")
-        enqueued = (await route(gw, conv))["e"]
+        enqueued = (await route(gw, conv)).enqueued_ms
 
         review.rating, review.text = 1, ANGRY
         await wait_until(lambda: _placed(gw, conv, "complaints", 8), message="to complaints")
         review.rating, review.text = 5, "Sorted out the next day, thank you!"
-        back = await wait_until(lambda: _placed(gw, conv, "general", 0), message="back")
+        await wait_until(lambda: _placed(gw, conv, "general", 0), message="back")
 
+        back = await stored_route(gw, conv)
         assert back["e"] == enqueued
         assert not {"g", "sla", "s"} & set(back), back  # the complaint's grade went with it
         assert await gw.services.router.waiting("complaints") == []
@@ -128,7 +138,7 @@ async def test_edited_back_it_goes_back_and_an_assigned_one_stays(tenant, redis_
             review.rating, review.text = 1, ANGRY
             await alice.expect("notice", conversation_id=conv, code="review_edited")
             held = await route(gw, conv)
-            assert (held["q"], held["p"]) == ("general", 0)
+            assert (held.queue, held.priority) == ("general", 0)
             assert (await states(gw))["r1"].rating == 1
 
 
@@ -137,9 +147,9 @@ async def _has_conversation(gw: RunningGateway, review_id: str) -> bool:
     return bool(state and state.conversation)
 
 
-async def _placed(gw: RunningGateway, conv: str, queue: str, priority: int) -> dict[str, Any]:
+async def _placed(gw: RunningGateway, conv: str, queue: str, priority: int) -> bool:
     found = await route(gw, conv)
-    return found if (found["q"], found["p"]) == (queue, priority) else {}
+    return (found.queue, found.priority) == (queue, priority)
 
 
 async def test_a_moved_conversation_is_offered_at_once(tenant, redis_url, monkeypatch):

@@ -13,7 +13,7 @@ from harness import agent_client, running
 from helpers import wait_until
 from wechat_helpers import AES_KEY, APP_ID, TOKEN, post_callback, post_raw
 
-from router.models import Message
+from adapters.model import Message
 
 
 async def stored(gw, account: str, openid: str) -> list[Message]:

@@ -19,6 +19,7 @@ import pytest
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 
+from adapters.model import Conversation, Customer, Message
 from gateway.agents.protocol import (
     CLOSE_BAD_TOKEN,
     CLOSE_REPLACED,
@@ -55,7 +56,6 @@ from gateway.client.connection import (
 )
 from gateway.client.terminal import READER_THREAD_NAME, matching, run_terminal, short_id
 from router.ids import new_id
-from router.models import Conversation, Customer, Message
 
 TOKEN = "alice-secret"
 T = TypeVar("T")

@@ -1,0 +1,64 @@
+"""A conversation's route: where it waits and how it is routed, typed for Python.
+
+The route is stored as JSON in the ``conv:route`` hash, and the Lua scripts read and rewrite
+it there with cjson, so its JSON is written for Lua: two-letter keys (docs/design.md's key
+table), absent keys rather than nulls (cjson decodes null as a truthy userdata), and flags as
+``1``. Python reads it through :class:`Route`, whose attributes say what each key means.
+
+Decoding is lenient where Lua may differ from Python: cjson may write an integral number as
+a float (``1.7e+12``), which decodes into an ``int`` field, and keys a script adds that Python
+does not know are ignored. Python writes a route only when a conversation opens (ingest);
+every later change is a script's, so a route decoded here is never written back and an
+unknown key is never lost.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Route(msgspec.Struct, kw_only=True, omit_defaults=True):
+    # Always there: the ingest script stores them and no script removes them.
+    queue: str = msgspec.field(name="q")
+    channel: str = msgspec.field(name="c")
+    priority: int = msgspec.field(name="p")
+    enqueued_ms: int = msgspec.field(name="e")
+    customer_field: str = msgspec.field(name="k")  # the customer_open field of router.keys
+    # Set by classification when the conversation opens, and by replace.
+    skills: dict[str, int] | None = msgspec.field(default=None, name="s")
+    grade: str | None = msgspec.field(default=None, name="g")
+    sla_s: float | None = msgspec.field(default=None, name="sla")  # None: the queue's
+    # Waiting time counts from here, not from enqueued_ms (a closed queue's opening).
+    waits_from_ms: int | None = msgspec.field(default=None, name="w")
+    # What classification decided; replace leaves a conversation placed on the same basis.
+    basis: str | None = msgspec.field(default=None, name="pb")
+    # The agent offered the conversation first (a returning customer's last agent, or the
+    # agent it was transferred to), until when, and whether they must have the skills.
+    preferred_agent: str | None = msgspec.field(default=None, name="pa")
+    preferred_until_ms: int | None = msgspec.field(default=None, name="pu")
+    preferred_must_qualify: int = msgspec.field(default=0, name="pk")
+    # Where the customer's last agent is remembered, when not customer_field (a thread's
+    # conversation remembers it for the customer, across threads).
+    last_agent_field: str | None = msgspec.field(default=None, name="kl")
+    # Set by the scripts' timers and transfers.
+    overflow_queues: list[str] = msgspec.field(default_factory=list, name="x")
+    escalation_steps: int = msgspec.field(default=0, name="es")
+    ageing_steps: int = msgspec.field(default=0, name="ag")
+    max_wait_came: int = msgspec.field(default=0, name="mw")
+    leave_message: int = msgspec.field(default=0, name="lm")
+    transfer_note: str | None = msgspec.field(default=None, name="tn")
+    transferred_from: str | None = msgspec.field(default=None, name="tf")
+
+
+# Not strict: an integral float (as cjson may write a number) decodes into an int field.
+_decoder = msgspec.json.Decoder(Route, strict=False)
+_encoder = msgspec.json.Encoder()
+
+
+def decode_route(raw: bytes | str) -> Route:
+    return _decoder.decode(raw)
+
+
+def encode_route(route: Route) -> bytes:
+    """The route's JSON as the scripts read it: defaults (None among them) are left out."""
+    return _encoder.encode(route)
