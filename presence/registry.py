@@ -11,7 +11,8 @@ import msgspec
 
 from presence.agents import AgentSpec
 from presence.keys import PresenceKeys, agent_channel_field
-from presence.scripts import register_scripts
+from presence.lua import Scripts
+from presence.scripts import CONTRACTS
 
 AVAILABLE = "available"
 BUILT_IN_STATUSES = ("available", "away", "offline")
@@ -33,9 +34,7 @@ class Presence:
     def __init__(self, redis: Any, tenant: str) -> None:
         self.redis = redis
         self.keys = PresenceKeys(tenant)
-        self._scripts = register_scripts(
-            redis, "presence", ["connect", "disconnect", "set_status", "reap_nodes"]
-        )
+        self._scripts = Scripts(redis, "presence", CONTRACTS, self.keys)
 
     async def sync_agents(self, agents: Iterable[AgentSpec]) -> None:
         """Publish the configured agents' skills and capacity; forget agents no longer listed."""
@@ -76,10 +75,12 @@ class Presence:
     async def connect(
         self, agent: str, node_id: str, connection_id: str, initial_status: str
     ) -> Connected:
-        k = self.keys
-        previous_node, previous_connection, status = await self._scripts["connect"](
-            keys=[k.node, k.connection, k.status, k.available, k.disconnected_at],
-            args=[agent, node_id, connection_id, initial_status],
+        previous_node, previous_connection, status = await self._scripts.run(
+            "connect",
+            agent=agent,
+            node_id=node_id,
+            connection_id=connection_id,
+            initial_status=initial_status,
         )
         return Connected(
             previous_node=_text(previous_node) or None,
@@ -88,22 +89,16 @@ class Presence:
         )
 
     async def disconnect(self, agent: str, connection_id: str, now_ms: int) -> bool:
-        k = self.keys
-        done = await self._scripts["disconnect"](
-            keys=[k.node, k.connection, k.available, k.disconnected_at],
-            args=[agent, connection_id, now_ms],
+        done = await self._scripts.run(
+            "disconnect", agent=agent, connection_id=connection_id, now_ms=now_ms
         )
         return bool(done)
 
     async def set_status(self, agent: str, status: str, reason: str = "") -> bool:
         """Returns whether the agent can now receive offers. ``reason`` says who or what set
         it (an administrator, missed offers), for supervisors."""
-        k = self.keys
         return bool(
-            await self._scripts["set_status"](
-                keys=[k.status, k.available, k.node, k.status_reason, k.missed],
-                args=[agent, status, reason],
-            )
+            await self._scripts.run("set_status", agent=agent, new_status=status, reason=reason)
         )
 
     async def status_reasons(self) -> dict[str, str]:
@@ -123,11 +118,7 @@ class Presence:
         await self.redis.zrem(self.keys.nodes, node_id)
 
     async def reap_dead_nodes(self, now_ms: int, node_ttl_ms: int) -> list[str]:
-        k = self.keys
-        reaped = await self._scripts["reap_nodes"](
-            keys=[k.nodes, k.node, k.connection, k.available, k.disconnected_at],
-            args=[now_ms, node_ttl_ms],
-        )
+        reaped = await self._scripts.run("reap_nodes", now_ms=now_ms, node_ttl_ms=node_ttl_ms)
         return [_text(a) for a in reaped]
 
     async def statuses(self) -> dict[str, str]:

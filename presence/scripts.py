@@ -1,20 +1,30 @@
-"""Loading a package's Lua scripts: each ``lua/NAME.lua`` file, with ``lua/_common.lua``
-prepended when the package has one, registered once (EVALSHA, reloaded after NOSCRIPT)."""
+"""The contracts of the presence package's Lua scripts (presence/lua/*.lua): the KEYS and
+ARGV each takes, in order. Presence calls them by these names; each script's header names
+the same entries in the same order."""
 
 from __future__ import annotations
 
-from importlib.resources import files
-from typing import Any
+from presence.lua import LuaContract
 
-from redis.commands.core import AsyncScript
+CONNECT = LuaContract(
+    "connect",
+    keys=("node", "connection", "status", "available", "disconnected_at"),
+    args=("agent", "node_id", "connection_id", "initial_status"),
+)
+DISCONNECT = LuaContract(
+    "disconnect",
+    keys=("node", "connection", "available", "disconnected_at"),
+    args=("agent", "connection_id", "now_ms"),
+)
+SET_STATUS = LuaContract(
+    "set_status",
+    keys=("status", "available", "node", "status_reason", "missed"),
+    args=("agent", "new_status", "reason"),
+)
+REAP_NODES = LuaContract(
+    "reap_nodes",
+    keys=("nodes", "node", "connection", "available", "disconnected_at"),
+    args=("now_ms", "node_ttl_ms"),
+)
 
-
-def read_lua(package: str, name: str) -> str:
-    folder = files(package).joinpath("lua")
-    common = folder.joinpath("_common.lua")
-    prelude = common.read_text("utf-8") + "\n" if common.is_file() else ""
-    return prelude + folder.joinpath(f"{name}.lua").read_text("utf-8")
-
-
-def register_scripts(redis: Any, package: str, names: list[str]) -> dict[str, AsyncScript]:
-    return {name: redis.register_script(read_lua(package, name)) for name in names}
+CONTRACTS = (CONNECT, DISCONNECT, SET_STATUS, REAP_NODES)

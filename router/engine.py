@@ -12,7 +12,7 @@ import msgspec
 
 from adapters.model import Customer, Message
 from presence.keys import PresenceKeys
-from presence.scripts import register_scripts
+from presence.lua import Scripts
 from router.config import QueueConfig, RoutingConfig
 from router.ids import new_id
 from router.keys import RouterKeys, customer_field
@@ -32,14 +32,10 @@ from router.results import (
     TimerEvent,
 )
 from router.route import Route, decode_route, encode_route
+from router.scripts import CONTRACTS
 
 _encode = msgspec.msgpack.Encoder().encode
 
-SCRIPTS = [
-    "ingest", "dispatch", "release", "accept", "close", "reply", "expire_agents", "timers",
-    "transfer", "replace",
-    "purge",
-]  # fmt: skip
 # How far a timer whose follow-up the caller does is pushed ahead while it works.
 LEASE_MS = 5_000
 
@@ -143,15 +139,22 @@ class Router(RouterReads):
         self.queues = {q.name: q for q in queues}
         self.settings = settings
         self.default_queue = default_queue or next(iter(self.queues))
-        self._scripts = register_scripts(redis, "router", SCRIPTS)
+        self._scripts = Scripts(redis, "router", CONTRACTS, self.keys, self.agent_keys)
+        self._every_queue = {
+            "queue_keys": self.keys.queue_keys,
+            "queue_names": self.keys.queue_names,
+        }
 
     async def sync_queues(self) -> None:
         configs = {name: json.dumps(queue_rules(q)) for name, q in self.queues.items()}
         await self.redis.hset(self.keys.queue_config, mapping=configs)
 
-    def _queue_args(self, names: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
-        names = self.keys.queue_names if names is None else list(names)
-        return [self.keys.queue(n) for n in names], names
+    def _queues(self, names: Sequence[str] | None = None) -> dict[str, list[str]]:
+        """A script call's queue groups: the keys of every queue (or of those named) and, in
+        the same order, their names."""
+        if names is None:
+            return self._every_queue
+        return {"queue_keys": [self.keys.queue(n) for n in names], "queue_names": list(names)}
 
     # Inbound.
 
@@ -196,39 +199,25 @@ class Router(RouterReads):
                 priority=placement.priority,
                 created_at=message.sent_at,
             )
-            reply = await self._scripts["ingest"](
-                keys=[
-                    k.dedupe(channel, account, external_id),
-                    k.customer_open,
-                    k.state,
-                    k.route,
-                    k.meta,
-                    k.messages(conv),
-                    k.queue(queue.name),
-                    k.agent_of,
-                    self.agent_keys.node,
-                    k.timers,
-                    k.queue_config,
-                    k.last_closed,
-                    k.first_reply,
-                    *k.queue_keys,
-                ],
-                args=[
-                    field,
-                    expected,
-                    new_conversation,
-                    encoded,
-                    message.id,
-                    _encode(meta),
-                    encode_route(route),
-                    queue_score(placement.priority, now_ms),
-                    _ms(self.settings.dedupe_ttl_s),
-                    now_ms,
-                    "" if expected else reopen,
-                    len(timers),
-                    *timers,
-                    *k.queue_names,
-                ],
+            reply = await self._scripts.run(
+                "ingest",
+                dedupe=k.dedupe(channel, account, external_id),
+                messages=k.messages(conv),
+                queue=k.queue(queue.name),
+                field=field,
+                expected=expected,
+                new_conversation=new_conversation,
+                message=encoded,
+                message_id=message.id,
+                new_meta=_encode(meta),
+                new_route=encode_route(route),
+                score=queue_score(placement.priority, now_ms),
+                dedupe_ttl_ms=_ms(self.settings.dedupe_ttl_s),
+                now_ms=now_ms,
+                reopen="" if expected else reopen,
+                timer_item_count=len(timers),
+                timer_items=timers,
+                **self._queues(),
             )
             outcome = text(reply[0])
             if outcome == "retry":
@@ -284,43 +273,18 @@ class Router(RouterReads):
         self, now_ms: int, open_queues: Sequence[str] | None = None
     ) -> list[OfferMade]:
         """Offer (or, with auto-accept, assign) waiting conversations of the open queues."""
-        k, a = self.keys, self.agent_keys
         s = self.settings
-        queue_keys, names = self._queue_args(open_queues)
-        if not names:
+        queues = self._queues(open_queues)
+        if not queues["queue_names"]:
             return []
-        flat = await self._scripts["dispatch"](
-            keys=[
-                a.available,
-                a.skills,
-                a.capacity,
-                a.load,
-                a.last_assigned,
-                a.node,
-                k.state,
-                k.route,
-                k.offer_of,
-                k.declined,
-                k.offers,
-                k.offer_timers,
-                k.queue_config,
-                k.offer_seq,
-                a.auto_accept,
-                k.agent_of,
-                k.assignments,
-                k.round_robin,
-                k.timers,
-                k.last_agent,
-                *queue_keys,
-            ],
-            args=[
-                now_ms,
-                _ms(s.offer_timeout_s),
-                s.dispatch_batch,
-                s.scan_limit,
-                _ms(s.decline_cooldown_s),
-                *names,
-            ],
+        flat = await self._scripts.run(
+            "dispatch",
+            now_ms=now_ms,
+            offer_timeout_ms=_ms(s.offer_timeout_s),
+            batch=s.dispatch_batch,
+            scan_limit=s.scan_limit,
+            decline_cooldown_ms=_ms(s.decline_cooldown_s),
+            **queues,
         )
         return [
             OfferMade(
@@ -336,33 +300,15 @@ class Router(RouterReads):
         ]
 
     async def _release(self, mode: str, now_ms: int, target: str | int, agent: str) -> list[Any]:
-        k, a = self.keys, self.agent_keys
-        queue_keys, names = self._queue_args()
-        return await self._scripts["release"](
-            keys=[
-                k.offers,
-                k.offer_timers,
-                k.offer_of,
-                k.state,
-                k.route,
-                a.load,
-                k.declined,
-                a.missed,
-                a.status,
-                a.available,
-                a.status_reason,
-                a.last_assigned,
-                *queue_keys,
-            ],
-            args=[
-                mode,
-                now_ms,
-                target,
-                agent,
-                "",
-                self.settings.missed_offers_before_away,
-                *names,
-            ],
+        return await self._scripts.run(
+            "release",
+            mode=mode,
+            now_ms=now_ms,
+            target=target,
+            agent=agent,
+            unused="",
+            missed_before_away=self.settings.missed_offers_before_away,
+            **self._queues(),
         )
 
     @staticmethod
@@ -391,25 +337,7 @@ class Router(RouterReads):
         return self._released(await self._release("expire", now_ms, limit, ""))
 
     async def accept(self, offer_id: str, agent: str, now_ms: int) -> Accepted:
-        k, a = self.keys, self.agent_keys
-        reply = await self._scripts["accept"](
-            keys=[
-                k.offers,
-                k.offer_timers,
-                k.offer_of,
-                k.state,
-                k.agent_of,
-                k.assignments,
-                k.declined,
-                k.route,
-                a.missed,
-                k.timers,
-                k.queue_config,
-                k.last_agent,
-                a.last_assigned,
-            ],
-            args=[offer_id, agent, now_ms],
-        )
+        reply = await self._scripts.run("accept", offer_id=offer_id, agent=agent, now_ms=now_ms)
         refuse(
             reply,
             gone=("unknown_offer", f"offer {offer_id} is no longer pending"),
@@ -433,27 +361,12 @@ class Router(RouterReads):
     async def close(
         self, conversation_id: str, agent: str | None, now_ms: int | None = None
     ) -> ClosedOutcome:
-        k = self.keys
-        queue_keys, names = self._queue_args()
-        reply = await self._scripts["close"](
-            keys=[
-                k.state,
-                k.agent_of,
-                k.route,
-                k.offer_of,
-                k.offers,
-                k.offer_timers,
-                k.assignments,
-                self.agent_keys.load,
-                k.customer_open,
-                k.declined,
-                k.timers,
-                k.last_closed,
-                k.closed,
-                self.agent_keys.last_assigned,
-                *queue_keys,
-            ],
-            args=[conversation_id, agent or "", now_ms or int(time.time() * 1000), *names],
+        reply = await self._scripts.run(
+            "close",
+            conversation=conversation_id,
+            agent=agent or "",
+            now_ms=now_ms or int(time.time() * 1000),
+            **self._queues(),
         )
         refuse(reply, **_conversation_refusals(conversation_id))
         return ClosedOutcome(
@@ -474,31 +387,16 @@ class Router(RouterReads):
     ) -> str | None:
         """Move a conversation to a queue, or to an agent who is offered it first for the
         offer timeout. Returns the agent who held it."""
-        k = self.keys
-        queue_keys, names = self._queue_args()
-        reply = await self._scripts["transfer"](
-            keys=[
-                k.state,
-                k.agent_of,
-                k.route,
-                k.assignments,
-                self.agent_keys.load,
-                k.declined,
-                k.timers,
-                k.first_reply,
-                k.queue_config,
-                *queue_keys,
-            ],
-            args=[
-                conversation_id,
-                by_agent or "",
-                to_queue or "",
-                to_agent or "",
-                now_ms,
-                _ms(self.settings.offer_timeout_s),
-                note or "",
-                *names,
-            ],
+        reply = await self._scripts.run(
+            "transfer",
+            conversation=conversation_id,
+            by_agent=by_agent or "",
+            to_queue=to_queue or "",
+            to_agent=to_agent or "",
+            now_ms=now_ms,
+            offer_timeout_ms=_ms(self.settings.offer_timeout_s),
+            note=note or "",
+            **self._queues(),
         )
         refuse(
             reply,
@@ -512,21 +410,17 @@ class Router(RouterReads):
         """Place a conversation afresh (its content changed: an edited review) while it waits
         in a queue: the placement's queue, priority, skills, grade and SLA, its original
         enqueue time. Offered, assigned or closed, it is left as it is."""
-        k = self.keys
-        queue_keys, names = self._queue_args()
-        reply = await self._scripts["replace"](
-            keys=[k.state, k.route, k.timers, k.queue_config, *queue_keys],
-            args=[
-                conversation_id,
-                placement.queue,
-                placement.priority,
-                "" if placement.skills is None else json.dumps(placement.skills),
-                placement.grade or "",
-                "" if placement.sla_s is None else placement.sla_s,
-                placement.basis or "",
-                now_ms,
-                *names,
-            ],
+        reply = await self._scripts.run(
+            "replace",
+            conversation=conversation_id,
+            queue=placement.queue,
+            priority=placement.priority,
+            skills="" if placement.skills is None else json.dumps(placement.skills),
+            grade=placement.grade or "",
+            sla_s="" if placement.sla_s is None else placement.sla_s,
+            basis=placement.basis or "",
+            now_ms=now_ms,
+            **self._queues(),
         )
         refuse(reply, unknown_queue=("unknown_queue", f"no queue named {placement.queue!r}"))
         return _replaced([text(item) for item in reply])
@@ -535,24 +429,16 @@ class Router(RouterReads):
         self, conversation_id: str, agent: str, client_msg_id: str, message: Message, now_ms: int
     ) -> ReplyStored:
         k = self.keys
-        reply = await self._scripts["reply"](
-            keys=[
-                k.agent_of,
-                k.reply_once(agent, client_msg_id),
-                k.messages(conversation_id),
-                k.first_reply,
-                k.route,
-                k.queue_config,
-                k.timers,
-            ],
-            args=[
-                conversation_id,
-                agent,
-                message.id,
-                _encode(message),
-                _ms(self.settings.dedupe_ttl_s),
-                now_ms,
-            ],
+        reply = await self._scripts.run(
+            "reply",
+            reply_once=k.reply_once(agent, client_msg_id),
+            messages=k.messages(conversation_id),
+            conversation=conversation_id,
+            agent=agent,
+            message_id=message.id,
+            message=_encode(message),
+            marker_ttl_ms=_ms(self.settings.dedupe_ttl_s),
+            now_ms=now_ms,
         )
         refuse(
             reply, not_yours=("not_yours", f"conversation {conversation_id} is not assigned to you")
@@ -581,29 +467,11 @@ class Router(RouterReads):
     async def expire_agents(self, now_ms: int, grace_ms: int) -> list[AgentExpiry]:
         """Agents gone past their grace period go offline; their offers are taken back and
         their unanswered conversations requeued."""
-        k, a = self.keys, self.agent_keys
-        queue_keys, names = self._queue_args()
-        flat = await self._scripts["expire_agents"](
-            keys=[
-                a.disconnected_at,
-                a.status,
-                a.available,
-                k.assignments,
-                k.state,
-                k.agent_of,
-                k.route,
-                a.load,
-                k.first_reply,
-                k.offers,
-                k.offer_timers,
-                k.offer_of,
-                k.declined,
-                k.timers,
-                a.last_assigned,
-                k.queue_config,
-                *queue_keys,
-            ],
-            args=[now_ms, grace_ms, *names],
+        flat = await self._scripts.run(
+            "expire_agents",
+            now_ms=now_ms,
+            grace_ms=grace_ms,
+            **self._queues(),
         )
         events = []
         for i in range(0, len(flat), 3):
@@ -621,11 +489,12 @@ class Router(RouterReads):
     async def fire_timers(
         self, now_ms: int, open_queues: Sequence[str] | None = None, limit: int = 100
     ) -> list[TimerEvent]:
-        k = self.keys
-        queue_keys, names = self._queue_args(open_queues)
-        flat = await self._scripts["timers"](
-            keys=[k.timers, k.state, k.route, k.queue_config, *queue_keys],
-            args=[now_ms, limit, LEASE_MS, *names],
+        flat = await self._scripts.run(
+            "timers",
+            now_ms=now_ms,
+            limit=limit,
+            lease_ms=LEASE_MS,
+            **self._queues(open_queues),
         )
         return [
             TimerEvent(
@@ -646,19 +515,8 @@ class Router(RouterReads):
         if not old:
             return 0
         return int(
-            await self._scripts["purge"](
-                keys=[
-                    k.closed,
-                    k.state,
-                    k.route,
-                    k.meta,
-                    k.offer_seq,
-                    k.first_reply,
-                    k.declined,
-                    k.last_closed,
-                    *[k.messages(c) for c in old],
-                ],
-                args=old,
+            await self._scripts.run(
+                "purge", message_lists=[k.messages(c) for c in old], conversations=old
             )
         )
 

@@ -33,11 +33,3 @@ def test_imports_follow_the_dependency_direction(package):
     for path in sorted((ROOT / package).rglob("*.py")):
         wrong = imported_packages(path) - ALLOWED[package] - {package}
         assert not wrong, f"{path.relative_to(ROOT)} imports {sorted(wrong)}"
-
-
-def test_every_lua_script_documents_keys_and_argv():
-    for path in sorted(ROOT.glob("*/lua/*.lua")):
-        if path.name.startswith("_"):
-            continue
-        header = path.read_text("utf-8").split("\n\n")[0]
-        assert "KEYS[1]" in header and "ARGV[1]" in header, path.name

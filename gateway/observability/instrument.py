@@ -82,9 +82,9 @@ class TimedScript:
 
 
 def instrument_scripts(metrics: Metrics, *owners: Any) -> None:
-    """Wrap the scripts that presence.scripts.register_scripts gave each owner (the Router,
+    """Wrap the scripts that presence.lua.Scripts loaded for each owner (the Router,
     Presence) in TimedScript, labelled by script name. The packages that own the scripts stay
-    free of the gateway: they keep calling ``self._scripts[name](keys=..., args=...)``."""
+    free of the gateway: their calls go through ``self._scripts[name]``."""
     for owner in owners:
         scripts: dict[str, Any] | None = getattr(owner, "_scripts", None)
         if not isinstance(scripts, dict):

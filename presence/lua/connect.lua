@@ -1,7 +1,13 @@
 -- An agent's socket is up on a node: record where, and restore their status.
--- KEYS[1] agent -> node (hash)   KEYS[2] agent -> connection id (hash)   KEYS[3] status (hash)
--- KEYS[4] available agents (set)   KEYS[5] agent disconnected-at ms (hash)
--- ARGV[1] agent   ARGV[2] node id   ARGV[3] connection id   ARGV[4] status for a fresh login
+-- KEYS[1] node: agent -> node (hash)
+-- KEYS[2] connection: agent -> connection id (hash)
+-- KEYS[3] status: status (hash)
+-- KEYS[4] available: available agents (set)
+-- KEYS[5] disconnected_at: agent disconnected-at ms (hash)
+-- ARGV[1] agent: the agent
+-- ARGV[2] node_id: node id
+-- ARGV[3] connection_id: connection id
+-- ARGV[4] initial_status: status for a fresh login
 -- Returns {previous node, previous connection id, status now}
 local agent = ARGV[1]
 local previous_node = redis.call('HGET', KEYS[1], agent) or ''

@@ -1,8 +1,12 @@
 -- Gateway processes whose heartbeat is older than the TTL are dead: their agents count as
 -- disconnected from now, which starts their grace period.
--- KEYS[1] nodes (zset, heartbeat ms)   KEYS[2] agent -> node   KEYS[3] agent -> connection id
--- KEYS[4] available agents (set)   KEYS[5] agent disconnected-at ms (hash)
--- ARGV[1] now ms   ARGV[2] node TTL ms
+-- KEYS[1] nodes: nodes (zset, heartbeat ms)
+-- KEYS[2] node: agent -> node (hash)
+-- KEYS[3] connection: agent -> connection id (hash)
+-- KEYS[4] available: available agents (set)
+-- KEYS[5] disconnected_at: agent disconnected-at ms (hash)
+-- ARGV[1] now_ms: now, ms
+-- ARGV[2] node_ttl_ms: node TTL ms
 -- Returns the dead nodes' agents.
 local now = tonumber(ARGV[1])
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))

@@ -1,4 +1,4 @@
--- Shared helpers, prepended to every router script when it is loaded (router/scripts.py).
+-- Shared helpers, prepended to every router script when it is loaded (presence/lua.py).
 -- Helpers take the keys they touch as arguments: a script declares every key in KEYS.
 
 -- Queue scores order by priority (higher first, 0..9), then by enqueue time (earlier first).

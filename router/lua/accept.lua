@@ -1,11 +1,20 @@
 -- An agent accepts an offer: the conversation becomes theirs (capacity was reserved at offer).
--- KEYS[1] offers (hash)   KEYS[2] offer timers (zset)   KEYS[3] conversation -> offer (hash)
--- KEYS[4] conversation state   KEYS[5] conversation -> agent (hash)
--- KEYS[6] assignments (zset, lex "agent\0conversation")   KEYS[7] decliners (hash)
--- KEYS[8] conversation route (hash)   KEYS[9] offers missed in a row (hash)
--- KEYS[10] conversation timers (zset)   KEYS[11] queue config (hash)
--- KEYS[12] customer -> last agent (hash)   KEYS[13] agent last assigned and pending offers (hash)
--- ARGV[1] offer id   ARGV[2] agent   ARGV[3] now ms
+-- KEYS[1] offers: offers (hash)
+-- KEYS[2] offer_timers: offer timers (zset)
+-- KEYS[3] offer_of: conversation -> offer (hash)
+-- KEYS[4] state: conversation state (hash)
+-- KEYS[5] agent_of: conversation -> agent (hash)
+-- KEYS[6] assignments: assignments (zset, lex "agent\0conversation")
+-- KEYS[7] declined: decliners (hash)
+-- KEYS[8] route: conversation route (hash)
+-- KEYS[9] missed: offers missed in a row (hash)
+-- KEYS[10] timers: conversation timers (zset)
+-- KEYS[11] queue_config: queue config (hash)
+-- KEYS[12] last_agent: customer -> last agent (hash)
+-- KEYS[13] last_assigned: agent last assigned and pending offers (hash)
+-- ARGV[1] offer_id: the offer
+-- ARGV[2] agent: the agent accepting it
+-- ARGV[3] now_ms: now, ms
 -- Returns {'ok', conversation, route JSON, the offer's due ms} | {'gone'} | {'not_yours'}
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return {'gone'} end

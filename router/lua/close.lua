@@ -1,13 +1,24 @@
 -- Close a conversation in whatever state it is, freeing the capacity it held or reserved; a
 -- pending offer no longer counts as the agent's last assignment.
--- KEYS[1] conversation state   KEYS[2] conversation -> agent   KEYS[3] conversation route
--- KEYS[4] conversation -> offer   KEYS[5] offers   KEYS[6] offer timers
--- KEYS[7] assignments (zset, lex)   KEYS[8] load   KEYS[9] customer -> open conversation
--- KEYS[10] decliners   KEYS[11] conversation timers   KEYS[12] customer -> last closed (hash)
--- KEYS[13] closed conversations (zset, close ms; for retention)
--- KEYS[14] agent last assigned and pending offers (hash)   KEYS[15..] queues, names in ARGV[4..]
--- ARGV[1] conversation   ARGV[2] the agent closing it ('' = an administrator or the system)
--- ARGV[3] now ms   ARGV[4..] queue names
+-- KEYS[1] state: conversation state (hash)
+-- KEYS[2] agent_of: conversation -> agent (hash)
+-- KEYS[3] route: conversation route (hash)
+-- KEYS[4] offer_of: conversation -> offer (hash)
+-- KEYS[5] offers: offers (hash)
+-- KEYS[6] offer_timers: offer timers (zset)
+-- KEYS[7] assignments: assignments (zset, lex)
+-- KEYS[8] load: load (hash)
+-- KEYS[9] customer_open: customer -> open conversation (hash)
+-- KEYS[10] declined: decliners (hash)
+-- KEYS[11] timers: conversation timers (zset)
+-- KEYS[12] last_closed: customer -> last closed (hash)
+-- KEYS[13] closed: closed conversations (zset, close ms; for retention)
+-- KEYS[14] last_assigned: agent last assigned and pending offers (hash)
+-- KEYS[15..] queue_keys: the queues, in the order of queue_names
+-- ARGV[1] conversation: the conversation
+-- ARGV[2] agent: the agent closing it ('' = an administrator or the system)
+-- ARGV[3] now_ms: now, ms
+-- ARGV[4..] queue_names: the queues' names
 -- Returns {'ok', previous state, agent who held it, agent it was offered to, offer id}
 --       | {'gone'} | {'not_yours'}
 local conv = ARGV[1]

@@ -1,17 +1,31 @@
 -- Offer waiting conversations to the best available agents, reserving capacity atomically.
--- KEYS[1] available agents (set)   KEYS[2] agent skills (hash, JSON)   KEYS[3] capacity (hash)
--- KEYS[4] load (hash)   KEYS[5] last assignment ms and pending offers per agent (hash)
--- KEYS[6] agent -> node (hash)   KEYS[7] conversation state   KEYS[8] conversation route
--- KEYS[9] conversation -> offer
--- KEYS[10] conversation decliners (hash, JSON)   KEYS[11] offers (hash)   KEYS[12] offer timers
--- KEYS[13] queue config (hash, JSON)   KEYS[14] offer sequence per conversation (hash)
--- KEYS[15] auto-accepting agents (set)   KEYS[16] conversation -> agent (hash)
--- KEYS[17] assignments (zset, lex)   KEYS[18] round-robin position per queue (hash)
--- KEYS[19] conversation timers (zset)   KEYS[20] customer -> last agent (hash)
--- KEYS[21..] the queues open now, in the order of their names in ARGV[6..]
--- ARGV[1] now ms   ARGV[2] offer timeout ms   ARGV[3] most decisions to make
--- ARGV[4] how many waiting conversations to look at per queue   ARGV[5] decline cooldown ms
--- ARGV[6..] queue names
+-- KEYS[1] available: available agents (set)
+-- KEYS[2] skills: agent skills (hash, JSON)
+-- KEYS[3] capacity: capacity (hash)
+-- KEYS[4] load: load (hash)
+-- KEYS[5] last_assigned: last assignment ms and pending offers per agent (hash)
+-- KEYS[6] node: agent -> node (hash)
+-- KEYS[7] state: conversation state (hash)
+-- KEYS[8] route: conversation route (hash)
+-- KEYS[9] offer_of: conversation -> offer (hash)
+-- KEYS[10] declined: conversation decliners (hash, JSON)
+-- KEYS[11] offers: offers (hash)
+-- KEYS[12] offer_timers: offer timers (zset)
+-- KEYS[13] queue_config: queue config (hash, JSON)
+-- KEYS[14] offer_seq: offer sequence per conversation (hash)
+-- KEYS[15] auto_accept: auto-accepting agents (set)
+-- KEYS[16] agent_of: conversation -> agent (hash)
+-- KEYS[17] assignments: assignments (zset, lex)
+-- KEYS[18] round_robin: round-robin position per queue (hash)
+-- KEYS[19] timers: conversation timers (zset)
+-- KEYS[20] last_agent: customer -> last agent (hash)
+-- KEYS[21..] queue_keys: the queues open now, in the order of queue_names
+-- ARGV[1] now_ms: now, ms
+-- ARGV[2] offer_timeout_ms: how long an offer waits for the agent, ms
+-- ARGV[3] batch: most decisions to make
+-- ARGV[4] scan_limit: how many waiting conversations to look at per queue
+-- ARGV[5] decline_cooldown_ms: how long a decliner is not offered the conversation again, ms
+-- ARGV[6..] queue_names: the open queues' names
 -- Returns a flat list, seven items per decision: offer id ('' when assigned directly),
 -- conversation, agent, agent's node, queue, enqueued ms, 'offer' | 'assign'.
 local now = tonumber(ARGV[1])

@@ -4,14 +4,26 @@
 -- timers again: the escalation steps not done yet, the next ageing step and the maximum wait,
 -- unless it came already, all timed from that enqueue time (what is due happens at the next
 -- sweeps). Answered ones stay.
--- KEYS[1] agent disconnected-at ms (hash)   KEYS[2] agent status (hash)
--- KEYS[3] available agents (set)   KEYS[4] assignments (zset, lex)   KEYS[5] conversation state
--- KEYS[6] conversation -> agent   KEYS[7] conversation route   KEYS[8] load
--- KEYS[9] first reply ms per conversation   KEYS[10] offers   KEYS[11] offer timers
--- KEYS[12] conversation -> offer   KEYS[13] decliners   KEYS[14] conversation timers
--- KEYS[15] agent last assigned and pending offers (hash)   KEYS[16] queue config (hash, JSON)
--- KEYS[17..] queues, names in ARGV[3..]
--- ARGV[1] now ms   ARGV[2] grace ms   ARGV[3..] queue names
+-- KEYS[1] disconnected_at: agent disconnected-at ms (hash)
+-- KEYS[2] status: agent status (hash)
+-- KEYS[3] available: available agents (set)
+-- KEYS[4] assignments: assignments (zset, lex)
+-- KEYS[5] state: conversation state (hash)
+-- KEYS[6] agent_of: conversation -> agent (hash)
+-- KEYS[7] route: conversation route (hash)
+-- KEYS[8] load: load (hash)
+-- KEYS[9] first_reply: first reply ms per conversation (hash)
+-- KEYS[10] offers: offers (hash)
+-- KEYS[11] offer_timers: offer timers (zset)
+-- KEYS[12] offer_of: conversation -> offer (hash)
+-- KEYS[13] declined: decliners (hash)
+-- KEYS[14] timers: conversation timers (zset)
+-- KEYS[15] last_assigned: agent last assigned and pending offers (hash)
+-- KEYS[16] queue_config: queue config (hash, JSON)
+-- KEYS[17..] queue_keys: the queues, in the order of queue_names
+-- ARGV[1] now_ms: now, ms
+-- ARGV[2] grace_ms: how long an agent's socket may be gone, ms
+-- ARGV[3..] queue_names: the queues' names
 -- Returns a flat list, three items per event: agent, conversation ('' when the agent went
 -- offline with nothing to requeue), 'requeued' | 'revoked:<offer id>' | 'offline'.
 local now = tonumber(ARGV[1])

@@ -1,19 +1,33 @@
 -- Store one inbound message: dedupe, find or open the customer's conversation, append, enqueue.
--- KEYS[1] dedupe marker for this external id   KEYS[2] customer -> open conversation (hash)
--- KEYS[3] conversation state (hash)             KEYS[4] conversation route (hash)
--- KEYS[5] conversation meta (hash)              KEYS[6] messages of the conversation (list)
--- KEYS[7] the queue a new conversation joins    KEYS[8] conversation -> agent (hash)
--- KEYS[9] agent -> node (hash)                  KEYS[10] conversation timers (zset)
--- KEYS[11] queue config (hash)                KEYS[12] customer -> last closed "conv|ms" (hash)
--- KEYS[13] first reply ms per conversation (hash)   KEYS[14..] queues
--- ARGV[1] customer field   ARGV[2] the open conversation the caller saw ('' = none)
--- ARGV[3] id for a new conversation   ARGV[4] message (msgpack)   ARGV[5] message id
--- ARGV[6] meta for a new conversation (msgpack)   ARGV[7] route JSON for a new conversation
--- ARGV[8] queue score for a new conversation   ARGV[9] dedupe TTL ms   ARGV[10] now ms
--- ARGV[11] the closed conversation to reopen instead of opening one ('' = none)
--- ARGV[12] how many timer items follow   ARGV[13..] a new conversation's timers: kind, due
--- ms, kind, due ms...   then the queue names, in the order of KEYS[14..] (every queue, so that
--- a follow-up message finds the queue its conversation waits in)
+-- KEYS[1] dedupe: dedupe marker for this external id
+-- KEYS[2] customer_open: customer -> open conversation (hash)
+-- KEYS[3] state: conversation state (hash)
+-- KEYS[4] route: conversation route (hash)
+-- KEYS[5] meta: conversation meta (hash)
+-- KEYS[6] messages: messages of the conversation (list)
+-- KEYS[7] queue: the queue a new conversation joins
+-- KEYS[8] agent_of: conversation -> agent (hash)
+-- KEYS[9] node: agent -> node (hash)
+-- KEYS[10] timers: conversation timers (zset)
+-- KEYS[11] queue_config: queue config (hash)
+-- KEYS[12] last_closed: customer -> last closed "conv|ms" (hash)
+-- KEYS[13] first_reply: first reply ms per conversation (hash)
+-- KEYS[14..] queue_keys: every queue, in the order of queue_names (so that a follow-up
+--   message finds the queue its conversation waits in)
+-- ARGV[1] field: customer field
+-- ARGV[2] expected: the open conversation the caller saw ('' = none)
+-- ARGV[3] new_conversation: id for a new conversation
+-- ARGV[4] message: message (msgpack)
+-- ARGV[5] message_id: message id
+-- ARGV[6] new_meta: meta for a new conversation (msgpack)
+-- ARGV[7] new_route: route JSON for a new conversation
+-- ARGV[8] score: queue score for a new conversation
+-- ARGV[9] dedupe_ttl_ms: dedupe TTL ms
+-- ARGV[10] now_ms: now, ms
+-- ARGV[11] reopen: the closed conversation to reopen instead of opening one ('' = none)
+-- ARGV[12] timer_item_count: how many timer items follow
+-- ARGV[13..] timer_items: a new conversation's timers: kind, due ms, kind, due ms...
+-- ARGV[13+timer_item_count..] queue_names: every queue's name
 -- Returns {'duplicate', conv, message id} | {'retry', current conv} |
 --         {'accepted', conv, created 0|1|2 (2: reopened), state, agent, node, position or -1,
 --          the conversation's queue}

@@ -1,10 +1,15 @@
 -- Forget closed conversations past the retention period: their state, route, metadata,
 -- messages and bookkeeping. A conversation reopened since is left alone.
--- KEYS[1] closed conversations (zset)   KEYS[2] conversation state   KEYS[3] route
--- KEYS[4] meta   KEYS[5] offer sequence   KEYS[6] first reply   KEYS[7] decliners
--- KEYS[8] customer -> last closed (hash)   KEYS[9..] the conversations' message lists, in
--- the order of ARGV
--- ARGV[1], ARGV[2]... conversation ids
+-- KEYS[1] closed: closed conversations (zset)
+-- KEYS[2] state: conversation state (hash)
+-- KEYS[3] route: conversation route (hash)
+-- KEYS[4] meta: conversation meta (hash)
+-- KEYS[5] offer_seq: offer sequence per conversation (hash)
+-- KEYS[6] first_reply: first reply ms per conversation (hash)
+-- KEYS[7] declined: decliners (hash)
+-- KEYS[8] last_closed: customer -> last closed (hash)
+-- KEYS[9..] message_lists: the conversations' message lists, in the order of conversations
+-- ARGV[1..] conversations: conversation ids
 -- Returns how many were forgotten.
 local purged = 0
 for i = 1, #ARGV do

@@ -1,17 +1,28 @@
 -- Take back pending offers: an agent's decline, or every offer whose timer is due.
 -- The conversation returns to its queue with its original enqueue time; the agent's
 -- reserved capacity is freed, the offer no longer counts as their last assignment, and they
--- are remembered as a decliner. An agent who lets
--- ARGV[6] offers in a row time out is set away, with the reason 'missed_offers'.
--- KEYS[1] offers (hash)   KEYS[2] offer timers (zset)   KEYS[3] conversation -> offer (hash)
--- KEYS[4] conversation state   KEYS[5] conversation route   KEYS[6] load (hash)
--- KEYS[7] conversation decliners (hash, JSON)   KEYS[8] offers missed in a row (hash)
--- KEYS[9] agent status (hash)   KEYS[10] available agents (set)   KEYS[11] status reason (hash)
--- KEYS[12] agent last assigned and pending offers (hash)   KEYS[13..] queues, names in ARGV[7..]
--- ARGV[1] 'decline' | 'expire'   ARGV[2] now ms
--- ARGV[3] decline: the offer id; expire: most offers to release
--- ARGV[4] decline: the declining agent; expire: ''   ARGV[5] unused
--- ARGV[6] missed offers before an agent is set away (0 = never)   ARGV[7..] queue names
+-- are remembered as a decliner. An agent who lets missed_before_away offers in a row time
+-- out is set away, with the reason 'missed_offers'.
+-- KEYS[1] offers: offers (hash)
+-- KEYS[2] offer_timers: offer timers (zset)
+-- KEYS[3] offer_of: conversation -> offer (hash)
+-- KEYS[4] state: conversation state (hash)
+-- KEYS[5] route: conversation route (hash)
+-- KEYS[6] load: load (hash)
+-- KEYS[7] declined: conversation decliners (hash, JSON)
+-- KEYS[8] missed: offers missed in a row (hash)
+-- KEYS[9] status: agent status (hash)
+-- KEYS[10] available: available agents (set)
+-- KEYS[11] status_reason: status reason (hash)
+-- KEYS[12] last_assigned: agent last assigned and pending offers (hash)
+-- KEYS[13..] queue_keys: the queues, in the order of queue_names
+-- ARGV[1] mode: 'decline' | 'expire'
+-- ARGV[2] now_ms: now, ms
+-- ARGV[3] target: decline: the offer id; expire: most offers to release
+-- ARGV[4] agent: decline: the declining agent; expire: ''
+-- ARGV[5] unused: ''
+-- ARGV[6] missed_before_away: missed offers before an agent is set away (0 = never)
+-- ARGV[7..] queue_names: the queues' names
 -- Returns a flat list, six items per released offer: offer id, conversation, agent, queue,
 -- 1 if the agent was set away else 0, the offer's due ms; or {'!not_yours'} when the agent
 -- declines an offer made to someone else.

@@ -3,15 +3,22 @@
 -- and it keeps its original enqueue time, so it does not lose its place in time. Only a
 -- conversation in state 'queued' moves; an offered or assigned one is left as it is (the
 -- agent already has it) and its state is returned.
--- KEYS[1] conversation state (hash)   KEYS[2] conversation route (hash)
--- KEYS[3] conversation timers (zset, "kind|conversation")   KEYS[4] queue config (hash, JSON)
--- KEYS[5..] queues, names in ARGV[9..]
--- ARGV[1] conversation   ARGV[2] the new queue   ARGV[3] the new priority
--- ARGV[4] the new skill requirement, JSON ('' = the queue's own)   ARGV[5] grade ('' = none)
--- ARGV[6] the grade's SLA in seconds ('' = the queue's)
--- ARGV[7] the placement's basis, what classification decided ('' = unknown): a conversation
--- already placed on the same basis is left alone, keeping its escalation steps and ageing
--- ARGV[8] now ms   ARGV[9..] queue names
+-- KEYS[1] state: conversation state (hash)
+-- KEYS[2] route: conversation route (hash)
+-- KEYS[3] timers: conversation timers (zset, "kind|conversation")
+-- KEYS[4] queue_config: queue config (hash, JSON)
+-- KEYS[5..] queue_keys: the queues, in the order of queue_names
+-- ARGV[1] conversation: the conversation
+-- ARGV[2] queue: the new queue
+-- ARGV[3] priority: the new priority
+-- ARGV[4] skills: the new skill requirement, JSON ('' = the queue's own)
+-- ARGV[5] grade: grade ('' = none)
+-- ARGV[6] sla_s: the grade's SLA in seconds ('' = the queue's)
+-- ARGV[7] basis: the placement's basis, what classification decided ('' = unknown): a
+--   conversation already placed on the same basis is left alone, keeping its escalation
+--   steps and ageing
+-- ARGV[8] now_ms: now, ms
+-- ARGV[9..] queue_names: the queues' names
 -- Returns {'moved', from queue, to queue} | {'unchanged', queue} | {'offered', queue} |
 --         {'assigned', queue} | {'closed'} | {'unknown_queue'}
 local conv = ARGV[1]

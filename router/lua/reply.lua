@@ -1,10 +1,17 @@
 -- Store an agent's reply once per client_msg_id, only in a conversation the agent holds.
--- KEYS[1] conversation -> agent (hash)   KEYS[2] reply-once marker for this client_msg_id
--- KEYS[3] messages of the conversation (list)   KEYS[4] first reply ms per conversation (hash)
--- KEYS[5] conversation route (hash)   KEYS[6] queue config (hash)
--- KEYS[7] conversation timers (zset)
--- ARGV[1] conversation   ARGV[2] agent   ARGV[3] message id   ARGV[4] message (msgpack)
--- ARGV[5] marker TTL ms   ARGV[6] now ms
+-- KEYS[1] agent_of: conversation -> agent (hash)
+-- KEYS[2] reply_once: reply-once marker for this client_msg_id
+-- KEYS[3] messages: messages of the conversation (list)
+-- KEYS[4] first_reply: first reply ms per conversation (hash)
+-- KEYS[5] route: conversation route (hash)
+-- KEYS[6] queue_config: queue config (hash)
+-- KEYS[7] timers: conversation timers (zset)
+-- ARGV[1] conversation: the conversation
+-- ARGV[2] agent: the agent replying
+-- ARGV[3] message_id: message id
+-- ARGV[4] message: message (msgpack)
+-- ARGV[5] marker_ttl_ms: marker TTL ms
+-- ARGV[6] now_ms: now, ms
 -- Returns {'ok', message id, 1 if first reply} | {'duplicate', message id} | {'not_yours'}
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return {'not_yours'} end
 local existing = redis.call('GET', KEYS[2])

@@ -1,13 +1,17 @@
 -- Fire the conversation timers that are due: escalation steps, priority ageing, the maximum
 -- wait, and inactivity. Routing changes happen here, atomically; what needs a channel (an
 -- auto-reply, a close with a message) is returned for the caller, and timers whose follow-up
--- the caller must do are leased (moved ARGV[3] ms ahead) rather than removed, so that a
+-- the caller must do are leased (moved lease_ms ahead) rather than removed, so that a
 -- process dying before the follow-up strands nothing: the close removes them.
--- KEYS[1] conversation timers (zset, "kind|conversation")   KEYS[2] conversation state
--- KEYS[3] conversation route   KEYS[4] queue config (hash, JSON)
--- KEYS[5..] the queues open now, names in ARGV[4..]
--- ARGV[1] now ms   ARGV[2] most timers to fire   ARGV[3] lease and retry ms
--- ARGV[4..] queue names
+-- KEYS[1] timers: conversation timers (zset, "kind|conversation")
+-- KEYS[2] state: conversation state (hash)
+-- KEYS[3] route: conversation route (hash)
+-- KEYS[4] queue_config: queue config (hash, JSON)
+-- KEYS[5..] queue_keys: the queues open now, in the order of queue_names
+-- ARGV[1] now_ms: now, ms
+-- ARGV[2] limit: most timers to fire
+-- ARGV[3] lease_ms: lease and retry ms
+-- ARGV[4..] queue_names: the open queues' names
 -- Returns a flat list, three items per event: kind ('escalated' | 'aged' | 'max_wait' |
 -- 'idle_warn' | 'idle_close'), conversation, detail (step number, priority, or action).
 local now = tonumber(ARGV[1])

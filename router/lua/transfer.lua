@@ -2,14 +2,24 @@
 -- note for the next agent. It keeps its original enqueue time, its priority and its history,
 -- and gets the target queue's waiting timers timed from that enqueue time: escalation from the
 -- first step, ageing from its next step, the maximum wait unless it came already.
--- KEYS[1] conversation state   KEYS[2] conversation -> agent   KEYS[3] conversation route
--- KEYS[4] assignments (zset, lex)   KEYS[5] load   KEYS[6] decliners (hash, JSON)
--- KEYS[7] conversation timers   KEYS[8] first reply ms per conversation (hash)
--- KEYS[9] queue config (hash, JSON)   KEYS[10..] queues, names in ARGV[8..]
--- ARGV[1] conversation   ARGV[2] the agent transferring it ('' = an administrator)
--- ARGV[3] target queue ('' = its own queue)   ARGV[4] target agent ('' = none)
--- ARGV[5] now ms   ARGV[6] how long the target agent is waited for, ms   ARGV[7] note
--- ARGV[8..] queue names
+-- KEYS[1] state: conversation state (hash)
+-- KEYS[2] agent_of: conversation -> agent (hash)
+-- KEYS[3] route: conversation route (hash)
+-- KEYS[4] assignments: assignments (zset, lex)
+-- KEYS[5] load: load (hash)
+-- KEYS[6] declined: decliners (hash, JSON)
+-- KEYS[7] timers: conversation timers (zset)
+-- KEYS[8] first_reply: first reply ms per conversation (hash)
+-- KEYS[9] queue_config: queue config (hash, JSON)
+-- KEYS[10..] queue_keys: the queues, in the order of queue_names
+-- ARGV[1] conversation: the conversation
+-- ARGV[2] by_agent: the agent transferring it ('' = an administrator)
+-- ARGV[3] to_queue: target queue ('' = its own queue)
+-- ARGV[4] to_agent: target agent ('' = none)
+-- ARGV[5] now_ms: now, ms
+-- ARGV[6] offer_timeout_ms: how long the target agent is waited for, ms
+-- ARGV[7] note: a note for the next agent
+-- ARGV[8..] queue_names: the queues' names
 -- Returns {'ok', previous holder} | {'gone'} | {'not_yours'} | {'busy'} | {'unknown_queue'}
 local conv = ARGV[1]
 local now = tonumber(ARGV[5])

@@ -1,0 +1,220 @@
+"""A package's Lua scripts, declared once and called by name.
+
+Each script has a LuaContract, declared in Python in the package that owns it: its KEYS and
+ARGV names, in order, and the variadic groups that end them. The contract is the one place
+the order lives: callers name what they pass and the contract lays it out, and each script's
+header names the same entries in the same order (tests check both sides against each other).
+
+Keys whose value is fixed for an owner (a tenant's hashes) are filled in from the owner's key
+builders when the owner is made, so a call names only what changes: arguments, keys built for
+one conversation, and the variadic groups.
+
+Scripts are loaded from ``<package>/lua/NAME.lua`` with ``lua/_common.lua`` prepended when
+the package has one, and registered once (EVALSHA, loaded again after NOSCRIPT). Redis counts
+an error's line in the loaded text, prelude included; errors are re-raised naming the .lua
+file and its own line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from importlib.resources import files
+from typing import Any
+
+import msgspec
+from redis.exceptions import ResponseError
+
+_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
+# Redis names the loaded text "user_script", with an "@" before it in the "on ..." part.
+_SCRIPT_LINE = re.compile(r"@?user_script:(\d+)")
+# A header entry: "-- KEYS[3] state: what it is", "-- ARGV[6..] queue_names: ...", or a
+# group after another variadic one, "-- ARGV[13+timer_item_count..] queue_names: ...".
+_ENTRY = re.compile(r"-- (KEYS|ARGV)\[(\d+)(?:\+([a-z0-9_]+))?(\.\.)?\] ([a-z][a-z0-9_]*): \S")
+
+
+class LuaContract(msgspec.Struct, frozen=True):
+    """What one script takes: ``keys`` then the lists named in ``more_keys``, concatenated, as
+    KEYS; ``args`` then the lists named in ``more_args`` as ARGV. Every name is distinct
+    across all four, so that a call can name keys and arguments alike."""
+
+    name: str
+    keys: tuple[str, ...]
+    args: tuple[str, ...] = ()
+    more_keys: tuple[str, ...] = ()
+    more_args: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        names = self.names()
+        wrong = [n for n in names if not _NAME.match(n)]
+        if wrong:
+            raise ValueError(f"{self.name}: not snake_case names: {wrong}")
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"{self.name}: names used twice: {repeated}")
+
+    def names(self) -> list[str]:
+        return [*self.keys, *self.more_keys, *self.args, *self.more_args]
+
+
+class Header(msgspec.Struct, frozen=True):
+    """The KEYS and ARGV entries a script's header declares, in the contract's shape."""
+
+    keys: tuple[str, ...]
+    args: tuple[str, ...]
+    more_keys: tuple[str, ...]
+    more_args: tuple[str, ...]
+
+
+def lua_path(package: str, name: str) -> str:
+    """The script's file as errors and tests name it."""
+    return f"{package}/lua/{name}.lua"
+
+
+def read_header(source: str) -> Header:
+    """The entries of a script's first comment block. Fixed entries are numbered 1, 2, ...;
+    the first variadic group starts right after them, and any later one is written
+    ``[N+count..]`` after it. A line that starts like an entry but is not one is refused."""
+    found: dict[str, tuple[list[str], list[str]]] = {"KEYS": ([], []), "ARGV": ([], [])}
+    for line in source.splitlines():
+        if not line.startswith("--"):
+            break
+        if not line.startswith(("-- KEYS[", "-- ARGV[")):
+            continue
+        entry = _ENTRY.match(line)
+        if entry is None:
+            raise ValueError(f"not a header entry (-- KEYS[n] name: what): {line!r}")
+        table, number, after, variadic, name = entry.groups()
+        fixed, more = found[table]
+        if variadic is None:
+            if more or after or int(number) != len(fixed) + 1:
+                raise ValueError(f"{table}[{number}] out of order: {line!r}")
+            fixed.append(name)
+        else:
+            if int(number) != len(fixed) + 1 or bool(after) != bool(more):
+                raise ValueError(f"variadic {table}[{number}..] out of place: {line!r}")
+            more.append(name)
+    (keys, more_keys), (args, more_args) = found["KEYS"], found["ARGV"]
+    return Header(tuple(keys), tuple(args), tuple(more_keys), tuple(more_args))
+
+
+def header_of(contract: LuaContract) -> Header:
+    return Header(contract.keys, contract.args, contract.more_keys, contract.more_args)
+
+
+def read_lua(package: str, name: str) -> tuple[str, int]:
+    """The text Redis runs for the script, and how many of its lines come before the file's."""
+    folder = files(package).joinpath("lua")
+    common = folder.joinpath("_common.lua")
+    prelude = common.read_text("utf-8") + "\n" if common.is_file() else ""
+    return prelude + folder.joinpath(f"{name}.lua").read_text("utf-8"), prelude.count("\n")
+
+
+def script_names(package: str) -> list[str]:
+    """The scripts a package ships: its lua/*.lua files, the prelude left out."""
+    folder = files(package).joinpath("lua")
+    return sorted(
+        entry.name.removesuffix(".lua")
+        for entry in folder.iterdir()
+        if entry.name.endswith(".lua") and not entry.name.startswith("_")
+    )
+
+
+class LuaScript:
+    """redis-py's registered script whose errors name the .lua file and its own line; called
+    like the script it wraps."""
+
+    def __init__(self, script: Any, package: str, name: str, prelude_lines: int) -> None:
+        self.script, self._package, self._name = script, package, name
+        self._prelude_lines = prelude_lines
+
+    async def __call__(self, keys: Any = None, args: Any = None, client: Any = None) -> Any:
+        try:
+            return await self.script(keys=keys, args=args, client=client)
+        except ResponseError as error:
+            raise type(error)(self.located(str(error))) from None
+
+    def located(self, message: str) -> str:
+        """``message`` with each ``user_script:N`` turned into the file and line it stands for."""
+
+        def place(match: re.Match[str]) -> str:
+            line = int(match.group(1))
+            if line <= self._prelude_lines:
+                return f"{self._package}/lua/_common.lua:{line}"
+            return f"{lua_path(self._package, self._name)}:{line - self._prelude_lines}"
+
+        return _SCRIPT_LINE.sub(place, message)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.script, name)
+
+
+class _Layout:
+    """One contract laid out for one owner: the KEYS list with its fixed keys filled in, and
+    where the names a call gives go."""
+
+    __slots__ = ("args", "given", "keys", "more_args", "more_keys", "name", "slots")
+
+    def __init__(self, contract: LuaContract, key_builders: Sequence[object]) -> None:
+        self.name = contract.name
+        self.keys: list[str] = []
+        self.slots: list[tuple[int, str]] = []  # (index in KEYS, name) given per call
+        for index, key in enumerate(contract.keys):
+            fixed = next(
+                (v for b in key_builders if isinstance(v := getattr(b, key, None), str)), None
+            )
+            self.keys.append(fixed or "")
+            if fixed is None:
+                self.slots.append((index, key))
+        self.args, self.more_keys = contract.args, contract.more_keys
+        self.more_args = contract.more_args
+        self.given = frozenset(
+            [*(key for _, key in self.slots), *self.args, *self.more_keys, *self.more_args]
+        )
+
+    def lay_out(self, named: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+        if named.keys() != self.given:
+            raise TypeError(self.misnamed(named))
+        keys = self.keys.copy()
+        for index, key in self.slots:
+            keys[index] = named[key]
+        for group in self.more_keys:
+            keys.extend(named[group])
+        args = [named[arg] for arg in self.args]
+        for group in self.more_args:
+            args.extend(named[group])
+        return keys, args
+
+    def misnamed(self, named: dict[str, Any]) -> str:
+        missing = sorted(self.given - named.keys())
+        unknown = sorted(named.keys() - self.given)
+        return (
+            f"script {self.name}: missing {missing}, unknown {unknown}; it takes "
+            f"{sorted(self.given)} (fixed keys come from the key builders)"
+        )
+
+
+class Scripts(dict[str, Any]):
+    """An owner's scripts by name (each called ``(keys=, args=, client=)``, so that wrappers
+    such as the gateway's timer can replace an entry), and ``run`` to call one by names."""
+
+    def __init__(
+        self,
+        redis: Any,
+        package: str,
+        contracts: Iterable[LuaContract],
+        *key_builders: object,
+    ) -> None:
+        super().__init__()
+        self._layouts: dict[str, _Layout] = {}
+        for contract in contracts:
+            source, prelude_lines = read_lua(package, contract.name)
+            script = redis.register_script(source)
+            self[contract.name] = LuaScript(script, package, contract.name, prelude_lines)
+            self._layouts[contract.name] = _Layout(contract, key_builders)
+
+    async def run(self, name: str, **named: Any) -> Any:
+        """Call script ``name`` with every key the key builders do not fix and every
+        argument, by their contract names (variadic groups as lists)."""
+        keys, args = self._layouts[name].lay_out(named)
+        return await self[name](keys=keys, args=args)

@@ -1,0 +1,124 @@
+"""The contracts of the router's Lua scripts (router/lua/*.lua): the KEYS and ARGV each takes,
+in order. The Router calls them by these names; each script's header names the same entries
+in the same order. Key names are the attributes of RouterKeys and PresenceKeys (filled in once
+per Router) or, for keys built per call, their RouterKeys method names."""
+
+from __future__ import annotations
+
+from presence.lua import LuaContract
+
+# The queues a script may touch, as keys and, in the same order, by name.
+QUEUES = ("queue_keys",)
+QUEUE_NAMES = ("queue_names",)
+
+INGEST = LuaContract(
+    "ingest",
+    keys=(
+        "dedupe", "customer_open", "state", "route", "meta", "messages", "queue", "agent_of",
+        "node", "timers", "queue_config", "last_closed", "first_reply",
+    ),
+    more_keys=QUEUES,
+    args=(
+        "field", "expected", "new_conversation", "message", "message_id", "new_meta",
+        "new_route", "score", "dedupe_ttl_ms", "now_ms", "reopen", "timer_item_count",
+    ),
+    more_args=("timer_items", *QUEUE_NAMES),
+)  # fmt: skip
+DISPATCH = LuaContract(
+    "dispatch",
+    keys=(
+        "available", "skills", "capacity", "load", "last_assigned", "node", "state", "route",
+        "offer_of", "declined", "offers", "offer_timers", "queue_config", "offer_seq",
+        "auto_accept", "agent_of", "assignments", "round_robin", "timers", "last_agent",
+    ),
+    more_keys=QUEUES,
+    args=("now_ms", "offer_timeout_ms", "batch", "scan_limit", "decline_cooldown_ms"),
+    more_args=QUEUE_NAMES,
+)  # fmt: skip
+RELEASE = LuaContract(
+    "release",
+    keys=(
+        "offers", "offer_timers", "offer_of", "state", "route", "load", "declined", "missed",
+        "status", "available", "status_reason", "last_assigned",
+    ),
+    more_keys=QUEUES,
+    args=("mode", "now_ms", "target", "agent", "unused", "missed_before_away"),
+    more_args=QUEUE_NAMES,
+)  # fmt: skip
+ACCEPT = LuaContract(
+    "accept",
+    keys=(
+        "offers", "offer_timers", "offer_of", "state", "agent_of", "assignments", "declined",
+        "route", "missed", "timers", "queue_config", "last_agent", "last_assigned",
+    ),
+    args=("offer_id", "agent", "now_ms"),
+)  # fmt: skip
+CLOSE = LuaContract(
+    "close",
+    keys=(
+        "state", "agent_of", "route", "offer_of", "offers", "offer_timers", "assignments",
+        "load", "customer_open", "declined", "timers", "last_closed", "closed",
+        "last_assigned",
+    ),
+    more_keys=QUEUES,
+    args=("conversation", "agent", "now_ms"),
+    more_args=QUEUE_NAMES,
+)  # fmt: skip
+REPLY = LuaContract(
+    "reply",
+    keys=(
+        "agent_of", "reply_once", "messages", "first_reply", "route", "queue_config", "timers",
+    ),
+    args=("conversation", "agent", "message_id", "message", "marker_ttl_ms", "now_ms"),
+)  # fmt: skip
+EXPIRE_AGENTS = LuaContract(
+    "expire_agents",
+    keys=(
+        "disconnected_at", "status", "available", "assignments", "state", "agent_of", "route",
+        "load", "first_reply", "offers", "offer_timers", "offer_of", "declined", "timers",
+        "last_assigned", "queue_config",
+    ),
+    more_keys=QUEUES,
+    args=("now_ms", "grace_ms"),
+    more_args=QUEUE_NAMES,
+)  # fmt: skip
+TIMERS = LuaContract(
+    "timers",
+    keys=("timers", "state", "route", "queue_config"),
+    more_keys=QUEUES,
+    args=("now_ms", "limit", "lease_ms"),
+    more_args=QUEUE_NAMES,
+)
+TRANSFER = LuaContract(
+    "transfer",
+    keys=(
+        "state", "agent_of", "route", "assignments", "load", "declined", "timers",
+        "first_reply", "queue_config",
+    ),
+    more_keys=QUEUES,
+    args=(
+        "conversation", "by_agent", "to_queue", "to_agent", "now_ms", "offer_timeout_ms", "note",
+    ),
+    more_args=QUEUE_NAMES,
+)  # fmt: skip
+REPLACE = LuaContract(
+    "replace",
+    keys=("state", "route", "timers", "queue_config"),
+    more_keys=QUEUES,
+    args=("conversation", "queue", "priority", "skills", "grade", "sla_s", "basis", "now_ms"),
+    more_args=QUEUE_NAMES,
+)
+PURGE = LuaContract(
+    "purge",
+    keys=(
+        "closed", "state", "route", "meta", "offer_seq", "first_reply", "declined",
+        "last_closed",
+    ),
+    more_keys=("message_lists",),
+    more_args=("conversations",),
+)  # fmt: skip
+
+CONTRACTS = (
+    INGEST, DISPATCH, RELEASE, ACCEPT, CLOSE, REPLY, EXPIRE_AGENTS, TIMERS, TRANSFER, REPLACE,
+    PURGE,
+)  # fmt: skip
