@@ -21,6 +21,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 import erlang
+import sim_workload
 import simulate
 
 # --- Erlang C --------------------------------------------------------------------------------
@@ -81,18 +82,18 @@ def test_the_ideal_fcfs_queue_converges_on_erlang_c() -> None:
     # Pure Python, no Redis: the reference the router is compared with. 8 agents at 75 %: over
     # 400,000 arrivals the mean wait's standard deviation is about 2.7 % of it.
     scenario = simulate.single_skill(8, 0.1, 60.0, 400_000, 10_000, seed=7)
-    waits = simulate.ideal_fcfs_waits(scenario)
+    waits = sim_workload.ideal_fcfs_waits(scenario)
     mean_s = statistics.fmean(waits[scenario.warmup :]) / 1000
     assert mean_s == pytest.approx(erlang.mean_wait_s(0.1, 60.0, 8), rel=0.10)
 
 
 def test_the_workload_repeats_with_its_seed() -> None:
     a = simulate.single_skill(5, 0.1, 60.0, 200, 0, seed=3)
-    assert list(simulate.workload(a)) == list(simulate.workload(a))
-    arrivals = list(simulate.workload(a))
+    assert list(sim_workload.workload(a)) == list(sim_workload.workload(a))
+    arrivals = list(sim_workload.workload(a))
     assert all(x.at_ms < y.at_ms for x, y in itertools.pairwise(arrivals))
     other = simulate.single_skill(5, 0.1, 60.0, 200, 0, seed=4)
-    assert list(simulate.workload(other)) != arrivals
+    assert list(sim_workload.workload(other)) != arrivals
 
 
 # --- The router under simulated traffic --------------------------------------------------------
@@ -141,7 +142,7 @@ async def test_the_router_waits_exactly_like_an_ideal_fcfs_queue(
     scenario = simulate.single_skill(125, 2.0, 60.0, 1500, 0, seed=2, accept_delay_s=accept_delay_s)
     summary, outcome = await simulate.simulate(redis, scenario, tenant=tenant)
     assert_conserved(summary, outcome)
-    ideal = simulate.ideal_fcfs_waits(scenario)
+    ideal = sim_workload.ideal_fcfs_waits(scenario)
     assert sum(1 for w in ideal if w > round(accept_delay_s * 1000)) > 200  # queues formed
     assert list(outcome.wait_ms) == list(ideal)
     assert summary.ideal_mismatches == 0

@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
+from adapters.model import Customer, Message
 from presence.agents import AgentSpec
 from presence.registry import Presence
 from router.config import QueueConfig, RoutingConfig
 from router.eligibility import Share, share
 from router.engine import Router
 from router.ids import new_id
-from router.models import Customer, Message
 from router.reads import text
 from router.results import Placement
 

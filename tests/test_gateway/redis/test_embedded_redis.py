@@ -21,8 +21,8 @@ from helpers import free_port, poll_until, wait_until
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from gateway.redis import embedded as embedded_redis
 from gateway.redis.embedded import RedisServer, RedisServerError, find_redis_server
+from gateway.redis.embedded import server as embedded_redis
 
 pytestmark = pytest.mark.skipif(
     find_redis_server() is None,
