@@ -1,4 +1,5 @@
-"""The fixture of the client tests: a scripted gateway (fake_gateway.py) on a real socket."""
+"""The client tests' fixture, a scripted gateway (fake_gateway.py) on a real socket, and
+their `slow` marker."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestServer
 from fake_gateway import FakeGateway
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: takes tens of seconds (a virtualenv is built)")
 
 
 @pytest.fixture
