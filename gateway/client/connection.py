@@ -10,7 +10,8 @@
 
 The client reconnects by itself, with exponential backoff and jitter, and yields the server's
 `Welcome` again after every reconnect so that the program can resync its open conversations.
-docs/protocol.md describes the protocol; this module only speaks it.
+What one connection does is in link.py; this module keeps connections coming and hands their
+frames to the program. docs/protocol.md describes the protocol; the library only speaks it.
 """
 
 from __future__ import annotations
@@ -22,33 +23,35 @@ import random
 import uuid
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
 import msgspec
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 from websockets.uri import parse_uri
 
-from adapters.model import Attachment
 from gateway.agents.protocol import (
-    CLOSE_BAD_TOKEN,
-    CLOSE_REPLACED,
-    CLOSE_UNSUPPORTED,
-    PROTOCOL_VERSION,
     Accept,
+    Attachment,
     Close,
     Decline,
-    Error,
     Frame,
-    Hello,
     Reply,
     ServerFrame,
     SetStatus,
     Transfer,
     Welcome,
     encode,
-    server_decoder,
 )
+from gateway.client.errors import (
+    AgentClientError,
+    AuthenticationFailed,
+    ConnectionLost,
+    NotConnected,
+    ProtocolMismatch,
+    Replaced,
+)
+from gateway.client.link import describe_close, run_link
 
 __all__ = [
     "AgentClient",
@@ -66,38 +69,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_SIZE = 8 * 2**20
 """Frames the client accepts; a welcome lists every open conversation with recent messages."""
 
-# The gateway closes with this after an unsupported_protocol error (gateway/agents/socket.py).
-
 F = TypeVar("F")
-
-
-class AgentClientError(Exception):
-    """Base of the errors this module raises."""
-
-
-class AuthenticationFailed(AgentClientError):
-    """The gateway refused the token (close code 4401). Reconnecting would not help."""
-
-
-class Replaced(AgentClientError):
-    """A newer connection of the same agent took over (close code 4409)."""
-
-
-class ProtocolMismatch(AgentClientError):
-    """The gateway does not speak this client's protocol version."""
-
-
-class NotConnected(AgentClientError):
-    """A frame was sent while no connection was up; it was not sent."""
-
-
-class ConnectionLost(AgentClientError):
-    """The first connection failed, or a connection dropped with reconnect=False."""
-
-    def __init__(self, message: str, code: int | None = None, reason: str = "") -> None:
-        super().__init__(message)
-        self.code = code
-        self.reason = reason
 
 
 class Disconnected(msgspec.Struct, kw_only=True):
@@ -111,15 +83,6 @@ class Disconnected(msgspec.Struct, kw_only=True):
     reason: str
     retry_in_s: float
     attempt: int
-
-
-class _Drop(msgspec.Struct, kw_only=True):
-    """How one connection ended, when ending it was not fatal."""
-
-    code: int | None = None
-    reason: str = ""
-    error: BaseException | None = None
-    welcomed: bool = False
 
 
 _END = object()  # marks the end of the inbox; put back after reading so every reader sees it
@@ -266,7 +229,7 @@ class AgentClient:
         try:
             await ws.send(encode(frame), text=True)
         except ConnectionClosed as exc:
-            raise NotConnected(f"connection lost: {_describe_close(exc)}") from exc
+            raise NotConnected(f"connection lost: {describe_close(exc)}") from exc
 
     async def accept(self, offer_id: str) -> None:
         await self.send(Accept(offer_id=offer_id))
@@ -320,7 +283,16 @@ class AgentClient:
         failures = 0
         try:
             while True:
-                drop = await self._session()
+                drop = await run_link(
+                    self.url,
+                    self._token,
+                    max_size=self.max_size,
+                    open_timeout_s=self.open_timeout_s,
+                    ping_interval_s=self.ping_interval_s,
+                    on_welcome=self._welcomed,
+                    on_frame=self._inbox.put_nowait,
+                    on_down=self._down,
+                )
                 if self._closing:
                     return
                 if self.welcome is None:
@@ -366,63 +338,6 @@ class AgentClient:
             first.set_exception(failure or NotConnected("the client was closed"))
             first.exception()  # connect() may be gone; mark the exception retrieved
 
-    async def _session(self) -> _Drop:
-        """One connection: connect, hello/welcome, read until it ends.
-
-        Returns how a non-fatal end happened; raises the fatal ones.
-        """
-        try:
-            ws = await connect(
-                self.url,
-                max_size=self.max_size,
-                open_timeout=self.open_timeout_s,
-                ping_interval=self.ping_interval_s,
-            )
-        except InvalidStatus as exc:
-            status = exc.response.status_code
-            if status in (401, 403):
-                raise AuthenticationFailed(
-                    f"the gateway refused the token (HTTP {status})"
-                ) from exc
-            return _Drop(reason=f"HTTP {status}", error=exc)
-        except (OSError, TimeoutError, InvalidHandshake) as exc:
-            return _Drop(reason=str(exc) or type(exc).__name__, error=exc)
-        handshake_errors: list[Error] = []
-        welcomed = False
-        try:
-            welcome = await self._handshake(ws, handshake_errors)
-            self._welcomed(ws, welcome)
-            welcomed = True
-            await self._read(ws)
-        except ConnectionClosed:
-            pass
-        except TimeoutError as exc:
-            return _Drop(reason="no welcome from the gateway", error=exc)
-        finally:
-            self._ws = None
-            await ws.close()
-        return _classify(ws, handshake_errors, welcomed)
-
-    async def _handshake(self, ws: ClientConnection, errors: list[Error]) -> Welcome:
-        await ws.send(encode(Hello(token=self._token, protocol=PROTOCOL_VERSION)), text=True)
-        async with asyncio.timeout(self.open_timeout_s):
-            while True:
-                frame = _decode(await ws.recv(decode=False))
-                if isinstance(frame, Welcome):
-                    if frame.protocol != PROTOCOL_VERSION:
-                        raise ProtocolMismatch(
-                            f"the gateway speaks protocol {frame.protocol}, "
-                            f"this client {PROTOCOL_VERSION}"
-                        )
-                    return frame
-                if isinstance(frame, Error):
-                    if frame.code == "unsupported_protocol":
-                        raise ProtocolMismatch(frame.detail)
-                    # The close that follows says what it meant; keep it for the message.
-                    errors.append(frame)
-                elif frame is not None:
-                    log.warning("frame before welcome ignored: %r", frame)
-
     def _welcomed(self, ws: ClientConnection, welcome: Welcome) -> None:
         self._ws = ws
         self.welcome = welcome
@@ -430,38 +345,5 @@ class AgentClient:
         if self._first is not None and not self._first.done():
             self._first.set_result(welcome)
 
-    async def _read(self, ws: ClientConnection) -> None:
-        while True:
-            frame = _decode(await ws.recv(decode=False))
-            if frame is not None:
-                self._inbox.put_nowait(frame)
-
-
-def _decode(raw: Any) -> ServerFrame | None:
-    """A server frame, or None for one this client cannot read (a newer frame type, say)."""
-    try:
-        return server_decoder.decode(raw)
-    except msgspec.DecodeError as exc:
-        log.warning("unreadable frame from the gateway skipped: %s", exc)
-        return None
-
-
-def _classify(ws: ClientConnection, errors: list[Error], welcomed: bool) -> _Drop:
-    code, reason = ws.close_code, ws.close_reason or ""
-    detail = reason or (errors[-1].detail if errors else "")
-    if code == CLOSE_BAD_TOKEN:
-        raise AuthenticationFailed(detail or "the gateway refused the token")
-    if code == CLOSE_REPLACED:
-        raise Replaced(detail or "replaced by a newer connection of the same agent")
-    if code == CLOSE_UNSUPPORTED:
-        raise ProtocolMismatch(detail or "the gateway does not speak protocol 1")
-    return _Drop(
-        code=code,
-        reason=f"closed with code {code}" + (f": {detail}" if detail else ""),
-        welcomed=welcomed,
-    )
-
-
-def _describe_close(exc: ConnectionClosed) -> str:
-    close = exc.rcvd or exc.sent
-    return f"code {close.code}" if close is not None else "no close frame"
+    def _down(self) -> None:
+        self._ws = None

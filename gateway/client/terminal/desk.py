@@ -1,0 +1,215 @@
+"""What the person at the terminal has in front of them, and how each server frame shows.
+
+The desk keeps the open conversations, the pending offers and the current conversation,
+so that frames can be written as lines a person reads, and so that the commands
+(commands.py) can find what a typed short id names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from gateway.agents.protocol import (
+    Assigned,
+    Closed,
+    Conversation,
+    Error,
+    Message,
+    MessageFrame,
+    Offer,
+    OfferRevoked,
+    ReplyAck,
+    ServerFrame,
+    StatusFrame,
+    Welcome,
+)
+from gateway.client.connection import Disconnected
+from gateway.client.terminal.names import is_end_of, matching, short_id
+from gateway.client.terminal.screen import (
+    Printer,
+    author,
+    clock,
+    customer_label,
+    message_text,
+    one_line,
+)
+
+
+class Desk:
+    """The conversations and offers on screen, updated by frames, read by commands."""
+
+    def __init__(self, out: Printer) -> None:
+        self.out = out
+        self.conversations: dict[str, Conversation] = {}
+        self.offers: dict[str, tuple[Offer, float]] = {}  # offer id -> offer, local deadline
+        self.current: str | None = None
+        self.accepted: set[str] = set()  # conversations accepted here, not yet assigned
+        self.replies: dict[str, tuple[str, str]] = {}  # client_msg_id -> conversation, text
+        self.welcomed = False
+
+    # Frames.
+
+    def show(self, frame: ServerFrame | Disconnected) -> None:
+        match frame:
+            case Welcome():
+                self.on_welcome(frame)
+            case Offer():
+                self.on_offer(frame)
+            case OfferRevoked():
+                offer = self.offers.pop(frame.offer_id, None)
+                if offer is not None:
+                    conv = self.short(offer[0].conversation.id)
+                    self.out.say(f"offer of {conv} withdrawn: {frame.reason}")
+            case Assigned():
+                self.on_assigned(frame.conversation)
+            case MessageFrame():
+                self.on_message(frame.conversation_id, frame.message)
+            case ReplyAck():
+                conv, text = self.replies.pop(frame.client_msg_id, ("?", ""))
+                self.out.say(f"[{self.short(conv)}] sent: {one_line(text)}")
+            case Closed():
+                self.on_closed(frame)
+            case StatusFrame():
+                reason = f" ({frame.reason})" if frame.reason else ""
+                self.out.say(f"status: {frame.status}{reason}")
+            case Error():
+                self.on_error(frame)
+            case Disconnected():
+                self.out.say(
+                    f"connection lost ({frame.reason}); reconnecting in {frame.retry_in_s:.1f}s"
+                )
+            case _:
+                pass  # pongs, and frames newer than this client
+
+    def on_welcome(self, welcome: Welcome) -> None:
+        agent = welcome.agent
+        self.conversations = {c.id: c for c in welcome.conversations}
+        if self.current not in self.conversations:
+            self.current = None
+        verb = "reconnected" if self.welcomed else "connected"
+        self.welcomed = True
+        self.out.say(f"{verb} as {agent.name} ({agent.id}), status {agent.status}")
+        if agent.statuses:
+            self.out.more("statuses: " + ", ".join(agent.statuses))
+        self.list_conversations()
+        if verb == "connected":
+            self.out.more("type help for commands")
+
+    def on_offer(self, offer: Offer) -> None:
+        deadline = asyncio.get_running_loop().time() + offer.expires_in_s
+        self.offers[offer.offer_id] = (offer, deadline)
+        conv = offer.conversation
+        cid = self.short(conv.id)
+        self.out.say(
+            f"OFFER {cid}  {conv.channel}  {customer_label(conv)}  queue {conv.queue}  "
+            f"priority {conv.priority}  expires in {offer.expires_in_s:.0f}s"
+        )
+        self.show_messages(conv, 3)
+        self.out.more(f"accept: a {cid}    decline: d {cid} [reason]")
+
+    def on_assigned(self, conv: Conversation) -> None:
+        self.conversations[conv.id] = conv
+        for offer_id, (offer, _) in list(self.offers.items()):
+            if offer.conversation.id == conv.id:
+                del self.offers[offer_id]
+        # Only an accept made here moves the current conversation: a transfer arriving
+        # while the person types must not redirect their next `r <text>`.
+        if conv.id in self.accepted or self.current is None:
+            self.current = conv.id
+        self.accepted.discard(conv.id)
+        mark = "  (current)" if self.current == conv.id else ""
+        self.out.say(
+            f"ASSIGNED {self.short(conv.id)}  {conv.channel}  {customer_label(conv)}{mark}"
+        )
+        self.show_messages(conv, 3)
+
+    def on_message(self, conversation_id: str, message: Message) -> None:
+        conv = self.conversations.get(conversation_id)
+        if conv is not None:
+            conv.messages.append(message)
+        self.out.say(
+            f"[{self.short(conversation_id)}] {author(conv, message)}: {message_text(message)}",
+            when=message.sent_at,
+        )
+
+    def on_closed(self, frame: Closed) -> None:
+        cid = self.short(frame.conversation_id)
+        self.conversations.pop(frame.conversation_id, None)
+        if self.current == frame.conversation_id:
+            self.current = None
+        self.out.say(f"[{cid}] closed: {frame.reason}")
+
+    def on_error(self, error: Error) -> None:
+        where = ""
+        if error.client_msg_id in self.replies:
+            conv, text = self.replies.pop(error.client_msg_id)
+            where = f" [{self.short(conv)}] not sent: {one_line(text, 40)};"
+        elif error.conversation_id:
+            where = f" [{self.short(error.conversation_id)}]"
+        field = f" (field {error.field})" if error.field else ""
+        self.out.say(f"error{where} {error.code}: {error.detail}{field}")
+
+    # Listing.
+
+    def list_conversations(self) -> None:
+        self.out.more(f"{len(self.conversations)} open conversation(s)")
+        for conv in self.conversations.values():
+            mark = "*" if conv.id == self.current else " "
+            last = conv.messages[-1] if conv.messages else None
+            tail = f"  {clock(last.sent_at)} {one_line(last.text, 40)}" if last else ""
+            self.out.more(
+                f"{mark} {self.short(conv.id)}  {conv.channel}  {customer_label(conv)}{tail}"
+            )
+        self.purge_offers()
+        for offer, _ in self.offers.values():
+            conv = offer.conversation
+            self.out.more(f"  offer {self.short(conv.id)}  {conv.channel}  {customer_label(conv)}")
+
+    def show_messages(self, conv: Conversation, count: int) -> None:
+        for message in conv.messages[-count:]:
+            self.out.more(
+                f"{clock(message.sent_at)} {author(conv, message)}: {message_text(message)}"
+            )
+
+    # Naming.
+
+    def short(self, conversation_id: str) -> str:
+        return short_id(conversation_id, self.known_conversation_ids())
+
+    def known_conversation_ids(self) -> list[str]:
+        return [*self.conversations, *(o.conversation.id for o, _ in self.offers.values())]
+
+    def purge_offers(self) -> None:
+        now = asyncio.get_running_loop().time()
+        for offer_id, (_, deadline) in list(self.offers.items()):
+            if deadline < now:
+                del self.offers[offer_id]
+
+    def pick_offer(self, token: str | None, *, quiet: bool = False) -> Offer | None:
+        """The offer `token` names (by offer or conversation id), else the latest one."""
+        self.purge_offers()
+        if not self.offers:
+            if not quiet:
+                self.out.say("no pending offer")
+            return None
+        offers = [offer for offer, _ in self.offers.values()]
+        if token is None:
+            return offers[-1]
+        found = [o for o in offers if matching(token, [o.offer_id, o.conversation.id])]
+        if len(found) != 1 and not quiet:
+            problem = "no pending offer" if not found else "more than one offer for"
+            self.out.say(f"{problem} {token!r}")
+        return found[0] if len(found) == 1 else None
+
+    def pick_conversation(self, token: str, *, quiet: bool = False) -> str | None:
+        """The open conversation `token` names. Quiet (the first word of `r <text>`, which
+        may be text): only a whole id, or a head or tail of MIN_SHORT_ID characters or more."""
+        found = matching(token, self.conversations)
+        if quiet:
+            found = [f for f in found if f == token or is_end_of(token, f)]
+        if len(found) == 1:
+            return found[0]
+        if not quiet:
+            problem = "no open conversation" if not found else "more than one conversation for"
+            self.out.say(f"{problem} {token!r}")
+        return None
