@@ -126,6 +126,8 @@ class MemoryHost:
     - ``node_messages``: every send_to_node(), as :class:`NodeMessage`;
     - ``conversations``: every conversation by id, shared with the peers.
 
+    A call made to raise by fail() is not recorded.
+
     ``queue_position`` is what ingest() reports for a waiting conversation (None: as when
     the gateway offered it at once).
     """
@@ -185,7 +187,6 @@ class MemoryHost:
             text=inbound.text,
             sent_at=inbound.received_at,
             attachments=list(inbound.attachments),
-            author=inbound.customer.name,
             metadata=dict(inbound.metadata),
         )
         conversation.messages.append(message)
