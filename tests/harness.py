@@ -197,9 +197,18 @@ async def admin_ready(admin_port: int) -> bool:
 
 
 class GatewayProcess:
-    """A `zhongtai serve` subprocess with a config of the test's; [server] is written here."""
+    """A `zhongtai serve` subprocess with a config of the test's; [server] is written here.
+    ``python``: the interpreter to run it with (another environment's); default, this one."""
 
-    def __init__(self, directory: Path, tenant: str, redis_url: str, node: str, toml: str) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        tenant: str,
+        redis_url: str,
+        node: str,
+        toml: str,
+        python: str = sys.executable,
+    ) -> None:
         self.port, self.admin_port = free_port(), free_port()
         self.config = directory / f"{node}.toml"
         self.config.write_text(
@@ -208,7 +217,7 @@ class GatewayProcess:
             f'[redis]\nurl = "{redis_url}"\n\n{toml}'
         )
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "serve", "--config", str(self.config)],
+            [python, "-m", "gateway", "serve", "--config", str(self.config)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -7,61 +7,13 @@ import asyncio
 import importlib.metadata
 import uuid
 
-import msgspec
 import pytest
 
 from adapters import registry
-from adapters.contract import (
-    Adapter,
-    ConversationEvent,
-    CustomerRef,
-    DeliveryError,
-    Inbound,
-    IngestResult,
-    NodeHandler,
-    OpenConversation,
-    Outbound,
-    StoredMessage,
-)
+from adapters.contract import Adapter, ConversationEvent, CustomerRef, DeliveryError, Outbound
 from adapters.fake import FakeAdapter, FakeConfig
+from adapters.testing import MemoryHost
 from adapters.webchat import WebChatConfig
-
-
-class StubHost:
-    """Just enough AdapterHost for the fake: ingest records and dedupes."""
-
-    tenant = "t"
-    node_id = "n1"
-    redis = None
-
-    def __init__(self) -> None:
-        self.inbound: list[Inbound] = []
-        self.seen: dict[str, IngestResult] = {}
-
-    def key(self, adapter: str, *parts: str) -> str:
-        return ":".join(("zt", "{t}", adapter, *parts))
-
-    async def ingest(self, inbound: Inbound) -> IngestResult:
-        if inbound.external_id in self.seen:
-            return msgspec.structs.replace(self.seen[inbound.external_id], duplicate=True)
-        self.inbound.append(inbound)
-        message = StoredMessage(
-            id=uuid.uuid4().hex, direction="in", text=inbound.text, sent_at=inbound.received_at
-        )
-        result = IngestResult(conversation_id="c1", message=message, queue_position=1)
-        self.seen[inbound.external_id] = result
-        return result
-
-    async def open_conversation(
-        self, channel: str, account: str, customer_id: str
-    ) -> OpenConversation | None:
-        return None
-
-    async def send_to_node(self, node_id: str, topic: str, payload: bytes) -> None:
-        pass
-
-    def on_node_message(self, topic: str, handler: NodeHandler) -> None:
-        pass
 
 
 def outbound(text: str) -> Outbound:
@@ -76,22 +28,22 @@ def outbound(text: str) -> Outbound:
 
 
 @pytest.fixture
-def host() -> StubHost:
-    return StubHost()
+def host() -> MemoryHost:
+    return MemoryHost()
 
 
 @pytest.fixture
-def fake(host: StubHost) -> FakeAdapter:
+def fake(host: MemoryHost) -> FakeAdapter:
     return FakeAdapter(FakeConfig(account="shop"), host)
 
 
-async def test_receive_ingests_through_the_host(fake: FakeAdapter, host: StubHost) -> None:
+async def test_receive_ingests_through_the_host(fake: FakeAdapter, host: MemoryHost) -> None:
     result = await fake.receive("hello", customer_id="cust", customer_name="Ann")
     assert result.message.text == "hello" and result.queue_position == 1
-    [inbound] = host.inbound
+    [inbound] = host.ingested
     assert (inbound.channel, inbound.account, inbound.customer.name) == ("fake", "shop", "Ann")
     again = await fake.receive("hello", customer_id="cust", external_id=inbound.external_id)
-    assert again.duplicate and len(host.inbound) == 1
+    assert again.duplicate and len(host.ingested) == 1
 
 
 async def test_next_sent_returns_each_send_once_in_order(fake: FakeAdapter) -> None:

@@ -12,7 +12,6 @@ import msgspec
 import pytest
 from dovecot import NOT_FOUND, Dovecot, find_dovecot
 from helpers import wait_until
-from stubhost import StubHost
 
 from adapters.email import imap, lease
 from adapters.email.adapter import EmailAdapter
@@ -20,6 +19,7 @@ from adapters.email.config import EmailConfig, MailboxConfig
 from adapters.email.imap import MailboxReader
 from adapters.email.keys import EmailKeys
 from adapters.email.parse import parse_mail
+from adapters.testing import MemoryHost
 
 
 def email_config(server: Dovecot, user: str, password: str, **mailbox) -> EmailConfig:
@@ -266,8 +266,8 @@ def _two_mailboxes(server: Dovecot, support: tuple[str, str], sales: tuple[str, 
 
 @contextlib.asynccontextmanager
 async def adapter_running(config: EmailConfig, redis, tenant: str):
-    """The email adapter reading every mailbox, on a stub host of its own."""
-    adapter = EmailAdapter(config, StubHost(redis, tenant))
+    """The email adapter reading every mailbox, on an in-memory host of its own."""
+    adapter = EmailAdapter(config, MemoryHost(tenant=tenant, redis=redis))
     await adapter.start()
     task = asyncio.create_task(adapter.run())
     try:
@@ -290,7 +290,7 @@ async def test_several_mailboxes_each_keep_their_own_state(dovecot_server, redis
         "support": str(dovecot_server.uidvalidity(support[0])).encode(),
         "sales": str(dovecot_server.uidvalidity(sales[0])).encode(),
     }
-    keys = EmailKeys(StubHost(redis, tenant).key)
+    keys = EmailKeys(MemoryHost(tenant=tenant, redis=redis).key)
 
     async def states_are(**last_uids: int) -> bool:
         for mailbox, last_uid in last_uids.items():

@@ -8,10 +8,10 @@ import corpus
 import msgspec
 import pytest
 from helpers import free_port
-from stubhost import StubHost
 
 from adapters.email.adapter import EmailAdapter
 from adapters.email.config import EmailConfig
+from adapters.testing import MemoryHost
 
 
 async def listening(redis, tenant, **smtp_in) -> EmailAdapter:
@@ -29,7 +29,7 @@ async def listening(redis, tenant, **smtp_in) -> EmailAdapter:
         },
         EmailConfig,
     )
-    adapter = EmailAdapter(config, StubHost(redis, tenant))
+    adapter = EmailAdapter(config, MemoryHost(tenant=tenant, redis=redis))
     await adapter.start()
     assert await adapter.ready()
     return adapter
@@ -90,7 +90,7 @@ async def test_a_mail_over_the_size_limit_is_refused(redis, tenant):
 
 
 async def test_a_store_failure_asks_the_server_to_retry(adapter):
-    adapter.host.fail_ingest = 1
+    adapter.host.fail("ingest", ConnectionError("Redis went away"), times=1)
     with pytest.raises(aiosmtplib.SMTPDataError) as error:
         await send(adapter, corpus.plain(message_id="<r@x.example>"), ["support@shop.example"])
     assert error.value.code == 451

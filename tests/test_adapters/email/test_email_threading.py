@@ -1,16 +1,16 @@
 """Threads, replies, bounces and loops through the adapter's inbound and outbound paths, with
-a stub host on the suite's real Redis and a real SMTP server."""
+the kit's in-memory host on the suite's real Redis and a real SMTP server."""
 
 from __future__ import annotations
 
 import corpus
 import msgspec
 import pytest
-from stubhost import StubHost
 
 from adapters.contract import CustomerRef, DeliveryError, Outbound
 from adapters.email.adapter import EmailAdapter
 from adapters.email.config import EmailConfig
+from adapters.testing import MemoryHost
 
 
 @pytest.fixture
@@ -30,13 +30,18 @@ async def email(redis, tenant, smtp_sink):
         },
         EmailConfig,
     )
-    host = StubHost(redis, tenant)
+    host = MemoryHost(tenant=tenant, redis=redis)
     adapter = EmailAdapter(config, host)
     await adapter.start()
     try:
         yield adapter
     finally:
         await adapter.aclose()
+
+
+def conversation_of(host: MemoryHost, thread: str) -> str:
+    """The id of Ann's conversation for this thread."""
+    return host.conversation("email", "support", "ann@example.com", thread).id
 
 
 def mailbox(adapter):
@@ -66,7 +71,7 @@ async def test_a_thread_is_one_conversation_and_replies_thread_correctly(email, 
     assert inbound.customer.id == "ann@example.com" and inbound.customer.name == "Ann Lee"
     assert inbound.metadata["subject"] == "Damaged item"
     assert inbound.reopen_within_s == 7 * 86400
-    conversation = host.conversations[("support", "ann@example.com", "<c1@mail.example.com>")]
+    conversation = conversation_of(host, "<c1@mail.example.com>")
 
     await email.send(outbound(conversation, "m1"))
     [sent] = smtp_sink.received
@@ -122,7 +127,7 @@ async def test_the_same_mail_twice_is_one_message(email):
 
 async def test_a_reply_is_sent_once_per_outbound_message(email, smtp_sink):
     await email.process(mailbox(email), corpus.plain(message_id="<once@x.example>"))
-    conversation = email.host.conversations[("support", "ann@example.com", "<once@x.example>")]
+    conversation = conversation_of(email.host, "<once@x.example>")
     await email.send(outbound(conversation, "m1"))
     await email.send(outbound(conversation, "m1"))
     assert smtp_sink.count() == 1
@@ -130,7 +135,7 @@ async def test_a_reply_is_sent_once_per_outbound_message(email, smtp_sink):
 
 async def test_a_failed_send_is_an_error_and_can_be_retried(email, smtp_sink):
     await email.process(mailbox(email), corpus.plain(message_id="<f@x.example>"))
-    conversation = email.host.conversations[("support", "ann@example.com", "<f@x.example>")]
+    conversation = conversation_of(email.host, "<f@x.example>")
     smtp_sink.fail_next("554 5.7.1 rejected as spam")
     with pytest.raises(DeliveryError) as error:
         await email.send(outbound(conversation, "m1"))
@@ -141,7 +146,7 @@ async def test_a_failed_send_is_an_error_and_can_be_retried(email, smtp_sink):
 
 async def test_header_injection_in_an_agent_reply_is_refused(email, smtp_sink):
     await email.process(mailbox(email), corpus.plain(message_id="<h@x.example>"))
-    conversation = email.host.conversations[("support", "ann@example.com", "<h@x.example>")]
+    conversation = conversation_of(email.host, "<h@x.example>")
     with pytest.raises(DeliveryError) as error:
         await email.send(
             outbound(conversation, "m1", metadata={"subject": "Hi\r\nBcc: all@example.com"})
@@ -157,12 +162,12 @@ async def test_header_injection_in_an_agent_reply_is_refused(email, smtp_sink):
 
 async def test_a_bounce_tells_the_agent_and_marks_the_reply(email, smtp_sink, redis):
     await email.process(mailbox(email), corpus.plain(message_id="<b1@x.example>"))
-    conversation = email.host.conversations[("support", "ann@example.com", "<b1@x.example>")]
+    conversation = conversation_of(email.host, "<b1@x.example>")
     await email.send(outbound(conversation, "m1"))
     ours = smtp_sink.received[0].message["Message-ID"]
     await email.process(mailbox(email), corpus.dsn_bounce(ours, "ann@example.com"))
     assert len(email.host.ingested) == 1  # the bounce is not a message
-    [(notice_conversation, code, detail)] = email.host.notices
+    [(notice_conversation, code, detail)] = email.host.told
     assert (notice_conversation, code) == (conversation, "email_bounced")
     assert "ann@example.com" in detail and "5.1.1" in detail
     assert await redis.hget(email.keys.sent("m1"), "state") == b"bounced"
@@ -171,7 +176,7 @@ async def test_a_bounce_tells_the_agent_and_marks_the_reply(email, smtp_sink, re
 async def test_plain_bounces_auto_replies_and_our_own_mail_are_not_messages(email, smtp_sink):
     box = mailbox(email)
     await email.process(box, corpus.plain(message_id="<q1@x.example>"))
-    conversation = email.host.conversations[("support", "ann@example.com", "<q1@x.example>")]
+    conversation = conversation_of(email.host, "<q1@x.example>")
     await email.send(outbound(conversation, "m1"))
     sent = smtp_sink.received[0]
     ours = sent.message["Message-ID"]
@@ -183,7 +188,7 @@ async def test_plain_bounces_auto_replies_and_our_own_mail_are_not_messages(emai
     # Our own reply, delivered back to the mailbox (a Bcc, a forwarding rule).
     await email.process(box, sent.data)
     assert len(email.host.ingested) == 1
-    codes = [code for _, code, _ in email.host.notices]
+    codes = [code for _, code, _ in email.host.told]
     assert codes == ["email_bounced", "email_auto_reply", "email_auto_reply"]
 
 
@@ -194,7 +199,7 @@ async def test_precedence_mail_never_becomes_a_message(email, precedence):
     raw = corpus.plain(message_id=f"<p-{precedence}@x.example>", headers=header)
     await email.process(box, raw)
     assert email.host.ingested == []
-    assert email.host.notices == []
+    assert email.host.told == []
     assert email.inbox.counts == {"list" if precedence == "list" else "bulk": 1}
     # The same sender's mail without the header is a customer message.
     await email.process(box, corpus.plain(message_id="<p-person@x.example>"))
@@ -234,7 +239,7 @@ async def test_broken_mail_is_kept_with_a_note(email):
 async def test_no_auto_replies_to_those_who_ask_for_none(email, smtp_sink):
     raw = corpus.plain(message_id="<n@x.example>", headers="X-Auto-Response-Suppress: All")
     await email.process(mailbox(email), raw)
-    conversation = email.host.conversations[("support", "ann@example.com", "<n@x.example>")]
+    conversation = conversation_of(email.host, "<n@x.example>")
     await email.send(outbound(conversation, "m1", agent_name=None))  # the gateway's own
     assert smtp_sink.count() == 0
     await email.send(outbound(conversation, "m2"))  # an agent's
@@ -245,7 +250,7 @@ async def test_a_reply_without_smtp_settings_is_refused(redis, tenant):
     config = msgspec.convert(
         {"mailboxes": [{"name": "in-only", "address": "in@shop.example"}]}, EmailConfig
     )
-    adapter = EmailAdapter(config, StubHost(redis, tenant))
+    adapter = EmailAdapter(config, MemoryHost(tenant=tenant, redis=redis))
     await adapter.start()
     with pytest.raises(DeliveryError) as error:
         await adapter.send(

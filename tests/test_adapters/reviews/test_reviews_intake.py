@@ -1,5 +1,5 @@
-"""Taking reviews with a stub host on the real Redis: what the messages carry (metadata that
-routing reads) and how versions, edits and deletions turn into external ids."""
+"""Taking reviews with the kit's in-memory host on the real Redis: what the messages carry
+(metadata that routing reads) and how versions, edits and deletions turn into external ids."""
 
 from __future__ import annotations
 
@@ -8,47 +8,16 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import pytest
 
-from adapters.contract import Inbound, IngestResult, Reclassified, StoredMessage
 from adapters.reviews.config import FeedConfig
 from adapters.reviews.intake import Intake
 from adapters.reviews.review import Review
 from adapters.reviews.store import ReviewStore
-
-
-class StubHost:
-    def __init__(self, redis, tenant: str) -> None:
-        self.redis, self.tenant, self.node_id = redis, tenant, "n1"
-        self.ingested: list = []
-        self.told: list[tuple[str, str, str]] = []
-        self.reclassified: list[tuple[str, Inbound]] = []
-        self.open = True
-
-    def key(self, adapter: str, *parts: str) -> str:
-        return ":".join([f"zt:{{{self.tenant}}}:ad:{adapter}", *parts])
-
-    async def ingest(self, inbound):
-        self.ingested.append(inbound)
-        message = StoredMessage(
-            id="m", direction="in", text=inbound.text, sent_at=datetime.now(UTC)
-        )
-        return IngestResult(conversation_id=f"c-{inbound.thread}", message=message)
-
-    async def open_conversation(self, channel, account, customer_id, thread=None):
-        from adapters.contract import OpenConversation
-
-        return OpenConversation(id=f"c-{thread}", messages=[]) if self.open else None
-
-    async def tell_agent(self, conversation_id: str, code: str, detail: str) -> None:
-        self.told.append((conversation_id, code, detail))
-
-    async def reclassify(self, conversation_id: str, inbound: Inbound) -> Reclassified:
-        self.reclassified.append((conversation_id, inbound))
-        return Reclassified(moved=False, state="queued")
+from adapters.testing import MemoryHost
 
 
 @pytest.fixture
-def host(redis, tenant):
-    return StubHost(redis, tenant)
+def host(redis, tenant) -> MemoryHost:
+    return MemoryHost(tenant=tenant, redis=redis)
 
 
 def intake(host, **fields) -> Intake:
@@ -102,23 +71,24 @@ async def test_versions_edits_and_deletions(host):
     assert inbound.external_id == "r1:v2" and inbound.kind == "review.edited"
     assert inbound.customer.id == "Ann"  # the conversation stays the first author's
     assert inbound.text.startswith("Edited (★5 → ★2, new text):")
-    assert host.told == [("c-r1", "review_edited", "Review r1: Edited (★5 → ★2, new text)")]
+    r1 = host.conversation("review", "shop", "Ann", thread="r1").id
+    assert host.told == [(r1, "review_edited", "Review r1: Edited (★5 → ★2, new text)")]
     # The edit is classified as the review would be if it were new: no "Edited" line.
     [(conversation_id, as_new)] = host.reclassified
-    assert conversation_id == "c-r1" and as_new.kind == "review"
+    assert conversation_id == r1 and as_new.kind == "review"
     assert as_new.text == "★★☆☆☆ 2/5\ngood until it broke\n— Kettle"
     assert (as_new.metadata, as_new.thread) == (inbound.metadata, "r1")
     assert await take.take(Review(id="r1", deleted=True), polled=False) == "deleted"
     assert host.ingested[-1].external_id == "r1:v3"
     assert host.ingested[-1].kind == "review.deleted"
-    assert host.told[-1][:2] == ("c-r1", "review_deleted")
+    assert host.told[-1][:2] == (r1, "review_deleted")
     assert await take.take(Review(id="r1", deleted=True), polled=False) == "ignored"
     # It comes back: restored, a new version.
     assert await take.take(edited, polled=True) == "edited"
     assert host.ingested[-1].external_id == "r1:v4"
     assert host.ingested[-1].text.startswith("Restored after it was deleted:")
     # New versions and deletions were not reclassified; the restored one was.
-    assert [c for c, _ in host.reclassified] == ["c-r1", "c-r1"]
+    assert [c for c, _ in host.reclassified] == [r1, r1]
     assert host.reclassified[-1][1].text == as_new.text
 
 

@@ -1,8 +1,9 @@
-"""The web chat adapter against a stub host: a real aiohttp server, the `websockets` client,
-and the suite's own Redis (conftest's ``redis`` and ``tenant`` fixtures).
+"""The web chat adapter against the kit's in-memory host: a real aiohttp server, the
+`websockets` client, and the suite's own Redis (conftest's ``redis`` and ``tenant`` fixtures).
 
-"Nodes" are adapter instances, each with its own stub host and server; their hosts route
-``send_to_node`` to each other the way the gateway's bus routes between processes.
+"Nodes" are adapter instances, each with its own host and server; the hosts are peers (one
+conversation store) and route ``send_to_node`` to each other the way the gateway's bus routes
+between processes.
 """
 
 from __future__ import annotations
@@ -23,87 +24,18 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin
 
-from adapters.contract import (
-    ConversationEvent,
-    CustomerRef,
-    Inbound,
-    IngestResult,
-    NodeHandler,
-    OpenConversation,
-    Outbound,
-    StoredMessage,
-)
+from adapters.contract import ConversationEvent, CustomerRef, Outbound
+from adapters.testing import MemoryHost
 from adapters.webchat import WebChatAdapter, WebChatConfig
 from adapters.webchat import frames as f
 
 TIMEOUT = 5.0
 
 
-class Store:
-    """Conversations shared by all stub hosts, as Redis is shared by gateway processes."""
-
-    def __init__(self) -> None:
-        self.conversations: dict[str, OpenConversation] = {}
-        self.seen: dict[tuple[str, str, str], IngestResult] = {}
-        self.inbound: list[Inbound] = []
-
-
-class StubHost:
-    """An AdapterHost in memory, but for Redis, which is real."""
-
-    def __init__(self, redis: object, tenant: str, store: Store, node_id: str) -> None:
-        self.tenant, self.node_id, self.redis, self.store = tenant, node_id, redis, store
-        self.handlers: dict[str, NodeHandler] = {}
-        self.peers: dict[str, StubHost] = {}
-        self.opened: list[str] = []  # customer ids asked for with open_conversation
-        self.queue_position: int | None = 1
-        self.fail_ingest: Exception | None = None
-        self.fail_open: Exception | None = None
-
-    def key(self, adapter: str, *parts: str) -> str:
-        return ":".join(("zt", "{" + self.tenant + "}", adapter, *parts))
-
-    async def ingest(self, inbound: Inbound) -> IngestResult:
-        if self.fail_ingest is not None:
-            raise self.fail_ingest
-        seen = (inbound.channel, inbound.account, inbound.external_id)
-        if seen in self.store.seen:
-            return msgspec.structs.replace(self.store.seen[seen], duplicate=True)
-        self.store.inbound.append(inbound)
-        conv = self.store.conversations.setdefault(
-            inbound.customer.id, OpenConversation(id=uuid.uuid4().hex, messages=[])
-        )
-        message = StoredMessage(
-            id=uuid.uuid4().hex, direction="in", text=inbound.text, sent_at=inbound.received_at
-        )
-        conv.messages.append(message)
-        result = IngestResult(
-            conversation_id=conv.id, message=message, queue_position=self.queue_position
-        )
-        self.store.seen[seen] = result
-        return result
-
-    async def open_conversation(
-        self, channel: str, account: str, customer_id: str
-    ) -> OpenConversation | None:
-        if self.fail_open is not None:
-            raise self.fail_open
-        self.opened.append(customer_id)
-        return self.store.conversations.get(customer_id)
-
-    async def send_to_node(self, node_id: str, topic: str, payload: bytes) -> None:
-        target = self if node_id == self.node_id else self.peers.get(node_id)
-        if target is not None and topic in target.handlers:
-            await target.handlers[topic](payload)
-
-    def on_node_message(self, topic: str, handler: NodeHandler) -> None:
-        self.handlers[topic] = handler
-
-
 @dataclasses.dataclass
 class Node:
     adapter: WebChatAdapter
-    host: StubHost
+    host: MemoryHost
     server: TestServer
 
     @property
@@ -119,19 +51,19 @@ MakeNode = Callable[..., Awaitable[Node]]
 
 @pytest.fixture
 async def make_node(redis: object, tenant: str) -> AsyncIterator[MakeNode]:
-    store = Store()
     nodes: list[Node] = []
 
     async def make(node_id: str = "a", **config: object) -> Node:
-        host = StubHost(redis, tenant, store, node_id)
+        if nodes:
+            host = nodes[0].host.peer(node_id)
+        else:
+            host = MemoryHost(tenant=tenant, node_id=node_id, redis=redis)
         adapter = WebChatAdapter(msgspec.convert(config, WebChatConfig), host)
         root = web.Application()
         root.add_subapp("/webchat/", adapter.web_app())
         await adapter.start()
         server = TestServer(root, host="127.0.0.1")
         await server.start_server()
-        for other in nodes:
-            other.host.peers[node_id], host.peers[other.host.node_id] = host, other.host
         nodes.append(node := Node(adapter, host, server))
         return node
 
@@ -186,6 +118,11 @@ def event(visitor_id: str, kind: str, **fields: object) -> ConversationEvent:
     )
 
 
+def visitor_of(node: Node, nth: int = -1) -> str:
+    """The visitor id of the nth hello the node's adapter looked up."""
+    return node.host.lookups[nth].customer_id
+
+
 def token_key(node: Node, token: str) -> str:
     return node.host.key("webchat", "token", hashlib.sha256(token.encode()).hexdigest())
 
@@ -196,7 +133,7 @@ async def test_hello_makes_a_new_visitor(make_node: MakeNode, redis) -> None:
         welcome = await hello(ws)
         assert len(welcome.visitor_token) >= 40
         assert welcome.conversation_id is None and welcome.messages == []
-        visitor = node.host.opened[-1]
+        visitor = visitor_of(node)
         nodes = await redis.smembers(node.host.key("webchat", "visitor", visitor, "nodes"))
         assert nodes == {b"a"}
         # Stored by hash, not in clear; short-lived until the visitor writes.
@@ -210,11 +147,11 @@ async def test_hello_makes_a_new_visitor(make_node: MakeNode, redis) -> None:
 async def test_hello_can_be_retried_after_a_failure(make_node: MakeNode) -> None:
     node = await make_node()
     async with connect(node.ws_url) as ws:
-        node.host.fail_open = ConnectionError("redis went away")
+        node.host.fail("open_conversation", ConnectionError("redis went away"))
         await send(ws, f.Hello())
         error = await recv(ws)
         assert isinstance(error, f.ErrorFrame) and error.code == "internal"
-        node.host.fail_open = None
+        node.host.heal("open_conversation")
         await hello(ws)
         assert node.adapter.open_connections() == 1
 
@@ -223,17 +160,17 @@ async def test_message_is_stored_then_echoed_with_queue_position(make_node: Make
     node = await make_node()
     async with connect(node.ws_url) as ws:
         await hello(ws)
-        visitor = node.host.opened[-1]
+        visitor = visitor_of(node)
         echo = await say(ws, "  where is my parcel?  ", cmid="m1")
         assert echo.message.direction == "in" and echo.message.text == "where is my parcel?"
         assert echo.client_msg_id == "m1" and echo.conversation_id is not None
         assert await recv(ws) == f.QueueFrame(position=1)
-        [stored] = node.host.store.inbound
+        [stored] = node.host.ingested
         assert (stored.channel, stored.account) == ("webchat", "default")
         assert stored.customer.id == visitor and stored.external_id == f"{visitor}:m1"
         # The same client_msg_id again (a resend after a reconnect) is one message.
         again = await say(ws, "where is my parcel?", cmid="m1")
-        assert again.message.id == echo.message.id and len(node.host.store.inbound) == 1
+        assert again.message.id == echo.message.id and len(node.host.ingested) == 1
 
 
 async def test_resume_with_token(make_node: MakeNode) -> None:
@@ -258,7 +195,7 @@ async def test_unknown_token_is_a_new_visitor(make_node: MakeNode, token: str) -
         stranger = await hello(ws, token)
         assert stranger.visitor_token != token
         assert stranger.conversation_id is None and stranger.messages == []
-        assert node.host.opened[0] != node.host.opened[1]
+        assert visitor_of(node, 0) != visitor_of(node, 1)
 
 
 async def test_frames_before_hello_get_an_error_and_the_socket_waits(make_node: MakeNode) -> None:
@@ -322,7 +259,7 @@ async def test_send_reaches_every_tab_and_the_echo_reaches_the_other(make_node: 
     async with connect(node.ws_url) as tab1, connect(node.ws_url) as tab2:
         token = (await hello(tab1)).visitor_token
         await hello(tab2, token)
-        visitor = node.host.opened[-1]
+        visitor = visitor_of(node)
         out = outbound(visitor)
         await node.adapter.send(out)
         assert node.adapter.open_connections() == 2
@@ -346,7 +283,7 @@ async def test_notify_frames(make_node: MakeNode) -> None:
     node = await make_node()
     async with connect(node.ws_url) as ws:
         await hello(ws)
-        visitor = node.host.opened[-1]
+        visitor = visitor_of(node)
         await node.adapter.notify(event(visitor, "queued", position=3))
         assert await recv(ws) == f.QueueFrame(position=3)
         await node.adapter.notify(event(visitor, "agent_joined", agent_name="Alice"))
@@ -359,7 +296,7 @@ async def test_delivery_across_nodes(make_node: MakeNode, redis) -> None:
     a, b = await make_node("a"), await make_node("b")
     async with connect(a.ws_url) as on_a:
         token = (await hello(on_a)).visitor_token
-        visitor = a.host.opened[-1]
+        visitor = visitor_of(a)
         out = outbound(visitor, "sent by node b")
         await b.adapter.send(out)
         frame = await recv(on_a)
@@ -403,13 +340,13 @@ async def test_unexpected_error_is_an_internal_error_frame(make_node: MakeNode) 
     node = await make_node()
     async with connect(node.ws_url) as ws:
         await hello(ws)
-        node.host.fail_ingest = RuntimeError("secret stack detail")
+        node.host.fail("ingest", RuntimeError("secret stack detail"))
         await send(ws, f.SendMessage(text="hi", client_msg_id="m9"))
         error = await recv(ws)
         assert isinstance(error, f.ErrorFrame)
         assert (error.code, error.client_msg_id) == ("internal", "m9")
         assert "secret" not in error.detail
-        node.host.fail_ingest = None
+        node.host.heal("ingest")
         await say(ws, "hi", cmid="m9")
 
 
@@ -423,7 +360,7 @@ async def test_rate_limit(make_node: MakeNode) -> None:
         error = await recv(ws)
         assert isinstance(error, f.ErrorFrame)
         assert (error.code, error.client_msg_id) == ("rate_limited", "m2")
-        assert len(node.host.store.inbound) == 1
+        assert len(node.host.ingested) == 1
 
 
 async def test_hello_timeout_closes_with_4408(make_node: MakeNode) -> None:
