@@ -2,7 +2,7 @@
 
 Adapters import nothing from the gateway, router or presence packages. Everything they need
 from the gateway comes through :class:`AdapterHost`, which the gateway implements and which
-tests can implement with a stub.
+``adapters.testing.MemoryHost`` implements in memory for adapters' tests.
 """
 
 from __future__ import annotations
