@@ -93,7 +93,7 @@ function main() {
     dismiss.type = "button";
     dismiss.className = "link";
     dismiss.textContent = "×";
-    dismiss.setAttribute("aria-label", "OK");
+    dismiss.setAttribute("aria-label", t("problems.dismiss"));
     dismiss.addEventListener("click", () => line.remove());
     line.append(" ", dismiss);
     box.append(line);

@@ -96,7 +96,10 @@ export class Connection extends EventTarget {
       return;
     }
     this.lastFrameAt = Date.now();
-    if (frame.type === "error" && !this.welcomed) this.lastError = frame;
+    if (frame.type === "error" && !this.welcomed) {
+      this.lastError = frame; // the hello was refused: the close that follows reports it
+      return;
+    }
     if (frame.type === "welcome") {
       if (frame.protocol !== PROTOCOL) {
         this.finish(CLOSE_UNSUPPORTED, { code: "unsupported_protocol", detail: `protocol ${frame.protocol}` });
