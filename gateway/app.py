@@ -18,6 +18,7 @@ from gateway.agents.actions import AgentActions
 from gateway.agents.sessions import AgentSessions
 from gateway.agents.socket import agent_socket
 from gateway.config import Config, enabled_adapters
+from gateway.console.site import add_console_routes
 from gateway.flows.host import GatewayHost
 from gateway.flows.switchboard import Switchboard
 from gateway.housekeeping import beat, run_housekeeping
@@ -63,6 +64,7 @@ def build_apps(
     )
     app[SERVICES] = services
     app.router.add_get("/agent/ws", agent_socket)
+    add_console_routes(app)
     for name, adapter in adapters.items():
         sub_app = adapter.web_app()
         if sub_app is not None:

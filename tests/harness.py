@@ -84,14 +84,15 @@ def _bound_port(runner: web.AppRunner) -> int:
     return server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
 
 
-async def start_gateway(config: Config, redis_url: str) -> RunningGateway:
+async def start_gateway(config: Config, redis_url: str, port: int = 0) -> RunningGateway:
+    """A gateway on a free port, or on ``port`` (to restart one where its clients expect it)."""
     classes = {name: registry.load(name) for name in config.adapters}
     app, admin = build_apps(config, redis_url, classes)
     runner = web.AppRunner(app, shutdown_timeout=2.0)
     admin_runner = web.AppRunner(admin)
     await runner.setup()
     await admin_runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
     await web.TCPSite(admin_runner, "127.0.0.1", 0).start()
     return RunningGateway(app, runner, admin_runner, _bound_port(runner), _bound_port(admin_runner))
 

@@ -1,0 +1,265 @@
+// What the workspace knows: the agent, the offers, the open conversations and the replies
+// in flight, built from the server's frames. The welcome of each connection is the
+// authority (docs/protocol.md, "Ordering"): the set of conversations is replaced by it, and
+// only what the page added itself (older messages, unread counts, replies not yet
+// acknowledged) is carried over. Views listen to "change" and draw from here.
+
+import { timeOf } from "./format.js";
+
+const OFFER_GRACE_MS = 5000; // an expired offer lingers this long for its revoke to come
+
+export class Store extends EventTarget {
+  constructor(now = () => Date.now()) {
+    super();
+    this.now = now;
+    this.agent = null;
+    this.statusReason = null;
+    this.offers = new Map(); // offer_id -> {offerId, conversation, expiresAt, accepting}
+    this.conversations = new Map(); // id -> {conversation, messages, unread, notices}
+    this.pending = new Map(); // client_msg_id -> {conversationId, text, state, error, at}
+    this.selected = null;
+    this.watching = () => true; // whether the agent is looking at the selected thread
+  }
+
+  changed(what, detail = {}) {
+    this.dispatchEvent(new CustomEvent("change", { detail: { what, ...detail } }));
+  }
+
+  // Frames.
+
+  apply(frame) {
+    const handler = HANDLERS[frame.type];
+    if (handler) handler.call(this, frame);
+    else console.info("console: ignoring frame", frame.type);
+  }
+
+  onWelcome(frame) {
+    const before = this.conversations;
+    this.agent = frame.agent;
+    this.statusReason = null;
+    this.offers = new Map(); // pending offers are re-sent after the welcome
+    this.conversations = new Map();
+    for (const conversation of frame.conversations) {
+      const old = before.get(conversation.id);
+      const entry = this.entryOf(conversation, old);
+      if (old) {
+        const seen = new Set(old.messages.map((m) => m.id));
+        entry.unread = old.unread + entry.messages.filter((m) => m.direction === "in" && !seen.has(m.id)).length;
+      }
+      this.conversations.set(conversation.id, entry);
+    }
+    for (const [cmid, reply] of this.pending) {
+      if (!this.conversations.has(reply.conversationId)) {
+        reply.state = "failed";
+        reply.error = { code: "not_yours", detail: "" };
+      }
+      reply.resend = reply.state === "pending";
+      this.pending.set(cmid, reply);
+    }
+    if (!this.conversations.has(this.selected)) this.selected = null;
+    this.changed("welcome");
+  }
+
+  onOffer(frame) {
+    this.offers.set(frame.offer_id, {
+      offerId: frame.offer_id,
+      conversation: frame.conversation,
+      expiresAt: this.now() + frame.expires_in_s * 1000,
+      accepting: false,
+    });
+    this.changed("offer", { offerId: frame.offer_id, conversation: frame.conversation });
+  }
+
+  onOfferRevoked(frame) {
+    const offer = this.offers.get(frame.offer_id);
+    this.offers.delete(frame.offer_id);
+    this.changed("offer_revoked", { offer, reason: frame.reason });
+  }
+
+  onAssigned(frame) {
+    const conversation = frame.conversation;
+    let accepted = false;
+    for (const [id, offer] of this.offers) {
+      if (offer.conversation.id === conversation.id) {
+        accepted = accepted || offer.accepting;
+        this.offers.delete(id);
+      }
+    }
+    this.conversations.set(conversation.id, this.entryOf(conversation, this.conversations.get(conversation.id)));
+    if (accepted || this.selected === null) this.selected = conversation.id;
+    this.changed("assigned", { conversationId: conversation.id });
+  }
+
+  onMessage(frame) {
+    const entry = this.conversations.get(frame.conversation_id);
+    if (!entry || entry.messages.some((m) => m.id === frame.message.id)) return;
+    entry.messages.push(frame.message);
+    const looking = this.selected === frame.conversation_id && this.watching();
+    if (frame.message.direction === "in" && !looking) entry.unread += 1;
+    this.changed("message", { conversationId: frame.conversation_id, message: frame.message, entry });
+  }
+
+  onReplyAck(frame) {
+    const reply = this.pending.get(frame.client_msg_id);
+    if (!reply) return;
+    this.pending.delete(frame.client_msg_id);
+    const entry = this.conversations.get(reply.conversationId);
+    if (entry && !entry.messages.some((m) => m.id === frame.message_id)) {
+      entry.messages.push({
+        id: frame.message_id,
+        direction: "out",
+        text: reply.text,
+        sent_at: new Date(this.now()).toISOString(),
+        attachments: [],
+        kind: "text",
+        author: this.agent ? this.agent.id : null,
+      });
+    }
+    this.changed("reply_ack", { conversationId: reply.conversationId });
+  }
+
+  onClosed(frame) {
+    const entry = this.conversations.get(frame.conversation_id);
+    this.conversations.delete(frame.conversation_id);
+    for (const [cmid, reply] of this.pending) {
+      if (reply.conversationId === frame.conversation_id) this.pending.delete(cmid);
+    }
+    if (this.selected === frame.conversation_id) this.selected = null;
+    this.changed("closed", { conversationId: frame.conversation_id, entry, reason: frame.reason });
+  }
+
+  onNotice(frame) {
+    const entry = this.conversations.get(frame.conversation_id);
+    if (!entry) return;
+    entry.notices.push({ code: frame.code, detail: frame.detail, at: this.now() });
+    this.changed("notice", { conversationId: frame.conversation_id, entry });
+  }
+
+  onStatus(frame) {
+    if (this.agent) this.agent.status = frame.status;
+    this.statusReason = frame.reason || null;
+    this.changed("status");
+  }
+
+  onError(frame) {
+    if (frame.client_msg_id && this.pending.has(frame.client_msg_id)) {
+      const reply = this.pending.get(frame.client_msg_id);
+      reply.state = "failed";
+      reply.error = { code: frame.code, detail: frame.detail };
+      this.changed("reply_failed", { conversationId: reply.conversationId, error: frame });
+      return;
+    }
+    const offer = frame.offer_id ? this.offers.get(frame.offer_id) : null;
+    if (offer) {
+      if (frame.code === "unknown_offer" || frame.code === "not_yours") this.offers.delete(frame.offer_id);
+      else offer.accepting = false;
+    }
+    const entry = frame.conversation_id ? this.conversations.get(frame.conversation_id) : null;
+    if (entry) entry.busy = false;
+    this.changed("error", { error: frame });
+  }
+
+  // What the agent does (the page sends the frame, then records it here).
+
+  select(conversationId) {
+    this.selected = this.conversations.has(conversationId) ? conversationId : null;
+    const entry = this.conversations.get(this.selected);
+    if (entry) entry.unread = 0;
+    this.changed("select");
+  }
+
+  markRead() {
+    const entry = this.conversations.get(this.selected);
+    if (entry && entry.unread) {
+      entry.unread = 0;
+      this.changed("read");
+    }
+  }
+
+  accepting(offerId) {
+    const offer = this.offers.get(offerId);
+    if (offer) offer.accepting = true;
+    this.changed("accepting");
+  }
+
+  declined(offerId) {
+    this.offers.delete(offerId);
+    this.changed("declined");
+  }
+
+  replySent(cmid, conversationId, text) {
+    this.pending.set(cmid, { conversationId, text, state: "pending", error: null, at: this.now() });
+    this.changed("reply_sent", { conversationId });
+  }
+
+  replyRetried(cmid) {
+    const reply = this.pending.get(cmid);
+    if (reply) Object.assign(reply, { state: "pending", error: null, resend: false });
+    this.changed("reply_sent", { conversationId: reply && reply.conversationId });
+  }
+
+  busy(conversationId) {
+    const entry = this.conversations.get(conversationId);
+    if (entry) entry.busy = true;
+    this.changed("busy");
+  }
+
+  /** Offers past their time and their grace, in case the revoke was lost with a socket. */
+  dropExpiredOffers() {
+    const limit = this.now() - OFFER_GRACE_MS;
+    let dropped = false;
+    for (const [id, offer] of this.offers) {
+      if (offer.expiresAt < limit) {
+        this.offers.delete(id);
+        dropped = true;
+      }
+    }
+    if (dropped) this.changed("offers_expired");
+  }
+
+  // Reading.
+
+  sortedConversations() {
+    return [...this.conversations.values()].sort(
+      (a, b) => (timeOf(a.conversation.created_at) || 0) - (timeOf(b.conversation.created_at) || 0),
+    );
+  }
+
+  sortedOffers() {
+    return [...this.offers.values()].sort((a, b) => a.expiresAt - b.expiresAt);
+  }
+
+  pendingOf(conversationId) {
+    return [...this.pending.entries()]
+      .filter(([, reply]) => reply.conversationId === conversationId)
+      .map(([cmid, reply]) => ({ cmid, ...reply }));
+  }
+
+  entryOf(conversation, old) {
+    const fresh = conversation.messages || [];
+    const ids = new Set(fresh.map((m) => m.id));
+    const first = fresh.length ? timeOf(fresh[0].sent_at) : Infinity;
+    // Keep what the page had from before the welcome's window of recent messages.
+    const older = old ? old.messages.filter((m) => !ids.has(m.id) && timeOf(m.sent_at) <= first) : [];
+    return {
+      conversation,
+      messages: [...older, ...fresh],
+      unread: old ? old.unread : 0,
+      notices: old ? old.notices : [],
+      busy: false,
+    };
+  }
+}
+
+const HANDLERS = {
+  welcome: Store.prototype.onWelcome,
+  offer: Store.prototype.onOffer,
+  offer_revoked: Store.prototype.onOfferRevoked,
+  assigned: Store.prototype.onAssigned,
+  message: Store.prototype.onMessage,
+  reply_ack: Store.prototype.onReplyAck,
+  closed: Store.prototype.onClosed,
+  notice: Store.prototype.onNotice,
+  status: Store.prototype.onStatus,
+  error: Store.prototype.onError,
+};
