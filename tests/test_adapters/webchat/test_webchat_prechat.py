@@ -3,6 +3,7 @@ gateway, real sockets and the suite's Redis."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -10,6 +11,7 @@ import pytest
 from harness import agent, agent_client, customer, make_config, running
 
 from adapters.webchat import WebChatConfig
+from adapters.webchat.config import PrechatField, UploadsConfig
 
 FORM: list[Any] = [
     "name",
@@ -123,3 +125,11 @@ def test_bare_names_make_a_required_name_and_optional_others() -> None:
     config = msgspec.convert({"prechat": ["name", "email", "company"]}, WebChatConfig)
     kinds = [(f.name, f.kind, f.required) for f in config.prechat_fields]
     assert kinds == [("name", "name", True), ("email", "email", False), ("company", "text", False)]
+
+
+def test_every_webchat_key_is_documented() -> None:
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "configuration.md").read_text()
+    section = docs[docs.index("### `[webchat]`") : docs.index("### `[wechat]`")]
+    for struct in (WebChatConfig, PrechatField, UploadsConfig):
+        for field in msgspec.structs.fields(struct):
+            assert f"| `{field.name}` |" in section, f"{struct.__name__}.{field.name}"
