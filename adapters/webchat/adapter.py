@@ -1,22 +1,19 @@
 """The web chat channel: a customer websocket at ``/webchat/ws`` and a page at ``/webchat/``.
 
-A visitor is known by an unguessable token that the browser keeps; Redis maps the token's
-SHA-256 to the visitor id, so a copy of Redis does not hand out live tokens. Each process
-keeps its own sockets; Redis records which processes hold sockets of a visitor, and replies
-travel there through ``host.send_to_node``.
+A visitor is known by an unguessable token (see visitors.py). Each process keeps its own
+sockets; Redis records which processes hold sockets of a visitor, and replies travel there
+through ``host.send_to_node``. The pre-chat form is in prechat.py, file uploads in uploads.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import logging
-import secrets
 import time
 import uuid
 from pathlib import Path
-from typing import Annotated, ClassVar
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -27,6 +24,7 @@ from redis.exceptions import RedisError
 from adapters.contract import (
     Adapter,
     AdapterHost,
+    Attachment,
     ConversationEvent,
     CustomerRef,
     DeliveryError,
@@ -35,20 +33,23 @@ from adapters.contract import (
     StoredMessage,
     utc_now,
 )
-from adapters.webchat import frames
+from adapters.webchat import frames, prechat
+from adapters.webchat.config import WebChatConfig
+from adapters.webchat.uploads import MAX_FILES_PER_MESSAGE, FileStore, UploadRoutes
+from adapters.webchat.visitors import Visitors
 
 log = logging.getLogger("zhongtai.webchat")
 
 STATIC_DIR = Path(__file__).parent / "static"
 TOPIC = "webchat"
-TOKEN_MAX_CHARS = 256
 CLIENT_MSG_ID_MAX_CHARS = 128
-SILENT_VISITOR_TTL_S = 86400
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
 CLOSE_HELLO_TIMEOUT = 4408
 # How long close() waits for the browser's close reply before dropping the connection.
 CLOSE_TIMEOUT_S = 5.0
+# The reason told to the customer when the gateway gives none.
+DEFAULT_CLOSE_REASON = "closed"
 PAGE_HEADERS = {
     "Cache-Control": "no-cache",
     "X-Content-Type-Options": "nosniff",
@@ -57,43 +58,6 @@ PAGE_HEADERS = {
         "frame-ancestors 'self'"
     ),
 }
-
-Origin = Annotated[str, msgspec.Meta(pattern=r"^https?://[^/\s]+$")]
-
-
-class WebChatConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """The ``[webchat]`` table.
-
-    - ``enabled``: serve the channel at all.
-    - ``account``: the account name stored on every web chat message (one per gateway).
-    - ``max_frame_bytes``: largest websocket frame a visitor may send; bigger closes with 1009.
-    - ``max_text_chars``: longest message text, after trimming whitespace.
-    - ``heartbeat_s``: websocket ping interval, so half-open connections are noticed (0: off).
-    - ``visitor_ttl_s``: how long a visitor token stays valid after its last use.
-    - ``allowed_origins``: browser origins (``https://shop.example.com``) whose pages may open
-      the socket; empty allows any. The gateway's own page is always allowed, and clients
-      that send no Origin header (not browsers, which could send any) are not checked.
-    - ``hello_timeout_s``: a socket that has not sent ``hello`` by then is closed (4408).
-      0 waits forever.
-    - ``messages_per_minute``: per socket, in bursts of up to 10; beyond it a message gets
-      ``error {code: "rate_limited"}`` and is not stored. 0: no limit.
-    - ``max_sockets_per_visitor``: open tabs of one visitor on one gateway process; one more
-      gets ``error {code: "too_many_connections"}`` and is closed (1008).
-    - ``serve_page``: serve the try-it page at ``/webchat/`` and its files at
-      ``/webchat/static/`` (the widget script ``chat.js`` can be embedded in other sites).
-    """
-
-    enabled: bool = True
-    account: str = "default"
-    max_frame_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 16384
-    max_text_chars: Annotated[int, msgspec.Meta(ge=1)] = 4000
-    heartbeat_s: Annotated[float, msgspec.Meta(ge=0)] = 20.0
-    visitor_ttl_s: Annotated[float, msgspec.Meta(ge=60)] = 30 * 86400.0
-    allowed_origins: list[Origin] = []
-    hello_timeout_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
-    messages_per_minute: Annotated[int, msgspec.Meta(ge=0)] = 30
-    max_sockets_per_visitor: Annotated[int, msgspec.Meta(ge=1)] = 8
-    serve_page: bool = True
 
 
 @dataclasses.dataclass(eq=False)
@@ -107,6 +71,8 @@ class _Session:
     # Token bucket for messages_per_minute.
     allowance: float = 10.0
     checked_at: float = dataclasses.field(default_factory=time.monotonic)
+    # The visitor's pre-chat answers, once known (read at hello, saved with a message).
+    profile: prechat.Profile | None = None
 
 
 class WebChatAdapter(Adapter[WebChatConfig]):
@@ -121,12 +87,29 @@ class WebChatAdapter(Adapter[WebChatConfig]):
         self._closing = False
         self._origins = {o.rstrip("/").lower() for o in config.allowed_origins}
         self._burst = float(min(config.messages_per_minute, 10))
+        visitors = self._visitors = Visitors(host, self.name, config.visitor_ttl_s)
+        self._fields = config.prechat_fields
+        self._profiles = prechat.ProfileStore(
+            host, visitors.profile_key, self._fields, config.visitor_ttl_s
+        )
+        # What welcome tells the page: the form to fill (None: no form) and the upload limits.
+        self._form = prechat.specs(self._fields) or None
+        uploads = config.uploads
+        self._limits = (
+            frames.UploadLimits(max_bytes=uploads.max_bytes, types=uploads.types)
+            if uploads.enabled
+            else None
+        )
+        ttl, prefix = uploads.ttl_s, f"/{self.name}/"
+        self._files = FileStore(host, visitors.file_key, ttl, prefix)
+        self._uploads = UploadRoutes(config.uploads, self._files, visitors, self._origin_allowed)
 
     # Lifecycle.
 
     def web_app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/ws", self._handle_socket)
+        self._uploads.add_to(app)
         if self.config.serve_page:
             app.router.add_get("/", self._page)
             app.router.add_static("/static/", STATIC_DIR)
@@ -147,7 +130,7 @@ class WebChatAdapter(Adapter[WebChatConfig]):
         try:
             pipe = self.host.redis.pipeline(transaction=False)
             for vid in self._sockets:
-                pipe.srem(self._nodes_key(vid), self.host.node_id)
+                pipe.srem(self._visitors.nodes_key(vid), self.host.node_id)
             await pipe.execute()
         except Exception:
             log.warning("webchat: could not unregister visitors at shutdown", exc_info=True)
@@ -179,7 +162,7 @@ class WebChatAdapter(Adapter[WebChatConfig]):
         elif event.kind == "agent_joined":
             frame = frames.AgentFrame(name=event.agent_name or "An agent")
         else:
-            frame = frames.ClosedFrame(reason=event.reason or "closed")
+            frame = frames.ClosedFrame(reason=event.reason or DEFAULT_CLOSE_REASON)
         await self._deliver(event.customer.id, frames.encode(frame))
 
     async def _deliver(
@@ -189,13 +172,13 @@ class WebChatAdapter(Adapter[WebChatConfig]):
         hold them. Nobody connected is fine: the host has stored the message, and welcome
         shows it when the visitor comes back."""
         try:
-            nodes = await self.host.redis.smembers(self._nodes_key(visitor_id))
+            nodes = await self._visitors.nodes(visitor_id)
         except (RedisError, OSError) as exc:
             detail = f"visitor lookup failed: {exc}"
             raise DeliveryError("unavailable", detail, retryable=True) from exc
         await self._fan_out(visitor_id, buf, skip)
         payload = frames.encode_node(frames.NodeDelivery(visitor_id, buf))
-        remote = {n.decode() for n in nodes} - {self.host.node_id}
+        remote = nodes - {self.host.node_id}
         results = await asyncio.gather(
             *(self.host.send_to_node(node, TOPIC, payload) for node in remote),
             return_exceptions=True,
@@ -298,7 +281,7 @@ class WebChatAdapter(Adapter[WebChatConfig]):
         if self._closing:
             await session.ws.close(code=CLOSE_GOING_AWAY, message=b"going away")
             return
-        visitor_id, token, fresh = await self._resolve_visitor(hello.visitor_token)
+        visitor_id, token, fresh = await self._visitors.resolve(hello.visitor_token)
         local = self._sockets.setdefault(visitor_id, set())
         if len(local) >= self.config.max_sockets_per_visitor:
             await _reply(session.ws, _error("too_many_connections", "too many open chats"))
@@ -310,8 +293,10 @@ class WebChatAdapter(Adapter[WebChatConfig]):
         session.visitor_id = visitor_id
         session.fresh_token = token if fresh else None
         try:
-            await self._mark_node(visitor_id)
+            await self._visitors.mark_node(visitor_id)
             conv = await self.host.open_conversation(self.name, self.config.account, visitor_id)
+            if self._fields and not fresh:
+                session.profile = await self._profiles.load(visitor_id)
         except BaseException:
             await self._detach(session)  # not welcomed: the client may say hello again
             session.visitor_id = None
@@ -321,6 +306,8 @@ class WebChatAdapter(Adapter[WebChatConfig]):
             conversation_id=conv.id if conv else None,
             messages=conv.messages if conv else [],
             agent_name=conv.agent_name if conv else None,
+            prechat=self._form if session.profile is None else None,
+            uploads=self._limits,
         )
         await _reply(session.ws, welcome)
 
@@ -331,6 +318,17 @@ class WebChatAdapter(Adapter[WebChatConfig]):
         problem = self._check_message(msg)
         if problem is None and not self._take_allowance(session):
             problem = _error("rate_limited", "too many messages; slow down", None)
+        profile: prechat.Profile | None = None
+        attachments: list[Attachment] = []
+        if problem is None:
+            profile, problem = await self._profile_for(session, visitor_id, msg)
+        if problem is None and msg.attachments:
+            ids = [ref.id for ref in msg.attachments]
+            found = await self._files.attachments(visitor_id, ids)
+            if found is None:
+                detail = "unknown or expired file; upload it again"
+                problem = _error("invalid", detail, "attachments")
+            attachments = found or []
         if problem is not None:
             problem.client_msg_id = cmid
             await _reply(session.ws, problem)
@@ -341,13 +339,15 @@ class WebChatAdapter(Adapter[WebChatConfig]):
             # Scoped to the visitor: dedupe is per channel and account, and one visitor's
             # client_msg_id must never swallow another visitor's message.
             external_id=f"{visitor_id}:{cmid or uuid.uuid4().hex}",
-            customer=CustomerRef(id=visitor_id),
+            customer=CustomerRef(id=visitor_id, name=profile.customer_name if profile else None),
             text=msg.text.strip(),
+            attachments=attachments,
+            # On every message, so the one that opens a conversation (this one, or the first
+            # after a close) shows the agent who is writing.
+            metadata=profile.metadata() if profile else {},
         )
         if session.fresh_token is not None:
-            # Someone who writes is worth remembering for the full visitor_ttl_s.
-            ttl = int(self.config.visitor_ttl_s)
-            await self.host.redis.expire(self._token_key(session.fresh_token), ttl)
+            await self._visitors.remember(session.fresh_token)
             session.fresh_token = None
         result = await self.host.ingest(inbound)
         echo = frames.encode(
@@ -368,10 +368,32 @@ class WebChatAdapter(Adapter[WebChatConfig]):
         except Exception:
             log.warning("webchat: fan-out after ingest failed", exc_info=True)
 
+    async def _profile_for(
+        self, session: _Session, visitor_id: str, msg: frames.SendMessage
+    ) -> tuple[prechat.Profile | None, frames.ErrorFrame | None]:
+        """The visitor's pre-chat answers for this message: those it carries (checked, then
+        kept), else those given before; or the error naming a required field missing."""
+        if not self._fields:
+            return None, None
+        if msg.prechat is not None:
+            values, problem = prechat.check(self._fields, msg.prechat)
+            if problem is not None:
+                return None, problem
+            session.profile = await self._profiles.save(visitor_id, values)
+        elif session.profile is None:
+            # Another tab may have filled the form since this one said hello.
+            session.profile = await self._profiles.load(visitor_id)
+        if session.profile is None:
+            return None, prechat.missing(self._fields, None)
+        return session.profile, None
+
     def _check_message(self, msg: frames.SendMessage) -> frames.ErrorFrame | None:
         text = msg.text.strip()
-        if not text:
+        if not text and not msg.attachments:
             return _error("invalid", "text is empty", "text")
+        if len(msg.attachments) > MAX_FILES_PER_MESSAGE:
+            detail = f"at most {MAX_FILES_PER_MESSAGE} files a message"
+            return _error("invalid", detail, "attachments")
         if len(text) > self.config.max_text_chars:
             return _error("too_long", f"at most {self.config.max_text_chars} characters", "text")
         cmid = msg.client_msg_id
@@ -393,39 +415,6 @@ class WebChatAdapter(Adapter[WebChatConfig]):
         session.allowance -= 1.0
         return True
 
-    # Visitors in Redis.
-
-    def _token_key(self, token: str) -> str:
-        digest = hashlib.sha256(token.encode()).hexdigest()
-        return self.host.key(self.name, "token", digest)
-
-    def _nodes_key(self, visitor_id: str) -> str:
-        return self.host.key(self.name, "visitor", visitor_id, "nodes")
-
-    async def _resolve_visitor(self, token: str | None) -> tuple[str, str, bool]:
-        """(visitor id, token, whether new): the visitor behind a token, whose life each use
-        extends, or a new visitor with a fresh token."""
-        ttl = int(self.config.visitor_ttl_s)
-        if token and len(token) <= TOKEN_MAX_CHARS:
-            found = await self.host.redis.getex(self._token_key(token), ex=ttl)
-            if found is not None:
-                return found.decode(), token, False
-        visitor_id = uuid.uuid4().hex
-        token = secrets.token_urlsafe(32)
-        # Short-lived until the visitor writes (see _on_message): sockets that only say
-        # hello, such as scanners and bots, leave little behind.
-        silent_ttl = min(ttl, SILENT_VISITOR_TTL_S)
-        await self.host.redis.set(self._token_key(token), visitor_id, ex=silent_ttl)
-        return visitor_id, token, True
-
-    async def _mark_node(self, visitor_id: str) -> None:
-        # A set, not one node per visitor: two tabs may sit on two processes. The TTL clears
-        # what a crashed process leaves behind.
-        pipe = self.host.redis.pipeline(transaction=False)
-        pipe.sadd(self._nodes_key(visitor_id), self.host.node_id)
-        pipe.expire(self._nodes_key(visitor_id), int(self.config.visitor_ttl_s))
-        await pipe.execute()
-
     async def _detach(self, session: _Session) -> None:
         visitor_id = session.visitor_id
         if visitor_id is None:
@@ -438,10 +427,10 @@ class WebChatAdapter(Adapter[WebChatConfig]):
             return
         del self._sockets[visitor_id]
         try:
-            await self.host.redis.srem(self._nodes_key(visitor_id), self.host.node_id)
+            await self._visitors.unmark_node(visitor_id)
             if visitor_id in self._sockets:
                 # A new tab attached while the SREM was in flight and may have lost the race.
-                await self._mark_node(visitor_id)
+                await self._visitors.mark_node(visitor_id)
         except Exception:
             log.warning("webchat: could not unregister visitor socket", exc_info=True)
 

@@ -22,9 +22,18 @@ class Hello(Frame, tag="hello"):
     visitor_token: str | None = None
 
 
+class FileRef(msgspec.Struct, kw_only=True):
+    """A file the visitor uploaded (POST /webchat/upload), by the id the upload answered."""
+
+    id: str
+
+
 class SendMessage(Frame, tag="message"):
-    text: str
+    text: str  # may be empty when attachments is not
     client_msg_id: str | None = None
+    # The pre-chat form's values, sent with the first message (see Welcome.prechat).
+    prechat: dict[str, str] | None = None
+    attachments: list[FileRef] = []
 
 
 class Typing(Frame, tag="typing"):
@@ -37,12 +46,32 @@ ClientFrame = Hello | SendMessage | Typing
 # Server to client.
 
 
+class PrechatSpec(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One field of the pre-chat form, as the page draws it."""
+
+    name: str
+    kind: str
+    required: bool = False
+    label: str | None = None
+    max_chars: int = 200
+
+
+class UploadLimits(msgspec.Struct, kw_only=True):
+    max_bytes: int
+    types: list[str]
+
+
 class Welcome(Frame, tag="welcome"):
     visitor_token: str
     messages: list[StoredMessage]  # required, so that it is always sent, [] included
     conversation_id: str | None = None
     # The agent already in the conversation, so that a reloaded page can say who is there.
     agent_name: str | None = None
+    # The form to fill before the first message; absent when there is none or the visitor
+    # filled it before.
+    prechat: list[PrechatSpec] | None = None
+    # Absent when uploads are off.
+    uploads: UploadLimits | None = None
 
 
 class MessageFrame(Frame, tag="message"):

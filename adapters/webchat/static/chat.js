@@ -5,6 +5,8 @@
  * It finds the socket next to its own address (…/webchat/ws), loads chat.css from there,
  * and fills #zhongtai-chat if the page has one, else opens a floating box.
  * (Add the site to [webchat] allowed_origins when that list is set.)
+ * Its words are in strings.js (English and Chinese; ?lang=en|zh on the page forces one),
+ * which it loads from next to itself when the page did not.
  */
 (function () {
   "use strict";
@@ -13,8 +15,44 @@
   var staticBase = new URL(".", script ? script.src : location.href);
   var wsUrl = new URL("../ws", staticBase);
   wsUrl.protocol = wsUrl.protocol === "https:" ? "wss:" : "ws:";
+  var uploadUrl = new URL("../upload", staticBase);
   var storageKey = "zhongtai.webchat.visitor_token:" + wsUrl.host + wsUrl.pathname;
   var TYPING_EVERY_MS = 3000;
+  // The server checks the same shapes (prechat.py); these only spare a round trip.
+  var EMAIL = /^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$/;
+  var PHONE = /^\+?[0-9 ().\-]{6,24}$/;
+  var INPUT_TYPES = { name: ["text", "name"], email: ["email", "email"], phone: ["tel", "tel"] };
+  var T = null;        // the words of the page's language (strings.js)
+  var CLOSED = null;   // close reason -> {en, zh}
+  var lang = "en";
+
+  function pickLang() {
+    var forced = new URLSearchParams(location.search).get("lang");
+    if (forced === "en" || forced === "zh") return forced;
+    return (navigator.language || "en").toLowerCase().indexOf("zh") === 0 ? "zh" : "en";
+  }
+
+  function fill(template, values) {
+    return template.replace(/\{(\w+)\}/g, function (all, key) {
+      return values && key in values ? String(values[key]) : all;
+    });
+  }
+
+  function closeSentence(reason) {
+    return (CLOSED[reason] || CLOSED._unknown)[lang];
+  }
+
+  function humanSize(bytes) {
+    if (bytes >= 1e6) return +(bytes / 1e6).toFixed(1) + " MB";
+    if (bytes >= 1e3) return +(bytes / 1e3).toFixed(1) + " KB";
+    return bytes + " B";
+  }
+
+  function typeNames(types) {
+    return types.map(function (t) {
+      return t === "text/plain" ? "TXT" : t.split("/")[1].toUpperCase();
+    }).join(", ");
+  }
 
   function el(tag, cls, text) {
     var node = document.createElement(tag);
@@ -56,22 +94,40 @@
     root.classList.add("zt-chat");
     root.textContent = "";
     var head = el("div", "zt-head");
-    head.appendChild(el("span", "zt-title", "Customer service"));
-    var conn = el("span", "zt-conn", "connecting…");
+    root.lang = lang === "zh" ? "zh-CN" : "en";
+    head.appendChild(el("span", "zt-title", T.title));
+    var conn = el("span", "zt-conn", T.connecting);
     head.appendChild(conn);
     var log = el("div", "zt-log");
     log.setAttribute("aria-live", "polite");
     var status = el("div", "zt-status");
-    var form = el("form");
+    var form = el("form", "zt-form");
+    form.noValidate = true;  // our messages, in the page's language
+    var prechat = el("fieldset", "zt-prechat");
+    prechat.hidden = true;
+    var row = el("div", "zt-row");
+    var attach = el("button", "zt-attach", T.attach);
+    attach.type = "button";
+    attach.hidden = true;
+    var file = el("input");
+    file.type = "file";
+    file.hidden = true;
+    var limits = el("div", "zt-limits");
+    limits.id = "zt-limits";
+    limits.hidden = true;
+    attach.setAttribute("aria-describedby", limits.id);
     var input = el("textarea");
-    input.placeholder = "Write a message";
-    input.setAttribute("aria-label", "Message");
-    var button = el("button", null, "Send");
+    input.placeholder = T.placeholder;
+    input.setAttribute("aria-label", T.message);
+    var button = el("button", null, T.send);
     button.type = "submit";
-    form.appendChild(input);
-    form.appendChild(button);
+    [attach, file, input, button].forEach(function (n) { row.appendChild(n); });
+    [prechat, row, limits].forEach(function (n) { form.appendChild(n); });
     [head, log, status, form].forEach(function (n) { root.appendChild(n); });
-    return { conn: conn, log: log, status: status, form: form, input: input, button: button };
+    return {
+      conn: conn, log: log, status: status, form: form, input: input, button: button,
+      prechat: prechat, attach: attach, file: file, limits: limits
+    };
   }
 
   function Chat(ui) {
@@ -83,6 +139,8 @@
     this.retryMs = 1000;
     this.stopped = false;
     this.lastTyping = 0;
+    this.fields = null;         // the pre-chat form's inputs while it is to be filled
+    this.uploads = null;        // {max_bytes, types} when the server takes files
   }
 
   Chat.prototype.connect = function () {
@@ -91,7 +149,7 @@
     this.ws = ws;
     this.ready = false;
     ws.onopen = function () {
-      self.ui.conn.textContent = "connected";
+      self.ui.conn.textContent = T.connected;
       var hello = { type: "hello" };
       var token = loadToken();
       if (token) hello.visitor_token = token;
@@ -107,13 +165,13 @@
       self.ready = false;
       if (ev.code === 1008) {  // refused by policy (too many tabs): do not hammer the server
         self.stopped = true;
-        self.ui.conn.textContent = "disconnected";
-        self.setStatus("Too many chat windows are open. Close one and reload this page.");
+        self.ui.conn.textContent = T.disconnected;
+        self.setStatus(T.tooManyTabs);
         return;
       }
       var wait = self.retryMs * (0.5 + Math.random());
       self.retryMs = Math.min(self.retryMs * 2, 30000);
-      self.ui.conn.textContent = "reconnecting…";
+      self.ui.conn.textContent = T.reconnecting;
       setTimeout(function () { self.connect(); }, wait);
     };
   };
@@ -124,24 +182,26 @@
         saveToken(f.visitor_token);
         this.ready = true;
         this.retryMs = 1000;
-        (f.messages || []).forEach(this.showMessage, this);
-        if (f.agent_name) this.setStatus(f.agent_name + " is helping you.");
+        (f.messages || []).forEach(function (m) { this.showMessage(m); }, this);
+        if (f.agent_name) this.setStatus(fill(T.helping, { name: f.agent_name }));
+        if (f.prechat) { if (!this.fields) this.showPrechat(f.prechat); } else this.hidePrechat();
+        this.showUploads(f.uploads || null);
         this.flush();
         break;
       case "message":
         this.showMessage(f.message, f.client_msg_id);
         break;
       case "queue":
-        var text = "You are number " + f.position + " in the queue.";
-        if (f.eta_s) text += " About " + Math.max(1, Math.round(f.eta_s / 60)) + " min.";
+        var text = fill(T.queue, { position: f.position });
+        if (f.eta_s) text += fill(T.eta, { minutes: Math.max(1, Math.round(f.eta_s / 60)) });
         this.setStatus(text);
         break;
       case "agent":
-        this.notice(f.name + " joined the conversation.");
-        this.setStatus(f.name + " is helping you.");
+        this.notice(fill(T.joined, { name: f.name || T.anAgent }));
+        this.setStatus(fill(T.helping, { name: f.name || T.anAgent }));
         break;
       case "closed":
-        this.notice("The conversation was closed (" + f.reason + "). Write again to start a new one.");
+        this.notice(closeSentence(f.reason)).dataset.reason = f.reason;
         this.setStatus("");
         break;
       case "error":
@@ -157,6 +217,7 @@
       node = this.pending[i].node;
       this.pending.splice(i, 1);
     }
+    if (node && node.ztPrechat) this.hidePrechat();  // the server took the form
     if (this.shown[m.id]) {
       if (node && node !== this.shown[m.id]) node.remove();
       return;
@@ -164,6 +225,7 @@
     if (!node) node = el("div");
     node.className = "zt-msg " + (m.direction === "in" ? "zt-in" : "zt-out");
     node.textContent = m.text;
+    (m.attachments || []).forEach(function (a) { node.appendChild(attachmentNode(a)); });
     var when = new Date(m.sent_at);
     var meta = (m.direction === "out" && m.author ? m.author + " · " : "") +
       (isNaN(when) ? "" : when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
@@ -174,29 +236,70 @@
 
   Chat.prototype.showError = function (f) {
     var p = this.pending.find(function (x) { return f.client_msg_id && x.client_msg_id === f.client_msg_id; });
+    var field = f.field && f.field.indexOf("prechat.") === 0 && this.fields &&
+      this.fields[f.field.slice("prechat.".length)];
+    if (field) this.markField(field, f.detail);
     if (p && f.code !== "internal") {  // refused: do not resend it; "internal" is worth a retry
       this.pending.splice(this.pending.indexOf(p), 1);
-      p.node.classList.remove("zt-pending");
-      p.node.classList.add("zt-failed");
-      p.node.appendChild(el("span", "zt-meta", "Not sent: " + f.detail));
+      failed(p.node, fill(T.notSent, { detail: f.detail }));
       return;
     }
-    this.setStatus("Problem: " + f.detail);
+    this.setStatus(fill(T.problem, { detail: f.detail }));
   };
 
-  Chat.prototype.send = function (text) {
-    var p = { client_msg_id: newId(), text: text, node: el("div", "zt-msg zt-in zt-pending", text) };
-    this.append(p.node);
+  function failed(node, why) {
+    node.classList.remove("zt-pending");
+    node.classList.add("zt-failed");
+    node.appendChild(el("span", "zt-meta", why));
+  }
+
+  function attachmentNode(a) {
+    var url = new URL(a.url || "", staticBase).href;  // the gateway's, also when embedded
+    var link = el("a", "zt-file");
+    link.href = url;
+    link.target = "_blank";
+    link.rel = "noopener";
+    if (/^image\//.test(a.content_type || "")) {
+      var img = el("img");
+      img.src = url;
+      img.alt = a.name;
+      link.appendChild(img);
+    } else {
+      link.textContent = a.name + (a.size ? " (" + humanSize(a.size) + ")" : "");
+    }
+    return link;
+  }
+
+  // Sends text (and uploaded files), with the pre-chat answers while the form is open;
+  // false when the form is not filled in right (its fields say why).
+  Chat.prototype.send = function (text, attachments, node) {
+    var values = null;
+    if (this.fields) {
+      values = this.checkPrechat();
+      if (!values) return false;
+    }
+    var p = {
+      client_msg_id: newId(), text: text, attachments: attachments || [], prechat: values,
+      node: node || el("div", "zt-msg zt-in zt-pending", text)
+    };
+    p.node.ztPrechat = !!values;
+    if (!p.node.parentNode) this.append(p.node);
     this.pending.push(p);
-    if (this.ready) this.ws.send(JSON.stringify({ type: "message", text: text, client_msg_id: p.client_msg_id }));
+    if (this.ready) this.ws.send(JSON.stringify(frameOf(p)));
+    return true;
   };
+
+  function frameOf(p) {
+    var frame = { type: "message", text: p.text, client_msg_id: p.client_msg_id };
+    if (p.attachments.length) frame.attachments = p.attachments;
+    if (p.prechat) frame.prechat = p.prechat;
+    return frame;
+  }
 
   // Resend what the server has not confirmed; the same client_msg_id makes it one message.
   Chat.prototype.flush = function () {
     var ws = this.ws;
-    this.pending.forEach(function (p) {
-      ws.send(JSON.stringify({ type: "message", text: p.text, client_msg_id: p.client_msg_id }));
-    });
+    this.pending.forEach(function (p) { ws.send(JSON.stringify(frameOf(p))); });
   };
 
   Chat.prototype.typing = function () {
@@ -213,20 +316,136 @@
     if (atBottom || node.classList.contains("zt-in")) log.scrollTop = log.scrollHeight;
   };
 
-  Chat.prototype.notice = function (text) { this.append(el("div", "zt-notice", text)); };
+  Chat.prototype.notice = function (text) {
+    var node = el("div", "zt-notice", text);
+    this.append(node);
+    return node;
+  };
   Chat.prototype.setStatus = function (text) { this.ui.status.textContent = text; };
 
+  // The pre-chat form: shown while welcome asks for it, sent with the first message.
+  Chat.prototype.showPrechat = function (specs) {
+    var box = this.ui.prechat;
+    box.textContent = "";
+    box.appendChild(el("legend", null, T.prechatIntro));
+    this.fields = {};
+    specs.forEach(function (spec) {
+      var id = "zt-prechat-" + spec.name;
+      var types = INPUT_TYPES[spec.kind] || ["text", "off"];
+      var label = el("label", null, spec.label || fill(T.labels[spec.kind] || "{name}", spec));
+      label.htmlFor = id;
+      if (!spec.required) label.appendChild(el("span", "zt-optional", " " + T.optional));
+      var input = el("input");
+      input.id = id;
+      input.name = spec.name;
+      input.type = types[0];
+      input.autocomplete = types[1];
+      input.maxLength = spec.max_chars || 200;
+      input.required = !!spec.required;
+      var error = el("span", "zt-field-error");
+      error.id = id + "-error";
+      error.setAttribute("aria-live", "polite");
+      input.setAttribute("aria-describedby", error.id);
+      var wrap = el("div", "zt-field");
+      [label, input, error].forEach(function (n) { wrap.appendChild(n); });
+      box.appendChild(wrap);
+      this.fields[spec.name] = { spec: spec, input: input, error: error };
+    }, this);
+    box.hidden = false;
+  };
+
+  Chat.prototype.hidePrechat = function () {
+    this.fields = null;
+    this.ui.prechat.hidden = true;
+    this.ui.prechat.textContent = "";
+  };
+
+  Chat.prototype.markField = function (field, why) {
+    field.error.textContent = why || "";
+    if (why) field.input.setAttribute("aria-invalid", "true");
+    else field.input.removeAttribute("aria-invalid");
+  };
+
+  // The answers, or null after marking what is wrong and focusing the first such field.
+  Chat.prototype.checkPrechat = function () {
+    var values = {};
+    var first = null;
+    Object.keys(this.fields).forEach(function (name) {
+      var field = this.fields[name];
+      var value = field.input.value.trim();
+      var spec = field.spec;
+      var why = "";
+      if (!value) why = spec.required ? T.required : "";
+      else if (value.length > (spec.max_chars || 200)) why = fill(T.tooLong, { max: spec.max_chars });
+      else if (spec.kind === "email" && !EMAIL.test(value)) why = T.badEmail;
+      else if (spec.kind === "phone" && (!PHONE.test(value) || !/^(\D*\d){6,15}\D*$/.test(value))) why = T.badPhone;
+      this.markField(field, why);
+      if (why && !first) first = field.input;
+      if (value && !why) values[name] = value;
+    }, this);
+    if (first) { first.focus(); return null; }
+    return values;
+  };
+
+  // Uploads: shown when welcome says the server takes files.
+  Chat.prototype.showUploads = function (limits) {
+    this.uploads = limits;
+    this.ui.attach.hidden = this.ui.limits.hidden = !limits;
+    if (!limits) return;
+    this.ui.file.accept = limits.types.join(",");
+    this.ui.limits.textContent = fill(T.limits, {
+      size: humanSize(limits.max_bytes), types: typeNames(limits.types)
+    });
+  };
+
+  Chat.prototype.upload = function (file) {
+    var self = this;
+    var limits = this.uploads;
+    var token = loadToken();
+    if (!limits || !token) return;
+    var names = { name: file.name, size: humanSize(limits.max_bytes), types: typeNames(limits.types) };
+    if (file.size > limits.max_bytes) return this.setStatus(fill(T.fileTooBig, names));
+    if (limits.types.indexOf(file.type) < 0) return this.setStatus(fill(T.fileType, names));
+    if (this.fields && !this.checkPrechat()) return;
+    var node = el("div", "zt-msg zt-in zt-pending", fill(T.uploading, names));
+    this.append(node);
+    var url = new URL(uploadUrl.href);
+    url.searchParams.set("name", file.name);
+    fetch(url.href, {
+      method: "POST", body: file, headers: { "Content-Type": file.type, "X-Visitor-Token": token }
+    }).then(function (res) {
+      return res.json().then(function (body) { return { ok: res.ok, body: body }; });
+    }).then(function (r) {
+      if (!r.ok) return failed(node, fill(T.notSent, { detail: r.body.detail }));
+      if (!self.send("", [{ id: r.body.id }], node)) failed(node, "");
+    }).catch(function (err) {
+      failed(node, fill(T.notSent, { detail: String(err && err.message || err) }));
+    });
+  };
+
   function start() {
+    var strings = window.ZhongtaiChatStrings;
+    if (!strings) {
+      console.error("zhongtai web chat: strings.js did not load");
+      return;
+    }
+    lang = pickLang();
+    T = strings.words[lang];
+    CLOSED = strings.closed;
     ensureCss();
     var ui = mount();
     var chat = new Chat(ui);
     ui.form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var text = ui.input.value.trim();
-      if (!text) return;
-      chat.send(text);
+      if (!text || !chat.send(text)) return;
       ui.input.value = "";
       ui.input.focus();
+    });
+    ui.attach.addEventListener("click", function () { ui.file.click(); });
+    ui.file.addEventListener("change", function () {
+      Array.prototype.forEach.call(ui.file.files, function (f) { chat.upload(f); });
+      ui.file.value = "";
     });
     ui.input.addEventListener("keydown", function (ev) {
       if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {  // isComposing: IME input
@@ -238,6 +457,15 @@
     chat.connect();
   }
 
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
-  else start();
+  // The page may have loaded strings.js already (index.html does); an embedding site need not.
+  function withStrings() {
+    if (window.ZhongtaiChatStrings) return start();
+    var tag = document.createElement("script");
+    tag.src = new URL("strings.js", staticBase).href;
+    tag.onload = tag.onerror = start;
+    document.head.appendChild(tag);
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", withStrings);
+  else withStrings();
 })();
