@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import msgspec
 from aiohttp import web
@@ -23,6 +23,7 @@ from adapters.model import (
     Inbound,
     Message,
     Outbound,
+    Reclassified,
     utc_now,
 )
 
@@ -55,18 +56,6 @@ class IngestResult(msgspec.Struct, kw_only=True):
     message: StoredMessage
     duplicate: bool = False
     queue_position: int | None = None
-
-
-class Reclassified(msgspec.Struct, kw_only=True):
-    """What AdapterHost.reclassify did. ``moved``: the conversation was waiting and now waits
-    where the new content places it (its queue, priority, skills, grade and SLA; the queue
-    may be the same one). Otherwise nothing changed: it was offered, assigned or closed
-    (``state``), or the new content classifies as the old did."""
-
-    moved: bool
-    state: Literal["queued", "offered", "assigned", "closed"]
-    from_queue: str | None = None
-    to_queue: str | None = None
 
 
 class OpenConversation(msgspec.Struct, kw_only=True):

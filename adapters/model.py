@@ -3,6 +3,8 @@ conversation an agent sees.
 
 Channel adapters produce and consume these structs, the router stores them and the agent
 protocol sends them, so one definition serves all three and nothing converts between copies.
+Reclassified is here for the same reason: the router's replace returns it and the adapter host
+hands it to the adapter as it is.
 It sits at the bottom of the house and imports nothing of ours (only msgspec and the stdlib):
 the adapters, the router and the agent client may all import it without importing each
 other. Messages and customers are stored in Redis msgpack-encoded and sent to agents as JSON,
@@ -100,6 +102,19 @@ class ConversationEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     eta_s: float | None = None
     agent_name: str | None = None
     reason: str | None = None
+
+
+class Reclassified(msgspec.Struct, kw_only=True, frozen=True):
+    """What placing a conversation afresh did when its content changed (an edited review).
+    ``moved``: it was waiting and now waits where the new content places it (its queue,
+    priority, skills, grade and SLA; the queue may be the same one). Otherwise nothing
+    changed: it was offered, assigned or closed (``state``), or it was waiting and the new
+    content classifies as the old did."""
+
+    moved: bool
+    state: ConversationState
+    from_queue: str | None = None
+    to_queue: str | None = None
 
 
 class Conversation(msgspec.Struct, kw_only=True):

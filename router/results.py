@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from adapters.model import ConversationState, Message
+from adapters.model import Message, Reclassified
 
 
 class Placement(msgspec.Struct, kw_only=True):
@@ -102,16 +102,8 @@ class ReplyStored(msgspec.Struct, frozen=True):
     first_reply: bool
 
 
-class Replaced(msgspec.Struct, frozen=True):
-    """What placing a conversation afresh did. ``moved``: it was waiting, and its queue,
-    priority, skills, grade and SLA are now the new placement's (the queue may be the same
-    one). Otherwise nothing changed: it was offered, assigned or closed (``state``), or it
-    was waiting and already placed on the same basis."""
-
-    moved: bool
-    state: ConversationState
-    from_queue: str | None = None
-    to_queue: str | None = None
+# The router's name for what replace returns: the one struct adapters receive, not a copy.
+Replaced = Reclassified
 
 
 class QueueStats(msgspec.Struct, frozen=True):

@@ -74,13 +74,7 @@ class GatewayHost:
         )
 
     async def reclassify(self, conversation_id: str, inbound: Inbound) -> Reclassified:
-        replaced = await self.switchboard.reclassify(conversation_id, inbound)
-        return Reclassified(
-            moved=replaced.moved,
-            state=replaced.state,
-            from_queue=replaced.from_queue,
-            to_queue=replaced.to_queue,
-        )
+        return await self.switchboard.reclassify(conversation_id, inbound)
 
     async def tell_agent(self, conversation_id: str, code: str, detail: str) -> None:
         await self.switchboard.tell_agent(conversation_id, code, detail)

@@ -1,0 +1,134 @@
+"""What agents and channels do to a conversation once it exists: close it, transfer it, place
+it afresh when its content changed (replace), and keep its history (an agent's reply, stored
+once per client message id; the gateway's own messages). Each change of routing state is one
+Lua call that refuses what the caller may not do (not their conversation, a pending offer)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from adapters.model import Message, Reclassified
+from router.core import RouterCore, conversation_refusals, encode, ms, refuse
+from router.reads import text
+from router.results import ClosedOutcome, Placement, ReplyStored
+
+
+class ConversationChanges(RouterCore):
+    async def close(
+        self, conversation_id: str, agent: str | None, now_ms: int | None = None
+    ) -> ClosedOutcome:
+        reply = await self._scripts.run(
+            "close",
+            conversation=conversation_id,
+            agent=agent or "",
+            now_ms=now_ms or int(time.time() * 1000),
+            **self._queues(),
+        )
+        refuse(reply, **conversation_refusals(conversation_id))
+        return ClosedOutcome(
+            previous_state=text(reply[1]),
+            agent=text(reply[2]) or None,
+            offered_to=text(reply[3]) or None,
+            offer_id=text(reply[4]) or None,
+        )
+
+    async def transfer(
+        self,
+        conversation_id: str,
+        by_agent: str | None,
+        now_ms: int,
+        to_queue: str | None = None,
+        to_agent: str | None = None,
+        note: str | None = None,
+    ) -> str | None:
+        """Move a conversation to a queue, or to an agent who is offered it first for the
+        offer timeout. Returns the agent who held it."""
+        reply = await self._scripts.run(
+            "transfer",
+            conversation=conversation_id,
+            by_agent=by_agent or "",
+            to_queue=to_queue or "",
+            to_agent=to_agent or "",
+            now_ms=now_ms,
+            offer_timeout_ms=ms(self.settings.offer_timeout_s),
+            note=note or "",
+            **self._queues(),
+        )
+        refuse(
+            reply,
+            **conversation_refusals(conversation_id),
+            busy=("busy", "an offer for this conversation is pending; try again"),
+            unknown_queue=("unknown_queue", f"no queue named {to_queue!r}"),
+        )
+        return text(reply[1]) or None
+
+    async def replace(
+        self, conversation_id: str, placement: Placement, now_ms: int
+    ) -> Reclassified:
+        """Place a conversation afresh (its content changed: an edited review) while it waits
+        in a queue: the placement's queue, priority, skills, grade and SLA, its original
+        enqueue time. Offered, assigned or closed, it is left as it is."""
+        reply = await self._scripts.run(
+            "replace",
+            conversation=conversation_id,
+            queue=placement.queue,
+            priority=placement.priority,
+            skills="" if placement.skills is None else json.dumps(placement.skills),
+            grade=placement.grade or "",
+            sla_s="" if placement.sla_s is None else placement.sla_s,
+            basis=placement.basis or "",
+            now_ms=now_ms,
+            **self._queues(),
+        )
+        refuse(reply, unknown_queue=("unknown_queue", f"no queue named {placement.queue!r}"))
+        return _reclassified([text(item) for item in reply])
+
+    async def add_reply(
+        self, conversation_id: str, agent: str, client_msg_id: str, message: Message, now_ms: int
+    ) -> ReplyStored:
+        k = self.keys
+        reply = await self._scripts.run(
+            "reply",
+            reply_once=k.reply_once(agent, client_msg_id),
+            messages=k.messages(conversation_id),
+            conversation=conversation_id,
+            agent=agent,
+            message_id=message.id,
+            message=encode(message),
+            marker_ttl_ms=ms(self.settings.dedupe_ttl_s),
+            now_ms=now_ms,
+        )
+        refuse(
+            reply, not_yours=("not_yours", f"conversation {conversation_id} is not assigned to you")
+        )
+        outcome = text(reply[0])
+        return ReplyStored(
+            message_id=text(reply[1]),
+            duplicate=outcome == "duplicate",
+            first_reply=outcome == "ok" and bool(reply[2]),
+        )
+
+    async def add_system_message(self, conversation_id: str, message: Message) -> None:
+        """A message the gateway itself sent the customer (auto-replies), kept in the history."""
+        await self.redis.rpush(self.keys.messages(conversation_id), encode(message))
+
+    async def forget_reply(
+        self, conversation_id: str, agent: str, client_msg_id: str, message: Message
+    ) -> None:
+        """Undo add_reply for a reply the channel refused, so that the agent's retry with the
+        same client_msg_id is sent rather than acknowledged as a duplicate."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.keys.reply_once(agent, client_msg_id))
+            pipe.lrem(self.keys.messages(conversation_id), -1, encode(message))
+            await pipe.execute()
+
+
+def _reclassified(reply: list[str]) -> Reclassified:
+    """The replace script's answer as a result."""
+    outcome, rest = reply[0], reply[1:]
+    if outcome == "moved":
+        return Reclassified(moved=True, state="queued", from_queue=rest[0], to_queue=rest[1])
+    state = "queued" if outcome == "unchanged" else outcome
+    queue = rest[0] if rest else None
+    return Reclassified(moved=False, state=state, from_queue=queue, to_queue=queue)
