@@ -16,24 +16,56 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Protocol
 
 from aiohttp import web
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.enterprise.crypto import WeChatCrypto as WeComCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.utils import WeChatSigner
 
 from adapters.wechat import endpoints
-from adapters.wechat.api import WeChatError
-from adapters.wechat.messages import BadXML, oa_normalise, parse_oa_message, xml_fields
+from adapters.wechat.api import Api, WeChatError
+from adapters.wechat.config import AccountConfig, KfConfig, WeChatConfig
+from adapters.wechat.messages import (
+    BadXML,
+    MediaUrl,
+    Normalised,
+    oa_normalise,
+    parse_oa_message,
+    xml_fields,
+)
 from adapters.wechat.tokens import TokenCache
-
-if TYPE_CHECKING:
-    from adapters.wechat.adapter import WeChatAdapter
 
 log = logging.getLogger("zhongtai.wechat")
 
 SUCCESS = "success"
 MEDIA_RELAY_LIMIT = 20 * 1024 * 1024
+
+
+class Receiver(Protocol):
+    """What the callbacks hand their work to: the WeChat adapter, declared here by what is
+    used so that this module need not import adapter.py, which builds its app from here."""
+
+    config: WeChatConfig
+    accounts: dict[str, AccountConfig]
+    corps: dict[str, KfConfig]
+    oa_crypto: dict[str, WeChatCrypto]
+    kf_crypto: dict[str, WeComCrypto]
+    api: Api
+
+    def oa_tokens(self, name: str) -> TokenCache: ...
+
+    def kf_tokens(self, corp_key: str) -> TokenCache: ...
+
+    def media_url_for(self, scope: str) -> MediaUrl: ...
+
+    def media_link_ok(self, scope: str, media_id: str, query: Mapping[str, str]) -> bool: ...
+
+    async def accept_oa(self, account: AccountConfig, n: Normalised) -> None: ...
+
+    async def kf_notice(self, corp: str, open_kfid: str, sync_token: str) -> None: ...
 
 
 class _Refuse(Exception):
@@ -42,7 +74,7 @@ class _Refuse(Exception):
         self.status, self.reason = status, reason
 
 
-def build_app(adapter: WeChatAdapter) -> web.Application:
+def build_app(adapter: Receiver) -> web.Application:
     handlers = Callbacks(adapter)
     # client_max_size bounds what aiohttp itself would buffer; the handlers read the body
     # with the same limit themselves, since the request object belongs to the parent app.
@@ -68,7 +100,7 @@ def _refusal(request: web.Request, status: int, reason: str) -> web.Response:
 
 
 class Callbacks:
-    def __init__(self, adapter: WeChatAdapter) -> None:
+    def __init__(self, adapter: Receiver) -> None:
         self.adapter = adapter
         self.limit = adapter.config.max_body_bytes
 
