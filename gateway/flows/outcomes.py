@@ -1,7 +1,8 @@
-"""What follows an offer's outcome. An offer ends accepted, declined or timed out, in the
-dispatcher (an assignment needs no answer), in an agent's action, or on a timer; each of
-those counts the outcome here, and every way a conversation becomes an agent's ends in
-``on_assigned``, so the wait and SLA metrics mean the same whichever way it came."""
+"""What follows an offer's outcome. An offer ends accepted or declined by its agent
+(gateway/agents/actions.py) or timed out (timers.py); each counts the outcome here. Every
+way a conversation becomes an agent's (an accepted offer, a direct assignment by the
+dispatcher) ends in ``on_assigned``, so the wait and SLA metrics mean the same whichever
+way it came."""
 
 from __future__ import annotations
 
