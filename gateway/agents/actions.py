@@ -10,7 +10,8 @@ from adapters.model import Attachment, Conversation, Message
 from gateway.agents.protocol import Assigned, Closed, ReplyAck, StatusFrame
 from gateway.agents.sessions import AgentSession
 from gateway.config import AgentConfig
-from gateway.flows.switchboard import Switchboard, at_ms
+from gateway.flows.clock import at_ms
+from gateway.flows.switchboard import Switchboard
 from presence.registry import BUILT_IN_STATUSES
 from router.ids import new_id
 from router.results import RoutingError

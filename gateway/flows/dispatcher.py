@@ -1,0 +1,93 @@
+"""The process's one dispatcher task. Anything that may let a waiting conversation meet a
+free agent (a message queued, an agent available, an offer declined or expired, a close)
+asks for a dispatch; requests made while one runs coalesce into the next run, so a burst
+of them costs one ``dispatch.lua`` round, not one each. The decisions are made in Lua
+(router/); this module only hands them to the agents' sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from gateway.agents.protocol import Assigned, Offer
+from gateway.flows.clock import Clock
+from gateway.flows.outbound import ToAgents
+from gateway.flows.outcomes import OfferOutcomes
+from gateway.observability.metrics import Metrics
+from gateway.tasks import stop_if_cancelled
+from router.config import RoutingConfig
+from router.engine import Router
+from router.placement import Placer
+from router.results import OfferMade
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(kw_only=True)
+class Dispatcher:
+    router: Router
+    placer: Placer
+    metrics: Metrics
+    routing: RoutingConfig
+    to_agents: ToAgents
+    outcomes: OfferOutcomes
+    clock: Clock
+    _wanted: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+
+    def request(self) -> None:
+        """Ask the dispatcher task to run; requests made while it runs coalesce into one."""
+        self._wanted.set()
+
+    async def run(self) -> None:
+        """The dispatcher task: one per process, started by the app."""
+        while True:
+            await self._wanted.wait()
+            self._wanted.clear()
+            try:
+                await self.dispatch()
+            except Exception:
+                log.exception("dispatch failed; the next request retries")
+            stop_if_cancelled()
+
+    async def dispatch(self) -> list[OfferMade]:
+        """Route until a round decides less than a full batch: nothing more can be placed."""
+        made: list[OfferMade] = []
+        while True:
+            now = self.clock()
+            started = time.perf_counter()
+            decisions = await self.router.dispatch(now, self.placer.open_queues(now))
+            self.metrics.dispatch_seconds.observe(time.perf_counter() - started)
+            if not decisions:
+                return made
+            self.metrics.routed.inc(len(decisions))
+            made.extend(decisions)
+            await self._deliver(decisions)
+            if len(decisions) < self.routing.dispatch_batch:
+                return made
+
+    async def _deliver(self, decisions: list[OfferMade]) -> None:
+        """Each decision to its agent: an assignment at once, or an offer to answer."""
+        conversations = {
+            c.id: c for c in await self.router.conversations([d.conversation_id for d in decisions])
+        }
+        timeout = self.routing.offer_timeout_s
+        for decision in decisions:
+            conversation = conversations.get(decision.conversation_id)
+            if conversation is None:
+                continue
+            if decision.assigned:
+                await self.to_agents.send_on(
+                    decision.agent, decision.node, Assigned(conversation=conversation)
+                )
+                await self.outcomes.on_assigned(
+                    conversation, decision.agent, decision.queue, decision.enqueued_ms
+                )
+            else:
+                frame = Offer(
+                    offer_id=decision.offer_id or "",
+                    conversation=conversation,
+                    expires_in_s=timeout,
+                )
+                await self.to_agents.send_on(decision.agent, decision.node, frame)

@@ -1,0 +1,125 @@
+"""Customer messages in. An adapter hands over an ``Inbound``; its route (queue, priority,
+skills) is computed here, before the one Lua call that stores the message and opens or
+continues the conversation, so that call decides with everything it needs. What follows
+depends on what Lua found: the holding agent gets the message, a queued conversation asks
+for a dispatch, and a new one is greeted."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from adapters.contract import IngestResult
+from adapters.model import Inbound, Message
+from gateway.flows.clock import Clock
+from gateway.flows.dispatcher import Dispatcher
+from gateway.flows.outbound import ToAgents, ToCustomers
+from gateway.observability.metrics import Metrics
+from router.engine import Router
+from router.ids import new_id
+from router.placement import Placed, Placer, message_facts
+from router.results import Replaced
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(kw_only=True)
+class Ingester:
+    router: Router
+    placer: Placer
+    metrics: Metrics
+    to_customers: ToCustomers
+    to_agents: ToAgents
+    dispatcher: Dispatcher
+    clock: Clock
+
+    async def ingest(self, inbound: Inbound) -> IngestResult:
+        now = self.clock()
+        message = Message(
+            id=new_id("m", now),
+            direction="in",
+            text=inbound.text,
+            sent_at=inbound.received_at,
+            attachments=inbound.attachments,
+            kind=inbound.kind,
+            metadata=inbound.metadata,
+        )
+        placed = self._place(inbound, now)
+        try:
+            result = await self.router.ingest(
+                inbound.channel,
+                inbound.account,
+                inbound.external_id,
+                inbound.customer,
+                message,
+                now,
+                placed.placement,
+                thread=inbound.thread,
+                reopen_within_s=inbound.reopen_within_s,
+            )
+        except Exception:
+            self.metrics.inbound.labels(inbound.channel, "rejected").inc()
+            raise
+        outcome = "duplicate" if result.duplicate else "accepted"
+        self.metrics.inbound.labels(inbound.channel, outcome).inc()
+        if not result.duplicate:
+            if result.state == "assigned" and result.agent:
+                await self.to_agents.deliver_message(
+                    result.conversation_id, result.agent, result.agent_node, message
+                )
+            elif result.state == "queued":
+                self.dispatcher.request()
+            if result.created:
+                await self._greet(
+                    result.conversation_id,
+                    result.queue,
+                    result.queue_position,
+                    placed.closed_notice,
+                )
+        return IngestResult(
+            conversation_id=result.conversation_id,
+            message=result.message,
+            duplicate=result.duplicate,
+            queue_position=result.queue_position,
+        )
+
+    def _place(self, inbound: Inbound, now_ms: int) -> Placed:
+        facts = message_facts(inbound.channel, inbound.account, inbound.text, inbound.metadata)
+        return self.placer.place(facts, now_ms)
+
+    async def reclassify(self, conversation_id: str, inbound: Inbound) -> Replaced:
+        """Place a waiting conversation afresh by what it now says (an edited review), as a
+        new conversation opened by ``inbound`` would be placed, and route it at once when it
+        moved: a free agent of its new queue gets it without waiting for the next sweep. A
+        closed-queue notice is not sent: the customer was greeted when it opened."""
+        now = self.clock()
+        placed = self._place(inbound, now)
+        replaced = await self.router.replace(conversation_id, placed.placement, now)
+        if replaced.moved:
+            log.info(
+                "conversation %s placed afresh: %s -> %s",
+                conversation_id,
+                replaced.from_queue,
+                replaced.to_queue,
+                extra={"conversation": conversation_id},
+            )
+            self.dispatcher.request()
+        return replaced
+
+    async def _greet(
+        self, conversation_id: str, queue: str | None, position: int | None, closed: str | None
+    ) -> None:
+        """A new conversation's first auto-replies: closed now, or the place in the queue
+        on channels that cannot show it live."""
+        spec = self.placer.queues.get(queue or "")
+        if closed is None and not (spec and spec.position_auto_reply and position):
+            return
+        conversation = await self.router.conversation(conversation_id)
+        if conversation is None:
+            return
+        if closed is not None:
+            await self.to_customers.auto_reply(conversation, closed)
+        elif position:
+            await self.to_customers.auto_reply(
+                conversation, spec.position_message.format(position=position)
+            )
