@@ -19,7 +19,7 @@ from gateway.admin.snapshots import (
     QueueSnapshot,
 )
 from gateway.config import AgentConfig
-from gateway.flows.switchboard import at_ms
+from gateway.flows.clock import at_ms
 from gateway.services import Services
 from router.config import QueueConfig
 from router.eligibility import share

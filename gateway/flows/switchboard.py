@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from adapters.contract import Adapter
 from gateway.agents.sessions import AgentSessions
 from gateway.config import AgentConfig, Config
-from gateway.flows.clock import Clock, at_ms, wall_clock_ms
+from gateway.flows.clock import Clock, wall_clock_ms
 from gateway.flows.closing import Closing
 from gateway.flows.dispatcher import Dispatcher
 from gateway.flows.ingest import Ingester
@@ -29,9 +29,6 @@ from gateway.observability.metrics import Metrics
 from presence.registry import Presence
 from router.engine import Router
 from router.placement import Placer
-
-# at_ms and wall_clock_ms live in gateway.flows.clock; importable from here as before.
-__all__ = ["Switchboard", "at_ms", "wall_clock_ms"]
 
 
 class Switchboard:
