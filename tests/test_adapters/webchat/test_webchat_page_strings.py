@@ -1,7 +1,8 @@
 """The page's words: every reason the gateway closes a conversation with has a sentence in
 English and Chinese in the widget's strings.js.
 
-The reasons are read from the gateway's code (every ``close_conversation`` call, and the
+The reasons are read from the gateway's code (every ``close_conversation`` or
+``closing.close`` call, which share one signature, and the
 strings the reason variable is assigned), not listed by hand, so a new reason fails here
 until the page can say it."""
 
@@ -19,6 +20,14 @@ CHAT_JS = ROOT / "adapters" / "webchat" / "static" / "chat.js"
 REASON_ARG = 2  # close_conversation(conversation_id, by_agent, reason, message=None)
 
 
+def _closes(func: ast.Attribute) -> bool:
+    if func.attr == "close_conversation":
+        return True
+    owner = func.value
+    named = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
+    return func.attr == "close" and named == "closing"
+
+
 def _strings(node: ast.AST) -> set[str]:
     constants = (n for n in ast.walk(node) if isinstance(n, ast.Constant))
     return {c.value for c in constants if isinstance(c.value, str)}
@@ -29,7 +38,7 @@ def _reasons_in(function: ast.AST) -> set[str]:
     for call in ast.walk(function):
         if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
             continue
-        if call.func.attr != "close_conversation":
+        if not _closes(call.func):
             continue
         args = [kw.value for kw in call.keywords if kw.arg == "reason"]
         args += call.args[REASON_ARG : REASON_ARG + 1]
