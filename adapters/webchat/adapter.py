@@ -308,6 +308,7 @@ class WebChatAdapter(Adapter[WebChatConfig]):
             agent_name=conv.agent_name if conv else None,
             prechat=self._form if session.profile is None else None,
             uploads=self._limits,
+            close_messages=dict(self.config.close_messages) or None,
         )
         await _reply(session.ws, welcome)
 

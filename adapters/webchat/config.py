@@ -14,6 +14,9 @@ Origin = Annotated[str, msgspec.Meta(pattern=r"^https?://[^/\s]+$")]
 FieldName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 MimeType = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9.+-]+/[a-z0-9.+-]+$")]
 FieldKind = Literal["name", "email", "phone", "text"]
+PageLanguage = Literal["en", "zh"]
+CloseReason = Annotated[str, msgspec.Meta(pattern=r"^(_unknown|[a-z][a-z0-9_]{0,63})$")]
+Sentence = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 KINDS: tuple[str, ...] = ("name", "email", "phone", "text")
 
 # Image types the upload check recognises by their first bytes (see uploads.sniff). Any
@@ -98,6 +101,10 @@ class WebChatConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     - ``prechat``: the pre-chat form, field names or :class:`PrechatField` tables; empty:
       no form.
     - ``uploads``: see :class:`UploadsConfig`.
+    - ``close_messages``: the sentence the page shows for a close reason, per language
+      (``[webchat.close_messages.inactive] en = "..."``, ``zh = "..."``); reasons and
+      languages not given keep the page's own sentences. ``_unknown`` is for a reason the
+      page does not know.
     """
 
     enabled: bool = True
@@ -113,6 +120,7 @@ class WebChatConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     serve_page: bool = True
     prechat: list[FieldName | PrechatField] = []
     uploads: UploadsConfig = msgspec.field(default_factory=UploadsConfig)
+    close_messages: dict[CloseReason, dict[PageLanguage, Sentence]] = {}
 
     def __post_init__(self) -> None:
         fields = self.prechat_fields

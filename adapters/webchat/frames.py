@@ -72,6 +72,8 @@ class Welcome(Frame, tag="welcome"):
     prechat: list[PrechatSpec] | None = None
     # Absent when uploads are off.
     uploads: UploadLimits | None = None
+    # The deployment's own close sentences (reason -> language -> sentence), over the page's.
+    close_messages: dict[str, dict[str, str]] | None = None
 
 
 class MessageFrame(Frame, tag="message"):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from adapters.contract import (
     Inbound,
     IngestResult,
@@ -14,6 +16,7 @@ from adapters.contract import (
     OpenConversation,
     Reclassified,
 )
+from adapters.model import Message
 from gateway.flows.switchboard import Switchboard
 from gateway.redis.bus import NodeBus
 
@@ -69,9 +72,17 @@ class GatewayHost:
         agent = self.switchboard.agents.get(conversation.agent or "")
         return OpenConversation(
             id=conversation.id,
-            messages=conversation.messages,
+            messages=[self._as_customers_see(m) for m in conversation.messages],
             agent_name=agent.display_name if agent else None,
         )
+
+    def _as_customers_see(self, message: Message) -> Message:
+        """Stored messages name their author by agent id; customers only ever see the agent's
+        display name (as in live messages), and nothing for the gateway's own messages."""
+        if message.author is None:
+            return message
+        agent = self.switchboard.agents.get(message.author)
+        return msgspec.structs.replace(message, author=agent.display_name if agent else None)
 
     async def reclassify(self, conversation_id: str, inbound: Inbound) -> Reclassified:
         return await self.switchboard.reclassify(conversation_id, inbound)

@@ -38,6 +38,15 @@
     });
   }
 
+  // The deployment's sentences (welcome.close_messages) win, language by language.
+  function useCloseMessages(configured) {
+    Object.keys(configured || {}).forEach(function (reason) {
+      var own = configured[reason][lang], known = CLOSED[reason] || CLOSED._unknown;
+      if (own) CLOSED[reason] = { en: known.en, zh: known.zh };
+      if (own) CLOSED[reason][lang] = own;
+    });
+  }
+
   function closeSentence(reason) {
     return (CLOSED[reason] || CLOSED._unknown)[lang];
   }
@@ -186,6 +195,7 @@
         if (f.agent_name) this.setStatus(fill(T.helping, { name: f.agent_name }));
         if (f.prechat) { if (!this.fields) this.showPrechat(f.prechat); } else this.hidePrechat();
         this.showUploads(f.uploads || null);
+        useCloseMessages(f.close_messages);
         this.flush();
         break;
       case "message":

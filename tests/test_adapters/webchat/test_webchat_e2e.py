@@ -127,3 +127,29 @@ async def test_visitor_resumes_with_token_and_unknown_token_starts_fresh(config,
             assert welcome["visitor_token"] != token
             assert welcome.get("conversation_id") is None
             assert welcome["messages"] == []
+
+
+async def test_after_a_reload_the_customer_sees_the_agents_name_never_the_id(tenant, redis_url):
+    config = make_config(tenant, agents=[agent("alice", capacity=1, name="Alice Wang")])
+    async with running(config, redis_url) as gw, agent_client(gw, "alice") as alice:
+        async with customer(gw) as visitor:
+            token = visitor.frames[0]["visitor_token"]
+            await visitor.send(type="message", text="hello", client_msg_id="c1")
+            offer = await alice.expect("offer")
+            await alice.send(type="accept", offer_id=offer["offer_id"])
+            await visitor.expect("agent", name="Alice Wang")
+            conversation_id = offer["conversation"]["id"]
+            await alice.send(
+                type="reply", conversation_id=conversation_id, text="hi", client_msg_id="r1"
+            )
+            live = await visitor.expect("message", conversation_id=conversation_id)
+            while live["message"]["direction"] != "out":
+                live = await visitor.expect("message", conversation_id=conversation_id)
+            assert live["message"]["author"] == "Alice Wang"
+        async with customer(gw, visitor_token=token) as again:
+            welcome = again.frames[0]
+            assert welcome["agent_name"] == "Alice Wang"
+            replies = [m for m in welcome["messages"] if m["direction"] == "out"]
+            assert [m["text"] for m in replies] == ["hi"]
+            assert all(m.get("author") in ("Alice Wang", None) for m in replies), replies
+            assert "alice" not in {m.get("author") for m in welcome["messages"]}
