@@ -27,6 +27,7 @@ from gateway.observability.metrics import Metrics, sla_thresholds
 from gateway.redis.bus import NodeBus
 from gateway.redis.client import make_pubsub_redis, make_redis
 from gateway.services import SERVICES, Services
+from gateway.supervisors.site import add_supervisor_routes, close_supervisor_sockets
 from presence.registry import Presence
 from router.engine import Router
 from router.ids import new_id
@@ -64,6 +65,7 @@ def build_apps(
     )
     app[SERVICES] = services
     app.router.add_get("/agent/ws", agent_socket)
+    add_supervisor_routes(app)
     add_console_routes(app)
     for name, adapter in adapters.items():
         sub_app = adapter.web_app()
@@ -161,4 +163,5 @@ async def _close_sockets(app: web.Application) -> None:
     s = app[SERVICES]
     s.started = False
     await s.sessions.close_all("gateway going away")
+    await close_supervisor_sockets(s)
     await _close_adapters(s)

@@ -1,0 +1,80 @@
+"""The change tap: a small in-process hub that the flows tell what just happened (a routing
+decision, a customer message, a message sent to a customer, a close, a status change) and
+that wakes the supervisor sockets interested in it. It decides nothing and stores nothing:
+telling it costs a few set() calls, so the flows may tell it on every path.
+
+A wallboard wake-up is only a flag (``asyncio.Event``) per subscriber: a burst of changes
+costs one rebuilt wallboard, whose pace the socket sets ([supervisor]
+wallboard_min_interval_ms). Watchers of a conversation get its messages and its close.
+
+Only what passes through this process is seen: docs/protocol.md says what that means for a
+gateway of several processes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from adapters.model import Message
+
+log = logging.getLogger(__name__)
+
+
+class Watcher(Protocol):
+    def on_message(self, conversation_id: str, message: Message) -> None: ...
+
+    def on_closed(self, conversation_id: str, reason: str) -> None: ...
+
+
+class ChangeTap:
+    def __init__(self) -> None:
+        self._boards: set[asyncio.Event] = set()
+        self._watchers: dict[str, set[Watcher]] = {}
+
+    # What the flows call.
+
+    def changed(self) -> None:
+        """Something a wallboard shows may have changed: wake every wallboard."""
+        for wake in self._boards:
+            wake.set()
+
+    def message(self, conversation_id: str, message: Message) -> None:
+        """A message was stored in a conversation (a customer's, or one sent to them)."""
+        self._each(conversation_id, lambda w: w.on_message(conversation_id, message))
+
+    def closed(self, conversation_id: str, reason: str) -> None:
+        self._each(conversation_id, lambda w: w.on_closed(conversation_id, reason))
+        self.changed()
+
+    # What supervisor sockets call.
+
+    def subscribe(self) -> asyncio.Event:
+        wake = asyncio.Event()
+        self._boards.add(wake)
+        return wake
+
+    def unsubscribe(self, wake: asyncio.Event) -> None:
+        self._boards.discard(wake)
+
+    def watch(self, conversation_id: str, watcher: Watcher) -> None:
+        self._watchers.setdefault(conversation_id, set()).add(watcher)
+
+    def unwatch(self, conversation_id: str, watcher: Watcher) -> None:
+        watchers = self._watchers.get(conversation_id)
+        if watchers is not None:
+            watchers.discard(watcher)
+            if not watchers:
+                del self._watchers[conversation_id]
+
+    def watching(self, conversation_id: str) -> bool:
+        return bool(self._watchers.get(conversation_id))
+
+    def _each(self, conversation_id: str, call: Callable[[Watcher], None]) -> None:
+        for watcher in list(self._watchers.get(conversation_id, ())):
+            try:
+                call(watcher)
+            except Exception:
+                # A watcher's failure must never fail the flow that told the tap.
+                log.exception("supervisor watcher failed on %s", conversation_id)
