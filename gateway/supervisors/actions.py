@@ -56,7 +56,11 @@ async def _transfer(
         if to_queue not in services.switchboard.placer.queues:
             raise Refused("unknown_queue", f"no queue {to_queue!r}", field)
         raise Refused("out_of_scope", f"queue {to_queue} is not one of yours", field)
-    await in_scope(services, scope, frame.conversation_id)
+    conversation = await in_scope(services, scope, frame.conversation_id)
+    if to_agent is not None and conversation.agent == to_agent:
+        # Routing would take it from them and offer it back: nothing a lead means.
+        field = "conversation_id" if isinstance(frame, TakeOver) else "to_agent"
+        raise Refused("already_assigned", f"{to_agent} holds {conversation.id} already", field)
     note = frame.note if isinstance(frame, TransferAction) else None
     await services.actions.transfer(None, frame.conversation_id, to_agent, to_queue, note)
 
