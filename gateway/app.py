@@ -27,7 +27,11 @@ from gateway.observability.metrics import Metrics, sla_thresholds
 from gateway.redis.bus import NodeBus
 from gateway.redis.client import make_pubsub_redis, make_redis
 from gateway.services import SERVICES, Services
-from gateway.supervisors.site import add_supervisor_routes, close_supervisor_sockets
+from gateway.supervisors.site import (
+    add_supervisor_routes,
+    close_supervisor_sockets,
+    supervisor_relay,
+)
 from presence.registry import Presence
 from router.engine import Router
 from router.ids import new_id
@@ -73,6 +77,7 @@ def build_apps(
             app.add_subapp(f"/{name}/", sub_app)
     app.cleanup_ctx.append(_core)
     app.cleanup_ctx.append(_background_tasks)
+    app.cleanup_ctx.append(supervisor_relay)
     app.on_shutdown.append(_close_sockets)
     return app, build_admin_app(app)
 

@@ -38,11 +38,13 @@ class Dispatcher:
     tap: ChangeTap = field(default_factory=ChangeTap)
     _wanted: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
-    def request(self) -> None:
+    def request(self, changed: bool = True) -> None:
         """Ask the dispatcher task to run; requests made while it runs coalesce into one.
-        Whatever asks for a dispatch changed something supervisors' wallboards show."""
+        Whatever asks for a dispatch changed something supervisors' wallboards show, except
+        the periodic sweep, which says so with ``changed=False``."""
         self._wanted.set()
-        self.tap.changed()
+        if changed:
+            self.tap.changed()
 
     async def run(self) -> None:
         """The dispatcher task: one per process, started by the app."""
