@@ -83,3 +83,17 @@ def test_errors_name_the_file_table_and_key(tmp_path, text, table, key, problem)
     error = info.value
     assert (error.file, error.table, error.key) == (str(tmp_path / "zhongtai.toml"), table, key)
     assert problem in error.problem
+
+
+def test_the_demo_has_a_lead_of_its_queues_whose_token_is_printed(capsys) -> None:
+    from gateway import cli
+    from gateway.demo import demo_config
+
+    config = demo_config()
+    (lin,) = config.core.supervisors
+    assert lin.id == "lin" and lin.queues == [q.name for q in config.queues]
+    cli._print_demo(config, "zhongtai")
+    printed = capsys.readouterr().out
+    assert f"team lead lin: sign in at http://127.0.0.1:8080/console/ with token {lin.token}" in (
+        printed
+    )

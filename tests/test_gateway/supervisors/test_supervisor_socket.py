@@ -4,6 +4,8 @@ the lead's queues), and frames it refuses."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from harness import accept_offer, agent_client, connect, customer
 from supervisor_support import admin_get, centre, lead, until_frame
@@ -158,3 +160,29 @@ async def test_bad_frames_get_an_error_naming_the_field(tenant, redis_url):
         # The socket stays open after every refusal.
         await lin.send(type="ping")
         await lin.expect("pong")
+
+
+async def test_a_burst_of_changes_coalesces_into_few_wallboards(tenant, redis_url, monkeypatch):
+    monkeypatch.setattr(supervisor_session, "REFRESH_S", 600.0)
+    interval_ms = 400
+    async with (
+        centre(tenant, redis_url, supervisor={"wallboard_min_interval_ms": interval_ms}) as gw,
+        agent_client(gw, "alice"),
+        lead(gw, "tok-lin") as (lin, _),
+    ):
+        await until_frame(lin, "wallboard", lambda f: f["agents"][0]["status"] == "available")
+        statuses = ["away", "lunch", "training", "away", "lunch", "available", "away"]
+        for n, status in enumerate(statuses):
+            await lin.send(
+                type="set_agent_status", request_id=f"s{n}", agent_id="alice", status=status
+            )
+        for n in range(len(statuses)):
+            await lin.expect("done", request_id=f"s{n}")
+        # Read until the last status shows; the burst's frames follow the one before it.
+        while (await lin.expect("wallboard"))["agents"][0]["status"] != "away":
+            pass
+        boards = [f for f in lin.frames if f.get("type") == "wallboard"]
+        # Never two frames within the interval, so fewer frames than changes.
+        assert len(boards) - 1 < len(statuses)
+        gaps = [b["at_ms"] - a["at_ms"] for a, b in itertools.pairwise(boards)]
+        assert all(gap >= interval_ms - 50 for gap in gaps), gaps
