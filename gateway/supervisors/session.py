@@ -16,7 +16,7 @@ from adapters.model import Message
 from gateway.services import Services
 from gateway.supervisors.protocol import Closed, Frame, MessageFrame, encode
 from gateway.supervisors.scope import Scope
-from gateway.supervisors.wallboard import StatusSince, build_wallboard
+from gateway.supervisors.wallboard import SharedReads, StatusSince, build_wallboard
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +25,15 @@ MAX_PENDING = 1000  # frames queued for a socket that does not read: past this i
 
 
 class SupervisorSession:
-    def __init__(self, services: Services, scope: Scope, ws: web.WebSocketResponse) -> None:
+    def __init__(
+        self,
+        services: Services,
+        scope: Scope,
+        ws: web.WebSocketResponse,
+        reads: SharedReads | None = None,
+    ) -> None:
         self.services = services
+        self._reads = reads
         self.scope = scope
         self.lead = scope.lead
         self.ws = ws
@@ -98,7 +105,10 @@ class SupervisorSession:
                 wake.clear()
                 built_at = loop.time()
                 try:
-                    self.push(await build_wallboard(self.services, self.scope, self._since))
+                    board = await build_wallboard(
+                        self.services, self.scope, self._since, self._reads
+                    )
+                    self.push(board)
                 except Exception:
                     log.exception("supervisor %s: wallboard failed; retrying", self.lead.id)
                 with contextlib.suppress(TimeoutError):

@@ -13,11 +13,13 @@ from aiohttp import WSCloseCode, web
 from gateway.services import SERVICES, Services
 from gateway.supervisors.relay import Relay
 from gateway.supervisors.socket import supervisor_socket
+from gateway.supervisors.wallboard import WALLBOARD_READS, SharedReads
 
 SUPERVISOR_WS = "/supervisor/ws"
 
 
 def add_supervisor_routes(app: web.Application) -> None:
+    app[WALLBOARD_READS] = SharedReads(app[SERVICES])
     app.router.add_get(SUPERVISOR_WS, supervisor_socket)
 
 

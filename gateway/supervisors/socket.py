@@ -28,6 +28,7 @@ from gateway.supervisors.protocol import (
 )
 from gateway.supervisors.scope import scope_of
 from gateway.supervisors.session import SupervisorSession
+from gateway.supervisors.wallboard import WALLBOARD_READS
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,8 @@ async def supervisor_socket(request: web.Request) -> web.StreamResponse:
         await _send(ws, Error(code="bad_token", detail="unknown or missing token", field="token"))
         await ws.close(code=CLOSE_BAD_TOKEN, message=b"bad token")
         return ws
-    session = SupervisorSession(services, scope_of(services.config, lead), ws)
+    scope = scope_of(services.config, lead)
+    session = SupervisorSession(services, scope, ws, request.app.get(WALLBOARD_READS))
     await _run(services, session)
     return ws
 

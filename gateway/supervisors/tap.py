@@ -45,11 +45,14 @@ class ChangeTap:
         self._boards: set[asyncio.Event] = set()
         self._watchers: dict[str, set[Watcher]] = {}
         self.remote: Remote | None = None
+        # Counts changes, so that a read of Redis made since the last one can be shared.
+        self.generation = 0
 
     # What the flows call. ``local``: heard from another process, so not passed on again.
 
     def changed(self, local: bool = False) -> None:
         """Something a wallboard shows may have changed: wake every wallboard."""
+        self.generation += 1
         for wake in self._boards:
             wake.set()
         if self.remote is not None and not local:
