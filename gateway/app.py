@@ -27,6 +27,11 @@ from gateway.observability.metrics import Metrics, sla_thresholds
 from gateway.redis.bus import NodeBus
 from gateway.redis.client import make_pubsub_redis, make_redis
 from gateway.services import SERVICES, Services
+from gateway.supervisors.site import (
+    add_supervisor_routes,
+    close_supervisor_sockets,
+    supervisor_relay,
+)
 from presence.registry import Presence
 from router.engine import Router
 from router.ids import new_id
@@ -64,6 +69,7 @@ def build_apps(
     )
     app[SERVICES] = services
     app.router.add_get("/agent/ws", agent_socket)
+    add_supervisor_routes(app)
     add_console_routes(app)
     for name, adapter in adapters.items():
         sub_app = adapter.web_app()
@@ -71,6 +77,7 @@ def build_apps(
             app.add_subapp(f"/{name}/", sub_app)
     app.cleanup_ctx.append(_core)
     app.cleanup_ctx.append(_background_tasks)
+    app.cleanup_ctx.append(supervisor_relay)
     app.on_shutdown.append(_close_sockets)
     return app, build_admin_app(app)
 
@@ -161,4 +168,5 @@ async def _close_sockets(app: web.Application) -> None:
     s = app[SERVICES]
     s.started = False
     await s.sessions.close_all("gateway going away")
+    await close_supervisor_sockets(s)
     await _close_adapters(s)

@@ -108,6 +108,8 @@ def _print_demo(config: Config, program: str) -> None:
             f"  agent {agent.id}: {program} agent --url ws://{server.host}:{server.port}/agent/ws"
             f" --token {agent.token}"
         )
+    for lead in config.core.supervisors:
+        print(f"  team lead {lead.id}: sign in at {base}/console/ with token {lead.token}")
     print(f"  metrics: http://{server.host}:{server.admin_port}/metrics", flush=True)
 
 

@@ -43,6 +43,8 @@ CORE_TABLES = (
     "presence",
     "admin",
     "logging",
+    "supervisors",
+    "supervisor",
 )
 
 
@@ -95,12 +97,43 @@ class AgentConfig(AgentSpec):
         return self.name or self.id
 
     def token_matches(self, presented: str) -> bool:
-        if self.token is not None:
-            return hmac.compare_digest(self.token.encode(), presented.encode())
-        if self.token_sha256 is not None:
-            digest = hashlib.sha256(presented.encode()).hexdigest()
-            return hmac.compare_digest(digest, self.token_sha256.lower())
-        return False
+        return token_matches(self.token, self.token_sha256, presented)
+
+
+def token_matches(token: str | None, token_sha256: str | None, presented: str) -> bool:
+    """Whether ``presented`` is the configured token (or hashes to token_sha256), compared
+    in constant time: the one check for agents' and supervisors' tokens alike."""
+    if token is not None:
+        return hmac.compare_digest(token.encode(), presented.encode())
+    if token_sha256 is not None:
+        digest = hashlib.sha256(presented.encode()).hexdigest()
+        return hmac.compare_digest(digest, token_sha256.lower())
+    return False
+
+
+class SupervisorConfig(Strict):
+    """A ``[[supervisors]]`` entry: a team lead who signs in on /supervisor/ws and sees (and
+    acts on) the queues they lead; no queues means every queue."""
+
+    id: str
+    name: str | None = None
+    token: str | None = None
+    token_sha256: str | None = None
+    queues: list[str] = []
+    agent: str | None = None  # their own agent account, which take_over assigns to
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.id
+
+    def token_matches(self, presented: str) -> bool:
+        return token_matches(self.token, self.token_sha256, presented)
+
+
+class SupervisorSettings(Strict):
+    """``[supervisor]``: how the supervisor socket behaves for every lead."""
+
+    wallboard_min_interval_ms: int = 500
 
 
 class PresenceConfig(Strict):
@@ -131,6 +164,8 @@ class CoreConfig(Strict):
     presence: PresenceConfig = msgspec.field(default_factory=PresenceConfig)
     admin: AdminConfig = msgspec.field(default_factory=AdminConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+    supervisors: list[SupervisorConfig] = []
+    supervisor: SupervisorSettings = msgspec.field(default_factory=SupervisorSettings)
 
 
 class Config(msgspec.Struct, kw_only=True):
@@ -239,6 +274,30 @@ def _check_semantics(core: CoreConfig, file: str) -> None:
         raise ConfigError(file, "routing", "not_ready_reasons", f"{sorted(reserved)} are built in")
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", core.server.tenant):
         raise ConfigError(file, "server", "tenant", "use letters, digits, _ . -")
+    _check_supervisors(core, file, names)
+
+
+def _check_supervisors(core: CoreConfig, file: str, queue_names: set[str]) -> None:
+    if core.supervisor.wallboard_min_interval_ms < 0:
+        raise ConfigError(file, "supervisor", "wallboard_min_interval_ms", "cannot be negative")
+    agents = {agent.id for agent in core.agents}
+    agent_tokens = {agent.token for agent in core.agents if agent.token is not None}
+    seen: set[str] = set()
+    for i, lead in enumerate(core.supervisors):
+        where = f"supervisors[{i}]"
+        if lead.id in seen:
+            raise ConfigError(file, where, "id", f"duplicate supervisor id {lead.id!r}")
+        seen.add(lead.id)
+        if (lead.token is None) == (lead.token_sha256 is None):
+            raise ConfigError(file, where, "token", "set exactly one of token or token_sha256")
+        if lead.token is not None and lead.token in agent_tokens:
+            # The console tries a token on the agent socket first: the lead could never sign in.
+            raise ConfigError(file, where, "token", "an agent already has this token")
+        for j, queue in enumerate(lead.queues):
+            if queue not in queue_names:
+                raise ConfigError(file, where, f"queues[{j}]", f"no queue named {queue!r}")
+        if lead.agent is not None and lead.agent not in agents:
+            raise ConfigError(file, where, "agent", f"no agent {lead.agent!r}")
 
 
 def apply_environment(core: CoreConfig, env: Mapping[str, str]) -> CoreConfig:
@@ -251,6 +310,10 @@ def apply_environment(core: CoreConfig, env: Mapping[str, str]) -> CoreConfig:
         var = "ZHONGTAI_AGENT_TOKEN_" + re.sub(r"[^A-Za-z0-9]", "_", agent.id).upper()
         if token := env.get(var):
             agent.token, agent.token_sha256 = token, None
+    for lead in core.supervisors:
+        var = "ZHONGTAI_SUPERVISOR_TOKEN_" + re.sub(r"[^A-Za-z0-9]", "_", lead.id).upper()
+        if token := env.get(var):
+            lead.token, lead.token_sha256 = token, None
     return core
 
 

@@ -1,10 +1,18 @@
-"""The --demo configuration: two agents and the web chat, with no file at all."""
+"""The --demo configuration: two agents, a team lead who leads the demo's queues, and the web
+chat, with no file at all."""
 
 from __future__ import annotations
 
 import secrets
 
-from gateway.config import AgentConfig, Config, CoreConfig, QueueConfig, with_defaults
+from gateway.config import (
+    AgentConfig,
+    Config,
+    CoreConfig,
+    QueueConfig,
+    SupervisorConfig,
+    with_defaults,
+)
 
 DEMO_CAPACITY = {"webchat": 3, "wechat": 3, "email": 10, "review": 10}
 
@@ -20,9 +28,15 @@ def demo_config() -> Config:
         )
         for agent_id, name in (("alice", "Alice"), ("bob", "Bob"))
     ]
-    core = with_defaults(
-        CoreConfig(agents=agents, queues=[QueueConfig(name="general", skills={"general": 1})])
+    queues = [QueueConfig(name="general", skills={"general": 1})]
+    # Lin leads every demo queue; without an agent account of her own, take_over is off.
+    lead = SupervisorConfig(
+        id="lin",
+        name="Lin",
+        token=f"lin-{secrets.token_urlsafe(8)}",
+        queues=[q.name for q in queues],
     )
+    core = with_defaults(CoreConfig(agents=agents, queues=queues, supervisors=[lead]))
     from adapters.webchat import WebChatAdapter
 
     return Config(core=core, adapters={"webchat": WebChatAdapter.Config()}, source="--demo")

@@ -43,7 +43,8 @@ async def run_housekeeping(services: Services) -> None:
                 await services.router.purge_closed(board.clock(), retention_s)
             if now - last_dispatch >= DISPATCH_EVERY_S:
                 last_dispatch = now
-                board.request_dispatch()
+                # Nothing changed: the sweep must not wake supervisors' wallboards.
+                board.request_dispatch(changed=False)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -36,6 +36,8 @@ class Services:
     switchboard: Switchboard = field(init=False)
     actions: AgentActions = field(init=False)
     started: bool = False
+    # The supervisor sockets open on this process, closed at shutdown (gateway/supervisors).
+    supervisor_sockets: set[web.WebSocketResponse] = field(default_factory=set)
 
 
 SERVICES = web.AppKey("services", Services)

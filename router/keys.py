@@ -45,6 +45,10 @@ class RouterKeys:
         """List of recent accept times (ms, newest first), for estimated waits."""
         return f"{self.prefix}accepts:{queue}"
 
+    def sla_answers(self, queue: str) -> str:
+        """Zset "conv|1" (met) or "conv|0" (breached) -> answer ms, the last SLA_WINDOW_MS."""
+        return f"{self.prefix}sla:{queue}"
+
     def messages(self, conversation_id: str) -> str:
         return f"{self.prefix}msgs:{conversation_id}"
 

@@ -15,6 +15,9 @@ from router.results import AgentExpiry, TimerEvent
 # How far a timer whose follow-up the caller does is pushed ahead while it works.
 LEASE_MS = 5_000
 
+# How far back the per-queue SLA record reaches (the supervisors' wallboard's 15 minutes).
+SLA_WINDOW_MS = 15 * 60_000
+
 
 class Maintenance(RouterCore):
     async def expire_agents(self, now_ms: int, grace_ms: int) -> list[AgentExpiry]:
@@ -73,12 +76,37 @@ class Maintenance(RouterCore):
             )
         )
 
-    async def record_accept(self, queue: str, now_ms: int, keep: int = 20) -> None:
-        """Remember recent accept times per queue, for the estimated wait told to customers."""
+    async def record_accept(
+        self,
+        queue: str,
+        now_ms: int,
+        keep: int = 20,
+        sla_met: tuple[str, bool] | None = None,
+    ) -> None:
+        """Remember recent accept times per queue, for the estimated wait told to customers;
+        with ``sla_met`` (conversation, whether it was answered within its SLA), in the same
+        round trip, the queue's SLA record of the last SLA_WINDOW_MS."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.lpush(self.keys.accepts(queue), now_ms)
             pipe.ltrim(self.keys.accepts(queue), 0, keep - 1)
+            if sla_met is not None:
+                conversation_id, met = sla_met
+                key = self.keys.sla_answers(queue)
+                pipe.zadd(key, {f"{conversation_id}|{int(met)}": now_ms})
+                pipe.zremrangebyscore(key, "-inf", now_ms - SLA_WINDOW_MS)
             await pipe.execute()
+
+    async def recent_sla(self, queues: Sequence[str], now_ms: int) -> dict[str, tuple[int, int]]:
+        """Per queue, (answered, of which within SLA) over the last SLA_WINDOW_MS."""
+        since = now_ms - SLA_WINDOW_MS
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for queue in queues:
+                pipe.zrangebyscore(self.keys.sla_answers(queue), since, "+inf")
+            found = await pipe.execute()
+        return {
+            queue: (len(members), sum(text(m).endswith("|1") for m in members))
+            for queue, members in zip(queues, found, strict=True)
+        }
 
     async def recent_accepts(self, queue: str) -> list[int]:
         """Accept times in ms, newest first."""

@@ -51,6 +51,7 @@ class AgentActions:
             raise RoutingError("bad_status", f"unknown status {status!r}; one of {self.statuses()}")
         if await self.board.presence.set_status(agent_id, status, reason):
             self.board.request_dispatch()
+        self.board.tap.changed()
         node = await self.board.presence.node_of(agent_id)
         await self.board.sessions.deliver(
             agent_id, node, StatusFrame(status=status, reason=reason or None)

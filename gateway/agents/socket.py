@@ -149,6 +149,7 @@ async def _run_session(services: Services, session: AgentSession) -> None:
                 Offer(offer_id=offer_id, conversation=conversation, expires_in_s=expires_in_s)
             )
         board.request_dispatch()
+        board.tap.changed()
         log.info("agent %s connected (%s)", agent.id, session.connection_id)
         await _serve_frames(services, session)
     finally:
@@ -161,6 +162,7 @@ async def _run_session(services: Services, session: AgentSession) -> None:
             )
         except Exception:
             log.exception("could not record agent %s's disconnect", agent.id)
+        board.tap.changed()
         log.info("agent %s disconnected (%s)", agent.id, session.connection_id)
 
 

@@ -6,7 +6,7 @@ have freed that agent."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.agents.protocol import Closed
 from gateway.flows.clock import Clock
@@ -14,6 +14,7 @@ from gateway.flows.dispatcher import Dispatcher
 from gateway.flows.outbound import ToAgents, ToCustomers
 from gateway.observability.instrument import observe_close
 from gateway.observability.metrics import Metrics
+from gateway.supervisors.tap import ChangeTap
 from router.engine import Router
 
 
@@ -25,6 +26,7 @@ class Closing:
     to_agents: ToAgents
     dispatcher: Dispatcher
     clock: Clock
+    tap: ChangeTap = field(default_factory=ChangeTap)
 
     async def close(
         self, conversation_id: str, by_agent: str | None, reason: str, message: str | None = None
@@ -41,6 +43,7 @@ class Closing:
         if outcome.agent:
             frame = Closed(conversation_id=conversation_id, reason=reason)
             await self.to_agents.send(outcome.agent, frame)
+        self.tap.closed(conversation_id, reason)
         if conversation is not None:
             await self.to_customers.notify(conversation, kind="closed", reason=reason)
         self.dispatcher.request()

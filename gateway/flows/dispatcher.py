@@ -16,6 +16,7 @@ from gateway.flows.clock import Clock
 from gateway.flows.outbound import ToAgents
 from gateway.flows.outcomes import OfferOutcomes
 from gateway.observability.metrics import Metrics
+from gateway.supervisors.tap import ChangeTap
 from gateway.tasks import stop_if_cancelled
 from router.config import RoutingConfig
 from router.engine import Router
@@ -34,11 +35,16 @@ class Dispatcher:
     to_agents: ToAgents
     outcomes: OfferOutcomes
     clock: Clock
+    tap: ChangeTap = field(default_factory=ChangeTap)
     _wanted: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
-    def request(self) -> None:
-        """Ask the dispatcher task to run; requests made while it runs coalesce into one."""
+    def request(self, changed: bool = True) -> None:
+        """Ask the dispatcher task to run; requests made while it runs coalesce into one.
+        Whatever asks for a dispatch changed something supervisors' wallboards show, except
+        the periodic sweep, which says so with ``changed=False``."""
         self._wanted.set()
+        if changed:
+            self.tap.changed()
 
     async def run(self) -> None:
         """The dispatcher task: one per process, started by the app."""
@@ -64,6 +70,7 @@ class Dispatcher:
             self.metrics.routed.inc(len(decisions))
             made.extend(decisions)
             await self._deliver(decisions)
+            self.tap.changed()
             if len(decisions) < self.routing.dispatch_batch:
                 return made
 

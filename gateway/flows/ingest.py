@@ -7,7 +7,7 @@ for a dispatch, and a new one is greeted."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from adapters.contract import IngestResult
 from adapters.model import Inbound, Message
@@ -15,6 +15,7 @@ from gateway.flows.clock import Clock
 from gateway.flows.dispatcher import Dispatcher
 from gateway.flows.outbound import ToAgents, ToCustomers
 from gateway.observability.metrics import Metrics
+from gateway.supervisors.tap import ChangeTap
 from router.engine import Router
 from router.ids import new_id
 from router.placement import Placed, Placer, message_facts
@@ -32,6 +33,7 @@ class Ingester:
     to_agents: ToAgents
     dispatcher: Dispatcher
     clock: Clock
+    tap: ChangeTap = field(default_factory=ChangeTap)
 
     async def ingest(self, inbound: Inbound) -> IngestResult:
         now = self.clock()
@@ -63,6 +65,8 @@ class Ingester:
         outcome = "duplicate" if result.duplicate else "accepted"
         self.metrics.inbound.labels(inbound.channel, outcome).inc()
         if not result.duplicate:
+            self.tap.message(result.conversation_id, message)
+            self.tap.changed()
             if result.state == "assigned" and result.agent:
                 await self.to_agents.deliver_message(
                     result.conversation_id, result.agent, result.agent_node, message

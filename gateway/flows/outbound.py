@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.contract import Adapter, DeliveryError
@@ -17,6 +17,7 @@ from gateway.agents.protocol import Frame, MessageFrame, Notice, OfferRevoked
 from gateway.agents.sessions import AgentSessions
 from gateway.flows.clock import Clock, at_ms
 from gateway.observability.metrics import Metrics
+from gateway.supervisors.tap import ChangeTap
 from presence.registry import Presence
 from router.engine import Router
 from router.ids import new_id
@@ -35,6 +36,7 @@ class ToCustomers:
     metrics: Metrics
     adapters: Mapping[str, Adapter]
     clock: Clock
+    tap: ChangeTap = field(default_factory=ChangeTap)
 
     def adapter_for(self, channel: str) -> Adapter | None:
         """The adapter whose messages are on this channel."""
@@ -102,6 +104,7 @@ class ToCustomers:
             log.exception("adapter %s failed to send", conversation.channel)
             raise DeliveryError("channel_error", f"the channel failed: {exc}") from exc
         self.metrics.outbound.labels(conversation.channel, "sent").inc()
+        self.tap.message(conversation.id, message)
 
     async def auto_reply(self, conversation: Conversation, text: str) -> None:
         """A message from the gateway itself; kept in the history, best effort."""

@@ -7,7 +7,7 @@ way it came."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from adapters.model import Conversation
 from gateway.config import AgentConfig
@@ -15,6 +15,7 @@ from gateway.flows.clock import Clock
 from gateway.flows.outbound import ToCustomers
 from gateway.observability.instrument import mark_accepted
 from gateway.observability.metrics import Metrics
+from gateway.supervisors.tap import ChangeTap
 from router.config import RoutingConfig
 from router.engine import Router
 from router.placement import Placer
@@ -29,6 +30,7 @@ class OfferOutcomes:
     agents: Mapping[str, AgentConfig]
     to_customers: ToCustomers
     clock: Clock
+    tap: ChangeTap = field(default_factory=ChangeTap)
 
     async def on_assigned(
         self, conversation: Conversation, agent_id: str, queue: str, enqueued_ms: int
@@ -40,10 +42,13 @@ class OfferOutcomes:
         self.metrics.wait.labels(queue).observe(waited_s)
         spec = self.placer.queues.get(queue)
         sla_s = conversation.sla_s if conversation.sla_s is not None else spec and spec.sla_s
+        sla_met = None
         if sla_s and not conversation.leave_message:
             met = waited_s <= sla_s
             self.metrics.sla.labels(queue, "met" if met else "breached").inc()
-        await self.router.record_accept(queue, now)
+            sla_met = (conversation.id, met)
+        await self.router.record_accept(queue, now, sla_met=sla_met)
+        self.tap.changed()
         await mark_accepted(self.router, conversation.id, now)
         agent = self.agents.get(agent_id)
         await self.to_customers.notify(

@@ -26,6 +26,7 @@ from gateway.flows.outbound import ToAgents, ToCustomers
 from gateway.flows.outcomes import OfferOutcomes
 from gateway.flows.timers import Timers
 from gateway.observability.metrics import Metrics
+from gateway.supervisors.tap import ChangeTap
 from presence.registry import Presence
 from router.engine import Router
 from router.placement import Placer
@@ -43,6 +44,7 @@ class Switchboard:
         metrics: Metrics,
         adapters: Mapping[str, Adapter],
         clock: Clock = wall_clock_ms,
+        tap: ChangeTap | None = None,
     ) -> None:
         self.config = config
         self.router = router
@@ -51,12 +53,14 @@ class Switchboard:
         self.metrics = metrics
         self.adapters = adapters
         self.clock = clock
+        # What supervisors' sockets hear of: every flow tells the one tap.
+        self.tap = tap if tap is not None else ChangeTap()
         core = config.core
         self.placer = Placer(
             core.queues, core.rules, core.grades, core.hours, core.routing.default_queue
         )
         self.agents: dict[str, AgentConfig] = {a.id: a for a in config.agents}
-        self.to_customers = ToCustomers(router, metrics, adapters, clock)
+        self.to_customers = ToCustomers(router, metrics, adapters, clock, self.tap)
         self.to_agents = ToAgents(router, presence, sessions)
         self.outcomes = OfferOutcomes(
             router=router,
@@ -66,6 +70,7 @@ class Switchboard:
             agents=self.agents,
             to_customers=self.to_customers,
             clock=clock,
+            tap=self.tap,
         )
         self.dispatcher = Dispatcher(
             router=router,
@@ -75,6 +80,7 @@ class Switchboard:
             to_agents=self.to_agents,
             outcomes=self.outcomes,
             clock=clock,
+            tap=self.tap,
         )
         self.ingester = Ingester(
             router=router,
@@ -84,6 +90,7 @@ class Switchboard:
             to_agents=self.to_agents,
             dispatcher=self.dispatcher,
             clock=clock,
+            tap=self.tap,
         )
         self.closing = Closing(
             router=router,
@@ -92,6 +99,7 @@ class Switchboard:
             to_agents=self.to_agents,
             dispatcher=self.dispatcher,
             clock=clock,
+            tap=self.tap,
         )
         self.timers = Timers(
             router=router,

@@ -1,0 +1,81 @@
+"""Each client frame of the supervisor socket to what carries it out (search.py, watch.py,
+actions.py), and every failure to one error frame: nothing a lead sends ends the socket."""
+
+from __future__ import annotations
+
+import logging
+
+from gateway.services import Services
+from gateway.supervisors.actions import act
+from gateway.supervisors.protocol import (
+    ClientFrame,
+    CloseAction,
+    Done,
+    Error,
+    Ping,
+    Pong,
+    Search,
+    SearchResults,
+    SetAgentStatus,
+    TakeOver,
+    TransferAction,
+    Unwatch,
+    Watch,
+)
+from gateway.supervisors.scope import Refused
+from gateway.supervisors.search import search
+from gateway.supervisors.session import SupervisorSession
+from gateway.supervisors.watch import unwatch, watch
+from router.results import RoutingError
+
+log = logging.getLogger(__name__)
+
+ACTIONS = {
+    TransferAction: "transfer",
+    CloseAction: "close",
+    TakeOver: "take_over",
+    SetAgentStatus: "set_agent_status",
+}
+# The field a routing refusal is about, as the admin API names it (gateway/admin/errors.py).
+ROUTING_FIELD = {
+    "bad_status": "status",
+    "unknown_queue": "to_queue",
+    "unknown_agent": "to_agent",
+    "agent_unavailable": "to_agent",
+    "unknown_conversation": "conversation_id",
+}
+
+
+async def handle(services: Services, session: SupervisorSession, frame: ClientFrame) -> None:
+    request_id = getattr(frame, "request_id", None)
+    try:
+        await _carry_out(services, session, frame)
+    except Refused as exc:
+        error = Error(code=exc.code, detail=exc.detail, field=exc.field, request_id=request_id)
+        session.push(error)
+    except RoutingError as exc:
+        field = ROUTING_FIELD.get(exc.code)
+        if isinstance(frame, TakeOver) and field == "to_agent":
+            field = "agent"
+        session.push(Error(code=exc.code, detail=exc.detail, field=field, request_id=request_id))
+    except Exception:
+        log.exception("supervisor %s: %s frame failed", session.lead.id, type(frame).__name__)
+        session.push(
+            Error(code="internal", detail="the gateway failed; try again", request_id=request_id)
+        )
+
+
+async def _carry_out(services: Services, session: SupervisorSession, frame: ClientFrame) -> None:
+    match frame:
+        case Search():
+            found = await search(services, session.scope, frame)
+            session.push(SearchResults(request_id=frame.request_id, conversations=found))
+        case Watch(conversation_id=conversation_id):
+            await watch(services, session, conversation_id)
+        case Unwatch(conversation_id=conversation_id):
+            unwatch(services, session, conversation_id)
+        case Ping():
+            session.push(Pong())
+        case TransferAction() | CloseAction() | TakeOver() | SetAgentStatus():
+            await act(services, session.scope, frame)
+            session.push(Done(request_id=frame.request_id, action=ACTIONS[type(frame)]))
