@@ -20,6 +20,7 @@ export class Store extends EventTarget {
     this.selected = null;
     this.cannedReplies = []; // from the welcome: [{id, title, text, queues}]
     this.closeReasons = []; // from the welcome; empty: a close needs no reason
+    this.queueSla = {}; // queue -> SLA seconds, for conversations without their own
     this.watching = () => true; // whether the agent is looking at the selected thread
   }
 
@@ -41,6 +42,7 @@ export class Store extends EventTarget {
     this.statusReason = null;
     this.cannedReplies = frame.canned_replies || [];
     this.closeReasons = frame.close_reasons || [];
+    this.queueSla = frame.queue_sla_s || {};
     const notes = frame.notes || {};
     this.offers = new Map(); // pending offers are re-sent after the welcome
     this.conversations = new Map();

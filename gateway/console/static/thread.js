@@ -35,9 +35,10 @@ export function mountThread({ view, emptyState, title, details, list, store, ret
       [t("field.priority"), String(c.priority)],
     ];
     if (c.grade) rows.push([t("field.grade"), c.grade]);
-    if (c.sla_s) {
-      const due = (timeOf(c.created_at) || 0) + c.sla_s * 1000;
-      rows.push([t("field.sla"), `${clock(due, lang)} (${t("field.sla_target", { time: duration(c.sla_s * 1000, t) })})`]);
+    const sla = c.sla_s || store.queueSla[c.queue]; // a grade's SLA, else the queue's
+    if (sla) {
+      const due = (timeOf(c.created_at) || 0) + sla * 1000;
+      rows.push([t("field.sla"), `${clock(due, lang)} (${t("field.sla_target", { time: duration(sla * 1000, t) })})`]);
     }
     const window = wechatWindow(entry, now);
     if (window) {

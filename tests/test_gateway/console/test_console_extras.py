@@ -73,6 +73,10 @@ async def test_slash_opens_canned_replies_and_inserts_one_filled_in(
         fake = fake_of(gw)
         await fake.receive("hello?", customer_id="c1", customer_name="Zhang Wei")
         await accept_offer(page)
+        # The queue's SLA deadline shows for a conversation without a grade of its own.
+        details = page.locator("#conversation-details")
+        await expect(details).to_contain_text("SLA due")
+        await expect(details).to_contain_text("target 1 min 0 s")
         box = page.get_by_label("Reply", exact=True)
         await box.press_sequentially("Hi! /")
         canned = page.get_by_role("listbox", name="Canned replies")
