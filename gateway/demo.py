@@ -7,7 +7,9 @@ import secrets
 
 from gateway.config import (
     AgentConfig,
+    CannedReplyConfig,
     Config,
+    ConversationsConfig,
     CoreConfig,
     QueueConfig,
     SupervisorConfig,
@@ -15,6 +17,19 @@ from gateway.config import (
 )
 
 DEMO_CAPACITY = {"webchat": 3, "wechat": 3, "email": 10, "review": 10}
+DEMO_CANNED = [
+    CannedReplyConfig(
+        id="greeting",
+        title="Greeting",
+        text="Hello {customer_name}, this is {agent_name}. How can I help?",
+    ),
+    CannedReplyConfig(
+        id="thanks",
+        title="Thanks and goodbye",
+        text="Thank you for contacting us, {customer_name}. Have a good day!",
+    ),
+]
+DEMO_CLOSE_REASONS = ["resolved", "no_reply", "spam"]
 
 
 def demo_config() -> Config:
@@ -36,7 +51,15 @@ def demo_config() -> Config:
         token=f"lin-{secrets.token_urlsafe(8)}",
         queues=[q.name for q in queues],
     )
-    core = with_defaults(CoreConfig(agents=agents, queues=queues, supervisors=[lead]))
+    core = with_defaults(
+        CoreConfig(
+            agents=agents,
+            queues=queues,
+            supervisors=[lead],
+            canned_replies=list(DEMO_CANNED),
+            conversations=ConversationsConfig(close_reasons=list(DEMO_CLOSE_REASONS)),
+        )
+    )
     from adapters.webchat import WebChatAdapter
 
     return Config(core=core, adapters={"webchat": WebChatAdapter.Config()}, source="--demo")
