@@ -8,6 +8,7 @@ so that frames can be written as lines a person reads, and so that the commands
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from gateway.agents.protocol import (
     Assigned,
@@ -46,6 +47,8 @@ class Desk:
         self.accepted: set[str] = set()  # conversations accepted here, not yet assigned
         self.replies: dict[str, tuple[str, str]] = {}  # client_msg_id -> conversation, text
         self.welcomed = False
+        self.agent_id = ""
+        self.agent_name = ""
 
     # Frames.
 
@@ -65,8 +68,7 @@ class Desk:
             case MessageFrame():
                 self.on_message(frame.conversation_id, frame.message)
             case ReplyAck():
-                conv, text = self.replies.pop(frame.client_msg_id, ("?", ""))
-                self.out.say(f"[{self.short(conv)}] sent: {one_line(text)}")
+                self.on_reply_ack(frame)
             case Closed():
                 self.on_closed(frame)
             case StatusFrame():
@@ -83,6 +85,7 @@ class Desk:
 
     def on_welcome(self, welcome: Welcome) -> None:
         agent = welcome.agent
+        self.agent_id, self.agent_name = agent.id, agent.name
         self.conversations = {c.id: c for c in welcome.conversations}
         if self.current not in self.conversations:
             self.current = None
@@ -102,8 +105,9 @@ class Desk:
         cid = self.short(conv.id)
         self.out.say(
             f"OFFER {cid}  {conv.channel}  {customer_label(conv)}  queue {conv.queue}  "
-            f"priority {conv.priority}  expires in {offer.expires_in_s:.0f}s"
+            f"priority {conv.priority}{grade_of(conv)}  expires in {offer.expires_in_s:.0f}s"
         )
+        self.show_context(conv)
         self.show_messages(conv, 3)
         self.out.more(f"accept: a {cid}    decline: d {cid} [reason]")
 
@@ -119,8 +123,10 @@ class Desk:
         self.accepted.discard(conv.id)
         mark = "  (current)" if self.current == conv.id else ""
         self.out.say(
-            f"ASSIGNED {self.short(conv.id)}  {conv.channel}  {customer_label(conv)}{mark}"
+            f"ASSIGNED {self.short(conv.id)}  {conv.channel}  {customer_label(conv)}  "
+            f"queue {conv.queue}{grade_of(conv)}{mark}"
         )
+        self.show_context(conv)
         self.show_messages(conv, 3)
 
     def on_message(self, conversation_id: str, message: Message) -> None:
@@ -131,6 +137,23 @@ class Desk:
             f"[{self.short(conversation_id)}] {author(conv, message)}: {message_text(message)}",
             when=message.sent_at,
         )
+
+    def on_reply_ack(self, ack: ReplyAck) -> None:
+        conv_id, text = self.replies.pop(ack.client_msg_id, ("?", ""))
+        conv = self.conversations.get(conv_id)
+        if conv is not None and all(m.id != ack.message_id for m in conv.messages):
+            # The gateway sends an agent's own replies back only in the next welcome: keep
+            # them here, so that `use` shows the whole exchange before a reconnect too.
+            conv.messages.append(
+                Message(
+                    id=ack.message_id,
+                    direction="out",
+                    text=text,
+                    author=self.agent_id or None,  # as the gateway stores it
+                    sent_at=datetime.now(UTC),
+                )
+            )
+        self.out.say(f"[{self.short(conv_id)}] sent: {one_line(text)}")
 
     def on_closed(self, frame: Closed) -> None:
         cid = self.short(frame.conversation_id)
@@ -165,11 +188,29 @@ class Desk:
             conv = offer.conversation
             self.out.more(f"  offer {self.short(conv.id)}  {conv.channel}  {customer_label(conv)}")
 
+    def show_context(self, conv: Conversation) -> None:
+        """What the person should know before answering: a transfer's note, a customer asked
+        to leave a message."""
+        if conv.leave_message:
+            self.out.more("LEAVE A MESSAGE: the customer was asked to leave one; answer it as such")
+        if conv.transferred_from or conv.transfer_note:
+            source = f" from {conv.transferred_from}" if conv.transferred_from else ""
+            note = f": {conv.transfer_note}" if conv.transfer_note else ""
+            self.out.more(f"transferred{source}{note}")
+
     def show_messages(self, conv: Conversation, count: int) -> None:
         for message in conv.messages[-count:]:
             self.out.more(
                 f"{clock(message.sent_at)} {author(conv, message)}: {message_text(message)}"
             )
+
+    def target(self) -> str | None:
+        """The conversation a plain line replies in: the current one, else the only open one."""
+        if self.current in self.conversations:
+            return self.current
+        if len(self.conversations) == 1:
+            return next(iter(self.conversations))
+        return None
 
     # Naming.
 
@@ -213,3 +254,7 @@ class Desk:
             problem = "no open conversation" if not found else "more than one conversation for"
             self.out.say(f"{problem} {token!r}")
         return None
+
+
+def grade_of(conv: Conversation) -> str:
+    return f"  grade {conv.grade}" if conv.grade else ""
