@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from gateway.agents.protocol import PLACEHOLDERS, placeholders_in
 from presence.agents import AgentSpec
 from router.config import (
     GradeConfig,
@@ -43,7 +44,13 @@ CORE_TABLES = (
     "presence",
     "admin",
     "logging",
+    "conversations",
+    "canned_replies",
 )
+
+# Close-reason labels of the closed-conversations metric besides the configured reasons.
+CLOSE_REASON_LABELS = ("none", "other")
+MAX_CLOSE_REASON = 200
 
 
 class ConfigError(Exception):
@@ -119,6 +126,24 @@ class LoggingConfig(Strict):
     json: bool = False
 
 
+class ConversationsConfig(Strict):
+    """The ``[conversations]`` table: what agents may give as a close reason, and how long a
+    customer's earlier conversations are kept for the agents who serve them next."""
+
+    close_reasons: list[str] = []
+    history_days: float = 90.0
+    history_limit: int = 20
+
+
+class CannedReplyConfig(Strict):
+    """A ``[[canned_replies]]`` entry; ``queues`` empty: offered in every queue."""
+
+    id: str
+    text: str
+    title: str | None = None
+    queues: list[str] = []
+
+
 class CoreConfig(Strict):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     redis: RedisConfig = msgspec.field(default_factory=RedisConfig)
@@ -131,6 +156,8 @@ class CoreConfig(Strict):
     presence: PresenceConfig = msgspec.field(default_factory=PresenceConfig)
     admin: AdminConfig = msgspec.field(default_factory=AdminConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+    conversations: ConversationsConfig = msgspec.field(default_factory=ConversationsConfig)
+    canned_replies: list[CannedReplyConfig] = []
 
 
 class Config(msgspec.Struct, kw_only=True):
@@ -239,6 +266,46 @@ def _check_semantics(core: CoreConfig, file: str) -> None:
         raise ConfigError(file, "routing", "not_ready_reasons", f"{sorted(reserved)} are built in")
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", core.server.tenant):
         raise ConfigError(file, "server", "tenant", "use letters, digits, _ . -")
+    _check_conversations(core.conversations, file)
+    _check_canned(core.canned_replies, names, file)
+
+
+def _check_conversations(conversations: ConversationsConfig, file: str) -> None:
+    reasons = conversations.close_reasons
+    for reason in reasons:
+        if not reason.strip() or len(reason) > MAX_CLOSE_REASON:
+            problem = f"a close reason is 1 to {MAX_CLOSE_REASON} characters"
+            raise ConfigError(file, "conversations", "close_reasons", problem)
+        if reason in CLOSE_REASON_LABELS:
+            problem = f"{reason!r} is the metric's own label; pick another name"
+            raise ConfigError(file, "conversations", "close_reasons", problem)
+    if len(set(reasons)) != len(reasons):
+        raise ConfigError(file, "conversations", "close_reasons", "a reason is listed twice")
+    if conversations.history_days < 0:
+        raise ConfigError(file, "conversations", "history_days", "cannot be negative")
+    if not 1 <= conversations.history_limit <= 100:
+        raise ConfigError(file, "conversations", "history_limit", "runs from 1 to 100")
+
+
+def _check_canned(replies: list[CannedReplyConfig], queues: set[str], file: str) -> None:
+    seen: set[str] = set()
+    for i, reply in enumerate(replies):
+        where = f"canned_replies[{i}]"
+        if not reply.id.strip():
+            raise ConfigError(file, where, "id", "cannot be empty")
+        if reply.id in seen:
+            raise ConfigError(file, where, "id", f"duplicate canned reply id {reply.id!r}")
+        seen.add(reply.id)
+        if not reply.text.strip():
+            raise ConfigError(file, where, "text", "cannot be empty")
+        unknown = sorted(set(placeholders_in(reply.text)) - set(PLACEHOLDERS))
+        if unknown:
+            known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+            problem = f"unknown placeholder {{{unknown[0]}}}; the placeholders are {known}"
+            raise ConfigError(file, where, "text", problem)
+        for queue in reply.queues:
+            if queue not in queues:
+                raise ConfigError(file, where, "queues", f"no queue named {queue!r}")
 
 
 def apply_environment(core: CoreConfig, env: Mapping[str, str]) -> CoreConfig:

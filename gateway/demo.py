@@ -4,9 +4,30 @@ from __future__ import annotations
 
 import secrets
 
-from gateway.config import AgentConfig, Config, CoreConfig, QueueConfig, with_defaults
+from gateway.config import (
+    AgentConfig,
+    CannedReplyConfig,
+    Config,
+    ConversationsConfig,
+    CoreConfig,
+    QueueConfig,
+    with_defaults,
+)
 
 DEMO_CAPACITY = {"webchat": 3, "wechat": 3, "email": 10, "review": 10}
+DEMO_CANNED = [
+    CannedReplyConfig(
+        id="greeting",
+        title="Greeting",
+        text="Hello {customer_name}, this is {agent_name}. How can I help?",
+    ),
+    CannedReplyConfig(
+        id="thanks",
+        title="Thanks and goodbye",
+        text="Thank you for contacting us, {customer_name}. Have a good day!",
+    ),
+]
+DEMO_CLOSE_REASONS = ["resolved", "no_reply", "spam"]
 
 
 def demo_config() -> Config:
@@ -21,7 +42,12 @@ def demo_config() -> Config:
         for agent_id, name in (("alice", "Alice"), ("bob", "Bob"))
     ]
     core = with_defaults(
-        CoreConfig(agents=agents, queues=[QueueConfig(name="general", skills={"general": 1})])
+        CoreConfig(
+            agents=agents,
+            queues=[QueueConfig(name="general", skills={"general": 1})],
+            canned_replies=list(DEMO_CANNED),
+            conversations=ConversationsConfig(close_reasons=list(DEMO_CLOSE_REASONS)),
+        )
     )
     from adapters.webchat import WebChatAdapter
 

@@ -41,9 +41,11 @@ class ConversationChanges(RouterCore):
         to_queue: str | None = None,
         to_agent: str | None = None,
         note: str | None = None,
+        note_record: bytes = b"",
     ) -> str | None:
         """Move a conversation to a queue, or to an agent who is offered it first for the
-        offer timeout. Returns the agent who held it."""
+        offer timeout. Returns the agent who held it. ``note_record``: the note as it joins
+        the conversation's notes (encoded by the caller), b"" for none."""
         reply = await self._scripts.run(
             "transfer",
             conversation=conversation_id,
@@ -53,6 +55,8 @@ class ConversationChanges(RouterCore):
             now_ms=now_ms,
             offer_timeout_ms=ms(self.settings.offer_timeout_s),
             note=note or "",
+            notes=self.keys.notes(conversation_id),
+            note_record=note_record,
             **self._queues(),
         )
         refuse(

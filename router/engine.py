@@ -4,7 +4,8 @@ processes can route the same queues without double offers or capacity overruns.
 ``Router`` is one object, composed of parts that each own one kind of work, so that a reader
 finds each where its name says: the ingest path (router/ingest.py), routing decisions
 (router/decisions.py), conversation changes (router/changes.py), upkeep
-(router/maintenance.py) and reads (router/reads.py), over what they share (router/core.py).
+(router/maintenance.py), what is kept beside routing (router/records.py: internal notes, customers'
+earlier conversations) and reads (router/reads.py), over what they share (router/core.py).
 What the scripts know of a queue is worked out in router/queues.py."""
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from router.decisions import RoutingDecisions
 from router.ingest import Ingestion
 from router.maintenance import LEASE_MS, Maintenance
 from router.queues import queue_rules, queue_score, waiting_timers
+from router.records import ConversationRecords
 
 # Names this module has always offered, wherever they now live.
 __all__ = ["LEASE_MS", "Router", "queue_rules", "queue_score", "waiting_timers"]
 
 
-class Router(Ingestion, RoutingDecisions, ConversationChanges, Maintenance):
+class Router(Ingestion, RoutingDecisions, ConversationChanges, Maintenance, ConversationRecords):
     async def sync_queues(self) -> None:
         """Store every queue's rules where the scripts read them."""
         configs = {name: json.dumps(queue_rules(q)) for name, q in self.queues.items()}

@@ -48,6 +48,15 @@ class RouterKeys:
     def messages(self, conversation_id: str) -> str:
         return f"{self.prefix}msgs:{conversation_id}"
 
+    def notes(self, conversation_id: str) -> str:
+        """List of the conversation's internal notes (msgpack, oldest first)."""
+        return f"{self.prefix}notes:{conversation_id}"
+
+    def history(self, customer: str) -> str:
+        """List of a customer's closed conversations (msgpack, newest first), by the
+        customer field without its thread: a customer's threads are one customer."""
+        return f"{self.prefix}history:{customer}"
+
     def dedupe(self, channel: str, account: str, external_id: str) -> str:
         return f"{self.prefix}seen:{channel}:{account}:{external_id}"
 

@@ -69,7 +69,10 @@ class Maintenance(RouterCore):
             return 0
         return int(
             await self._scripts.run(
-                "purge", message_lists=[k.messages(c) for c in old], conversations=old
+                "purge",
+                message_lists=[k.messages(c) for c in old],
+                note_lists=[k.notes(c) for c in old],
+                conversations=old,
             )
         )
 

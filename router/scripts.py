@@ -93,11 +93,12 @@ TRANSFER = LuaContract(
     "transfer",
     keys=(
         "state", "agent_of", "route", "assignments", "load", "declined", "timers",
-        "first_reply", "queue_config",
+        "first_reply", "queue_config", "notes",
     ),
     more_keys=QUEUES,
     args=(
         "conversation", "by_agent", "to_queue", "to_agent", "now_ms", "offer_timeout_ms", "note",
+        "note_record",
     ),
     more_args=QUEUE_NAMES,
 )  # fmt: skip
@@ -114,11 +115,16 @@ PURGE = LuaContract(
         "closed", "state", "route", "meta", "offer_seq", "first_reply", "declined",
         "last_closed",
     ),
-    more_keys=("message_lists",),
+    more_keys=("message_lists", "note_lists"),
     more_args=("conversations",),
 )  # fmt: skip
+NOTE = LuaContract(
+    "note",
+    keys=("state", "agent_of", "notes"),
+    args=("conversation", "agent", "note", "keep"),
+)
 
 CONTRACTS = (
     INGEST, DISPATCH, RELEASE, ACCEPT, CLOSE, REPLY, EXPIRE_AGENTS, TIMERS, TRANSFER, REPLACE,
-    PURGE,
+    PURGE, NOTE,
 )  # fmt: skip

@@ -1,5 +1,6 @@
 """What agents (and, through the admin API, supervisors) do to conversations: accept,
-decline, reply, close, transfer, and set a status."""
+decline, reply, close (with a close reason), transfer, add internal notes, look up the
+customer's earlier conversations, and set a status."""
 
 from __future__ import annotations
 
@@ -7,16 +8,29 @@ import logging
 
 from adapters.contract import DeliveryError
 from adapters.model import Attachment, Conversation, Message
-from gateway.agents.protocol import Assigned, Closed, ReplyAck, StatusFrame
+from gateway.agents.protocol import (
+    Assigned,
+    CannedReply,
+    Closed,
+    History,
+    Note,
+    NoteAdded,
+    NoteAuthor,
+    ReplyAck,
+    StatusFrame,
+)
 from gateway.agents.sessions import AgentSession
-from gateway.config import AgentConfig
+from gateway.config import MAX_CLOSE_REASON, AgentConfig
 from gateway.flows.clock import at_ms
+from gateway.flows.records import SUPERVISOR, encode_record, history_of, new_note, notes_of
 from gateway.flows.switchboard import Switchboard
 from presence.registry import BUILT_IN_STATUSES
 from router.ids import new_id
 from router.results import RoutingError
 
 log = logging.getLogger(__name__)
+
+MAX_NOTE = 2000
 
 
 class AgentActions:
@@ -28,11 +42,23 @@ class AgentActions:
     def statuses(self) -> list[str]:
         return [*BUILT_IN_STATUSES, *self.board.config.routing.not_ready_reasons]
 
+    def canned_replies(self) -> list[CannedReply]:
+        return [
+            CannedReply(id=c.id, title=c.title or c.id, text=c.text, queues=list(c.queues))
+            for c in self.board.config.core.canned_replies
+        ]
+
+    def close_reasons(self) -> list[str]:
+        return list(self.board.config.core.conversations.close_reasons)
+
+    async def notes(self, ids: list[str]) -> dict[str, list[Note]]:
+        return await notes_of(self.router, ids)
+
     async def welcome_state(
         self, agent: str
     ) -> tuple[list[Conversation], list[tuple[str, Conversation, float]]]:
         """The agent's open conversations, and the offers still waiting for them as
-        (offer id, conversation, seconds left)."""
+        (offer id, conversation, seconds left). Their notes: ``notes()``."""
         conversations = await self.router.conversations(
             await self.router.agent_conversation_ids(agent)
         )
@@ -63,7 +89,9 @@ class AgentActions:
         conversation = await self.router.conversation(accepted.conversation_id)
         if conversation is None:
             return
-        await session.send(Assigned(conversation=conversation))
+        notes = await self.notes([conversation.id])
+        frame = Assigned(conversation=conversation, notes=notes.get(conversation.id, []))
+        await session.send(frame)
         await self.board.on_assigned(
             conversation, session.agent.id, accepted.queue, accepted.enqueued_ms
         )
@@ -121,9 +149,55 @@ class AgentActions:
             self.metrics.first_response.labels(conversation.channel).observe(max(0.0, waited))
         await session.send(ReplyAck(client_msg_id=client_msg_id, message_id=message.id))
 
-    async def close(self, agent: AgentConfig | None, conversation_id: str) -> None:
+    async def close(
+        self, agent: AgentConfig | None, conversation_id: str, close_reason: str | None = None
+    ) -> None:
+        self.check_close_reason(close_reason)
         reason = "closed_by_agent" if agent else "closed_by_supervisor"
-        await self.board.close_conversation(conversation_id, agent.id if agent else None, reason)
+        await self.board.close_conversation(
+            conversation_id, agent.id if agent else None, reason, close_reason=close_reason
+        )
+
+    def check_close_reason(self, close_reason: str | None) -> None:
+        if close_reason is None:
+            return  # a close without a reason stays possible: clients before close reasons
+        reasons = self.close_reasons()
+        if reasons and close_reason not in reasons:
+            raise RoutingError(
+                "bad_close_reason", f"unknown close reason {close_reason!r}; one of {reasons}"
+            )
+        if not close_reason.strip() or len(close_reason) > MAX_CLOSE_REASON:
+            raise RoutingError(
+                "bad_close_reason", f"a close reason is 1 to {MAX_CLOSE_REASON} characters"
+            )
+
+    async def note(self, agent: AgentConfig | None, conversation_id: str, text: str) -> Note:
+        """Add an internal note; it goes to the agent holding the conversation (who may be
+        the one who wrote it), never to the customer."""
+        text = text.strip()
+        if not text or len(text) > MAX_NOTE:
+            raise RoutingError("bad_frame", f"a note is 1 to {MAX_NOTE} characters")
+        author = NoteAuthor(id=agent.id, name=agent.display_name) if agent else SUPERVISOR
+        note = new_note(author, text, self.board.clock())
+        record = encode_record(note)
+        holder = await self.router.add_note(conversation_id, agent.id if agent else None, record)
+        if holder:
+            frame = NoteAdded(conversation_id=conversation_id, note=note)
+            await self.board.to_agents.send(holder, frame)
+        return note
+
+    async def history(self, session: AgentSession, conversation_id: str) -> None:
+        """The customer's earlier conversations, to the agent holding or offered this one."""
+        agent = session.agent.id
+        if not await self.router.holds_or_offered(conversation_id, agent):
+            raise RoutingError("not_yours", f"conversation {conversation_id} is not yours")
+        conversation = await self.router.conversation(conversation_id)
+        if conversation is None:
+            raise RoutingError("unknown_conversation", f"no conversation {conversation_id}")
+        settings = self.board.config.core.conversations
+        since = self.board.clock() - int(settings.history_days * 86400 * 1000)
+        found = await history_of(self.router, conversation, since, settings.history_limit)
+        await session.send(History(conversation_id=conversation_id, conversations=found))
 
     async def transfer(
         self,
@@ -137,13 +211,19 @@ class AgentActions:
             raise RoutingError("bad_frame", "name to_agent or to_queue")
         if to_agent is not None:
             await self._check_target(to_agent, agent)
+        now = self.board.clock()
+        record = b""
+        if note and note.strip():
+            author = NoteAuthor(id=agent.id, name=agent.display_name) if agent else SUPERVISOR
+            record = encode_record(new_note(author, note.strip()[:MAX_NOTE], now))
         previous = await self.router.transfer(
             conversation_id,
             agent.id if agent else None,
-            self.board.clock(),
+            now,
             to_queue=to_queue,
             to_agent=to_agent,
             note=note,
+            note_record=record,
         )
         log.info(
             "conversation %s transferred from %s to %s",

@@ -5,6 +5,8 @@ docs/protocol.md is the reference for clients; keep the two in step.
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 
 from adapters.model import Attachment, Conversation, Message
@@ -61,13 +63,38 @@ class Transfer(Frame, tag="transfer"):
 
 class Close(Frame, tag="close"):
     conversation_id: str
+    reason: str | None = None  # one of the welcome's close_reasons when it lists any
+
+
+class AddNote(Frame, tag="note"):
+    """An internal note on a conversation: kept with it, never sent to the customer."""
+
+    conversation_id: str
+    text: str
+
+
+class HistoryRequest(Frame, tag="history"):
+    """The customer's earlier conversations, answered with a ``history`` frame."""
+
+    conversation_id: str
 
 
 class Ping(Frame, tag="ping"):
     pass
 
 
-ClientFrame = Hello | SetStatus | Accept | Decline | Reply | Transfer | Close | Ping
+ClientFrame = (
+    Hello
+    | SetStatus
+    | Accept
+    | Decline
+    | Reply
+    | Transfer
+    | Close
+    | AddNote
+    | HistoryRequest
+    | Ping
+)
 
 
 # Server to client.
@@ -81,16 +108,58 @@ class AgentInfo(msgspec.Struct, kw_only=True):
     statuses: list[str]
 
 
+class NoteAuthor(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+
+
+class Note(msgspec.Struct, kw_only=True):
+    """An internal note, for agents only; stored msgpack-encoded with the conversation."""
+
+    id: str
+    author: NoteAuthor
+    text: str
+    at_ms: int
+
+
+class CannedReply(msgspec.Struct, kw_only=True):
+    """A canned reply (快捷回复); ``queues`` empty: for every conversation."""
+
+    id: str
+    title: str
+    text: str
+    queues: list[str] = []
+
+
+class PastConversation(msgspec.Struct, kw_only=True):
+    """One of a customer's earlier conversations, as kept when it closed."""
+
+    id: str
+    channel: str
+    queue: str
+    opened_ms: int
+    closed_ms: int
+    agent: str | None
+    close_reason: str | None
+    messages: int
+    last_text: str | None
+    agent_name: str | None = None
+
+
 class Welcome(Frame, tag="welcome"):
     agent: AgentInfo
     conversations: list[Conversation]
     protocol: int = PROTOCOL_VERSION
+    canned_replies: list[CannedReply] = []
+    close_reasons: list[str] = []
+    notes: dict[str, list[Note]] = {}  # conversation id -> its notes, oldest first
 
 
 class Offer(Frame, tag="offer"):
     offer_id: str
     conversation: Conversation
     expires_in_s: float
+    notes: list[Note] = []
 
 
 class OfferRevoked(Frame, tag="offer_revoked"):
@@ -100,6 +169,7 @@ class OfferRevoked(Frame, tag="offer_revoked"):
 
 class Assigned(Frame, tag="assigned"):
     conversation: Conversation
+    notes: list[Note] = []
 
 
 class MessageFrame(Frame, tag="message"):
@@ -124,6 +194,16 @@ class Notice(Frame, tag="notice"):
     conversation_id: str
     code: str
     detail: str
+
+
+class NoteAdded(Frame, tag="note"):
+    conversation_id: str
+    note: Note
+
+
+class History(Frame, tag="history"):
+    conversation_id: str
+    conversations: list[PastConversation]  # newest first
 
 
 class StatusFrame(Frame, tag="status"):
@@ -153,10 +233,33 @@ ServerFrame = (
     | ReplyAck
     | Closed
     | Notice
+    | NoteAdded
+    | History
     | StatusFrame
     | Pong
     | Error
 )
+
+# Canned replies: the placeholders a text may hold, filled in where the reply is chosen (the
+# console's JS does the same substitution). Anything else in braces is left alone, so that a
+# text may hold JSON or an emoticon; an unknown {name} is a config error instead.
+PLACEHOLDERS = ("customer_name", "agent_name")
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def placeholders_in(text: str) -> list[str]:
+    """Every ``{name}`` in a canned reply's text, known or not."""
+    return _PLACEHOLDER.findall(text)
+
+
+def expand_canned(
+    text: str, customer_name: str | None = None, agent_name: str | None = None
+) -> str:
+    """A canned reply's text with ``{customer_name}`` and ``{agent_name}`` filled in (a
+    missing name becomes empty)."""
+    values = {"customer_name": customer_name or "", "agent_name": agent_name or ""}
+    return _PLACEHOLDER.sub(lambda m: values.get(m[1], m[0]), text)
+
 
 client_decoder = msgspec.json.Decoder(ClientFrame)
 server_decoder = msgspec.json.Decoder(ServerFrame)

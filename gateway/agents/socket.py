@@ -14,12 +14,14 @@ from gateway.agents.protocol import (
     CLOSE_UNSUPPORTED,
     PROTOCOL_VERSION,
     Accept,
+    AddNote,
     AgentInfo,
     ClientFrame,
     Close,
     Decline,
     Error,
     Hello,
+    HistoryRequest,
     Offer,
     Ping,
     Pong,
@@ -143,11 +145,23 @@ async def _run_session(services: Services, session: AgentSession) -> None:
             capacity=agent.capacity,
             statuses=actions.statuses(),
         )
-        await session.open(Welcome(agent=info, conversations=conversations))
+        notes = await actions.notes([c.id for c in conversations] + [o[1].id for o in offers])
+        welcome = Welcome(
+            agent=info,
+            conversations=conversations,
+            canned_replies=actions.canned_replies(),
+            close_reasons=actions.close_reasons(),
+            notes={c.id: notes[c.id] for c in conversations if c.id in notes},
+        )
+        await session.open(welcome)
         for offer_id, conversation, expires_in_s in offers:
-            await session.send(
-                Offer(offer_id=offer_id, conversation=conversation, expires_in_s=expires_in_s)
+            offer = Offer(
+                offer_id=offer_id,
+                conversation=conversation,
+                expires_in_s=expires_in_s,
+                notes=notes.get(conversation.id, []),
             )
+            await session.send(offer)
         board.request_dispatch()
         log.info("agent %s connected (%s)", agent.id, session.connection_id)
         await _serve_frames(services, session)
@@ -185,12 +199,18 @@ async def _serve_frames(services: Services, session: AgentSession) -> None:
             await session.send(_error_for(frame, "internal", "the gateway failed; try again"))
 
 
+# The field an error code is about, where one field alone is.
+ERROR_FIELDS = {"bad_close_reason": "reason"}
+
+
 def _error_for(frame: ClientFrame, code: str, detail: str) -> Error:
-    error = Error(code=code, detail=detail)
+    error = Error(code=code, detail=detail, field=ERROR_FIELDS.get(code))
+    if isinstance(frame, AddNote) and code == "bad_frame":
+        error.field = "text"
     if isinstance(frame, Reply):
         error.client_msg_id = frame.client_msg_id
         error.conversation_id = frame.conversation_id
-    elif isinstance(frame, Close | Transfer):
+    elif isinstance(frame, Close | Transfer | AddNote | HistoryRequest):
         error.conversation_id = frame.conversation_id
     elif isinstance(frame, Accept | Decline):
         error.offer_id = frame.offer_id
@@ -213,8 +233,12 @@ async def _handle(services: Services, session: AgentSession, frame: ClientFrame)
                 frame.attachments,
                 frame.subject,
             )
-        case Close(conversation_id=conversation_id):
-            await actions.close(session.agent, conversation_id)
+        case Close(conversation_id=conversation_id, reason=reason):
+            await actions.close(session.agent, conversation_id, reason)
+        case AddNote(conversation_id=conversation_id, text=text):
+            await actions.note(session.agent, conversation_id, text)
+        case HistoryRequest(conversation_id=conversation_id):
+            await actions.history(session, conversation_id)
         case SetStatus(status=status):
             await actions.set_status(session.agent.id, status)
         case Transfer():

@@ -32,10 +32,13 @@ from websockets.uri import parse_uri
 
 from gateway.agents.protocol import (
     Accept,
+    AddNote,
     Attachment,
+    CannedReply,
     Close,
     Decline,
     Frame,
+    HistoryRequest,
     Reply,
     ServerFrame,
     SetStatus,
@@ -174,6 +177,20 @@ class AgentClient:
         """True between a welcome and the end of that connection."""
         return self._ws is not None
 
+    @property
+    def canned_replies(self) -> list[CannedReply]:
+        """The canned replies of the latest welcome (fill them in with `expand_canned`)."""
+        return list(self.welcome.canned_replies) if self.welcome else []
+
+    @property
+    def close_reasons(self) -> list[str]:
+        """The reasons `close()` may give; empty: any reason, or none."""
+        return list(self.welcome.close_reasons) if self.welcome else []
+
+    def canned_for(self, queue: str) -> list[CannedReply]:
+        """The canned replies offered in a conversation of this queue."""
+        return [c for c in self.canned_replies if not c.queues or queue in c.queues]
+
     # Receiving.
 
     async def frames(self) -> AsyncIterator[ServerFrame | Disconnected]:
@@ -256,9 +273,20 @@ class AgentClient:
         )
         return client_msg_id
 
-    async def close(self, conversation_id: str) -> None:
-        """Close a conversation (the `close` frame). To close the client, use `aclose()`."""
-        await self.send(Close(conversation_id=conversation_id))
+    async def close(self, conversation_id: str, reason: str | None = None) -> None:
+        """Close a conversation (the `close` frame), with one of `close_reasons` when the
+        gateway lists any. To close the client, use `aclose()`."""
+        await self.send(Close(conversation_id=conversation_id, reason=reason))
+
+    async def note(self, conversation_id: str, text: str) -> None:
+        """Add an internal note (never sent to the customer); the gateway answers with a
+        `NoteAdded` frame, or an `Error` naming the field."""
+        await self.send(AddNote(conversation_id=conversation_id, text=text))
+
+    async def history(self, conversation_id: str) -> None:
+        """Ask for the customer's earlier conversations; they arrive as a `History` frame
+        for this conversation_id among the others (``wait_for(History, ...)`` to wait)."""
+        await self.send(HistoryRequest(conversation_id=conversation_id))
 
     async def set_status(self, status: str) -> None:
         await self.send(SetStatus(status=status))

@@ -15,6 +15,7 @@ from gateway.agents.protocol import Assigned, Offer
 from gateway.flows.clock import Clock
 from gateway.flows.outbound import ToAgents
 from gateway.flows.outcomes import OfferOutcomes
+from gateway.flows.records import notes_of
 from gateway.observability.metrics import Metrics
 from gateway.tasks import stop_if_cancelled
 from router.config import RoutingConfig
@@ -68,26 +69,27 @@ class Dispatcher:
                 return made
 
     async def _deliver(self, decisions: list[OfferMade]) -> None:
-        """Each decision to its agent: an assignment at once, or an offer to answer."""
-        conversations = {
-            c.id: c for c in await self.router.conversations([d.conversation_id for d in decisions])
-        }
+        """Each decision to its agent: an assignment at once, or an offer to answer, with
+        the conversation's notes (a transferred conversation's earlier agents' notes)."""
+        ids = [d.conversation_id for d in decisions]
+        conversations = {c.id: c for c in await self.router.conversations(ids)}
+        notes = await notes_of(self.router, ids)
         timeout = self.routing.offer_timeout_s
         for decision in decisions:
             conversation = conversations.get(decision.conversation_id)
             if conversation is None:
                 continue
             if decision.assigned:
-                await self.to_agents.send_on(
-                    decision.agent, decision.node, Assigned(conversation=conversation)
-                )
+                frame = Assigned(conversation=conversation, notes=notes.get(conversation.id, []))
+                await self.to_agents.send_on(decision.agent, decision.node, frame)
                 await self.outcomes.on_assigned(
                     conversation, decision.agent, decision.queue, decision.enqueued_ms
                 )
             else:
-                frame = Offer(
+                offer = Offer(
                     offer_id=decision.offer_id or "",
                     conversation=conversation,
                     expires_in_s=timeout,
+                    notes=notes.get(conversation.id, []),
                 )
-                await self.to_agents.send_on(decision.agent, decision.node, frame)
+                await self.to_agents.send_on(decision.agent, decision.node, offer)

@@ -1,15 +1,16 @@
 """The flows between customers, the router and agents, built once per process and named in
 one place. Each flow is its own module, and they depend on each other in one direction:
 
-    clock <- outbound <- outcomes <- dispatcher <- ingest, closing <- timers
+    clock, records <- outbound <- outcomes <- dispatcher <- ingest, closing <- timers
 
-``outbound`` sends to customers (``ToCustomers``) and agents (``ToAgents``), ``outcomes``
-counts what became of offers and assignments, ``dispatcher`` is the one dispatcher task,
-``ingest`` takes customer messages in, ``closing`` closes conversations and ``timers``
-acts on what time does. Every routing decision itself is one Lua call (router/); what
-agents do is in gateway/agents/actions.py. Callers (the app, the adapter host, agent
-actions, housekeeping, the admin API) hold a ``Switchboard`` and need not know which
-module does what."""
+``records`` encodes what is kept beside routing (internal notes, customers' earlier
+conversations), ``outbound`` sends to customers (``ToCustomers``) and agents
+(``ToAgents``), ``outcomes`` counts what became of offers and assignments, ``dispatcher``
+is the one dispatcher task, ``ingest`` takes customer messages in, ``closing`` closes
+conversations and ``timers`` acts on what time does. Every routing decision itself is one
+Lua call (router/); what agents do is in gateway/agents/actions.py. Callers (the app, the
+adapter host, agent actions, housekeeping, the admin API) hold a ``Switchboard`` and need
+not know which module does what."""
 
 from __future__ import annotations
 
@@ -92,6 +93,8 @@ class Switchboard:
             to_agents=self.to_agents,
             dispatcher=self.dispatcher,
             clock=clock,
+            agents=self.agents,
+            settings=config.core.conversations,
         )
         self.timers = Timers(
             router=router,

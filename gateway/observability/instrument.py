@@ -133,11 +133,13 @@ async def observe_close(
     conversation: Any,
     holder: str | None,
     reason: str,
+    close_reason: str = "none",
 ) -> None:
-    """Count the close by reason and, when an agent held it, observe the handle time."""
+    """Count the close by reason (and by the agent's close reason, already bounded to a
+    label) and, when an agent held it, observe the handle time."""
     metrics, router = board.metrics, board.router
     queue = conversation.queue if conversation is not None else "unknown"
-    metrics.closed.labels(queue, reason).inc()
+    metrics.closed.labels(queue, reason, close_reason).inc()
     key = accepted_at_key(router)
     try:
         async with router.redis.pipeline(transaction=False) as pipe:

@@ -219,8 +219,9 @@ class Metrics:
         )
         self.closed = Counter(
             "zhongtai_conversations_closed_total",
-            "Conversations closed, by reason.",
-            ["queue", "reason"],
+            "Conversations closed, by reason and by the close reason the agent gave "
+            "(a configured reason, none or other).",
+            ["queue", "reason", "close_reason"],
             registry=r,
         )
         self.offers = Counter(

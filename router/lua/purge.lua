@@ -1,5 +1,5 @@
 -- Forget closed conversations past the retention period: their state, route, metadata,
--- messages and bookkeeping. A conversation reopened since is left alone.
+-- messages, notes and bookkeeping. A conversation reopened since is left alone.
 -- KEYS[1] closed: closed conversations (zset)
 -- KEYS[2] state: conversation state (hash)
 -- KEYS[3] route: conversation route (hash)
@@ -9,6 +9,7 @@
 -- KEYS[7] declined: decliners (hash)
 -- KEYS[8] last_closed: customer -> last closed (hash)
 -- KEYS[9..] message_lists: the conversations' message lists, in the order of conversations
+-- KEYS[9+conversations..] note_lists: the conversations' note lists, in the order of conversations
 -- ARGV[1..] conversations: conversation ids
 -- Returns how many were forgotten.
 local purged = 0
@@ -21,7 +22,7 @@ for i = 1, #ARGV do
       if string.sub(last, 1, #conv + 1) == conv .. '|' then redis.call('HDEL', KEYS[8], route.k) end
     end
     for k = 2, 7 do redis.call('HDEL', KEYS[k], conv) end
-    redis.call('DEL', KEYS[8 + i])
+    redis.call('DEL', KEYS[8 + i], KEYS[8 + #ARGV + i])
     purged = purged + 1
   end
   redis.call('ZREM', KEYS[1], conv)

@@ -11,7 +11,8 @@
 -- KEYS[7] timers: conversation timers (zset)
 -- KEYS[8] first_reply: first reply ms per conversation (hash)
 -- KEYS[9] queue_config: queue config (hash, JSON)
--- KEYS[10..] queue_keys: the queues, in the order of queue_names
+-- KEYS[10] notes: the conversation's internal notes (list)
+-- KEYS[11..] queue_keys: the queues, in the order of queue_names
 -- ARGV[1] conversation: the conversation
 -- ARGV[2] by_agent: the agent transferring it ('' = an administrator)
 -- ARGV[3] to_queue: target queue ('' = its own queue)
@@ -19,11 +20,12 @@
 -- ARGV[5] now_ms: now, ms
 -- ARGV[6] offer_timeout_ms: how long the target agent is waited for, ms
 -- ARGV[7] note: a note for the next agent
--- ARGV[8..] queue_names: the queues' names
+-- ARGV[8] note_record: the note as kept with the conversation's notes ('' = none)
+-- ARGV[9..] queue_names: the queues' names
 -- Returns {'ok', previous holder} | {'gone'} | {'not_yours'} | {'busy'} | {'unknown_queue'}
 local conv = ARGV[1]
 local now = tonumber(ARGV[5])
-local queues = queue_map(10, 8)
+local queues = queue_map(11, 9)
 local state = redis.call('HGET', KEYS[1], conv)
 if not state or state == 'closed' then return {'gone'} end
 local holder = redis.call('HGET', KEYS[2], conv) or ''
@@ -69,5 +71,7 @@ redis.call('HDEL', KEYS[8], conv)
 -- A transfer is a new placement: the target queue's escalation starts over from the first step.
 restart_waiting_timers(KEYS[7], conv, route, before, after, now, {held = state == 'assigned'})
 put_route(KEYS[3], conv, route)
+-- The note outlives the next transfer, which replaces route.tn: it joins the notes.
+if ARGV[8] ~= '' then redis.call('RPUSH', KEYS[10], ARGV[8]) end
 requeue(KEYS[1], queues, conv, route)
 return {'ok', holder}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 FLOWS = Path(__file__).resolve().parents[3] / "gateway" / "flows"
-ORDER = ["clock", "outbound", "outcomes", "dispatcher", "ingest", "closing", "timers"]
+ORDER = ["clock", "records", "outbound", "outcomes", "dispatcher", "ingest", "closing", "timers"]
 # ingest and closing stand side by side: neither imports the other.
 PEERS = {("closing", "ingest")}
 

@@ -98,6 +98,7 @@ async def test_occupancy_handle_time_and_closes(config, redis_url):
             "zhongtai_conversations_closed_total",
             queue="general",
             reason="closed_by_agent",
+            close_reason="none",
         )
         # The accept time kept in Redis for the handle time is gone with the close.
         router = gw.services.router
