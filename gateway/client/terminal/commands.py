@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from gateway.client.connection import AgentClient
 from gateway.client.errors import NotConnected
 from gateway.client.terminal.desk import Desk
+from gateway.client.terminal.extras import MoreCommands
 from gateway.client.terminal.prompt import LineSource
 from gateway.client.terminal.screen import customer_label
 
@@ -26,7 +27,14 @@ commands (short forms in brackets):
                                    messages, yours too; the current one when none is named
   transfer [conv] agent <id> [note]     (t)  hand a conversation to another agent,
   transfer [conv] queue <name> [note]        or back to a queue, with a note for the next agent
-  close [conv]                (c)  close a conversation; the current one when none is named
+  close [conv] [reason]       (c)  close a conversation; the current one when none is named;
+                                   with the gateway's close reasons (see connect), name one
+  note [conv] <text>          (n)  an internal note: agents see it (after a transfer too),
+                                   the customer never does
+  /<word>                          a canned reply for the current conversation, names filled
+                                   in: the one whose id (or title) starts with <word>; at a
+                                   terminal it comes back to edit, Enter sends it. / lists them
+  history [conv]           (hist)  the customer's earlier conversations
   status available|away|offline|<reason>  (s)
   list                        (l)  open conversations and pending offers
   help                        (h)
@@ -48,13 +56,16 @@ class Commands:
         self.lines = lines
         self.out = desk.out
         self.table: dict[str, Handler] = {}
+        self.more = MoreCommands(client, desk, self.send_reply, lambda: self.lines)
         for names, handler in (
             (("accept", "a"), self.cmd_accept),
             (("decline", "d"), self.cmd_decline),
             (("reply", "r"), self.cmd_reply),
             (("use", "u"), self.cmd_use),
             (("transfer", "t"), self.cmd_transfer),
-            (("close", "c"), self.cmd_close),
+            (("close", "c"), self.more.cmd_close),
+            (("note", "n"), self.more.cmd_note),
+            (("history", "hist"), self.more.cmd_history),
             (("status", "s"), self.cmd_status),
             (("list", "l"), self.cmd_list),
             (("help", "h", "?"), self.cmd_help),
@@ -70,6 +81,9 @@ class Commands:
             return True
         handler = self.table.get(name.lower())
         try:
+            if name.startswith("/"):
+                await self.more.canned(line.strip()[1:].strip())
+                return True
             if handler is None:
                 await self.say_plain(line.strip())
                 return True
@@ -167,14 +181,6 @@ class Commands:
         self.out.say(f"current: {desk.short(conv_id)}  {conv.channel}  {customer_label(conv)}")
         desk.show_context(conv)
         desk.show_messages(conv, THREAD_LINES)
-
-    async def cmd_close(self, args: str) -> None:
-        conv_id = self.desk.pick_conversation(args) if args else self.desk.current
-        if conv_id is None:
-            if not args:
-                self.out.say("no current conversation: close <conv>")
-            return
-        await self.client.close(conv_id)
 
     async def cmd_status(self, args: str) -> None:
         if not args:

@@ -15,8 +15,11 @@ from gateway.agents.protocol import (
     Closed,
     Conversation,
     Error,
+    History,
     Message,
     MessageFrame,
+    Note,
+    NoteAdded,
     Offer,
     OfferRevoked,
     ReplyAck,
@@ -47,6 +50,8 @@ class Desk:
         self.accepted: set[str] = set()  # conversations accepted here, not yet assigned
         self.replies: dict[str, tuple[str, str]] = {}  # client_msg_id -> conversation, text
         self.welcomed = False
+        self.notes: dict[str, list[Note]] = {}  # conversation id -> internal notes, oldest first
+        self.close_reasons: list[str] = []
         self.agent_id = ""
         self.agent_name = ""
 
@@ -64,7 +69,12 @@ class Desk:
                     conv = self.short(offer[0].conversation.id)
                     self.out.say(f"offer of {conv} withdrawn: {frame.reason}")
             case Assigned():
+                self.notes[frame.conversation.id] = list(frame.notes)
                 self.on_assigned(frame.conversation)
+            case NoteAdded():
+                self.on_note(frame)
+            case History():
+                self.on_history(frame)
             case MessageFrame():
                 self.on_message(frame.conversation_id, frame.message)
             case ReplyAck():
@@ -87,6 +97,8 @@ class Desk:
         agent = welcome.agent
         self.agent_id, self.agent_name = agent.id, agent.name
         self.conversations = {c.id: c for c in welcome.conversations}
+        self.notes = {cid: list(notes) for cid, notes in welcome.notes.items()}
+        self.close_reasons = list(welcome.close_reasons)
         if self.current not in self.conversations:
             self.current = None
         verb = "reconnected" if self.welcomed else "connected"
@@ -94,6 +106,8 @@ class Desk:
         self.out.say(f"{verb} as {agent.name} ({agent.id}), status {agent.status}")
         if agent.statuses:
             self.out.more("statuses: " + ", ".join(agent.statuses))
+        if welcome.close_reasons:
+            self.out.more("close reasons: " + ", ".join(welcome.close_reasons))
         self.list_conversations()
         if verb == "connected":
             self.out.more("type help for commands")
@@ -102,6 +116,7 @@ class Desk:
         deadline = asyncio.get_running_loop().time() + offer.expires_in_s
         self.offers[offer.offer_id] = (offer, deadline)
         conv = offer.conversation
+        self.notes[conv.id] = list(offer.notes)
         cid = self.short(conv.id)
         self.out.say(
             f"OFFER {cid}  {conv.channel}  {customer_label(conv)}  queue {conv.queue}  "
@@ -155,9 +170,33 @@ class Desk:
             )
         self.out.say(f"[{self.short(conv_id)}] sent: {one_line(text)}")
 
+    def on_note(self, frame: NoteAdded) -> None:
+        notes = self.notes.setdefault(frame.conversation_id, [])
+        if all(n.id != frame.note.id for n in notes):
+            notes.append(frame.note)
+        self.out.say(f"[{self.short(frame.conversation_id)}] {note_line(frame.note)}")
+
+    def on_history(self, frame: History) -> None:
+        cid = self.short(frame.conversation_id)
+        if not frame.conversations:
+            self.out.say(f"[{cid}] no earlier conversations of this customer")
+            return
+        self.out.say(f"[{cid}] {len(frame.conversations)} earlier conversation(s), newest first")
+        for past in frame.conversations:
+            opened = datetime.fromtimestamp(past.opened_ms / 1000).strftime("%Y-%m-%d %H:%M")
+            who = past.agent_name or past.agent or "nobody"
+            reason = f", {past.close_reason}" if past.close_reason else ""
+            last = f": {one_line(past.last_text, 40)}" if past.last_text else ""
+            self.out.more(
+                f"{opened}  {past.channel}  queue {past.queue}  {who}{reason}  "
+                f"{past.messages} message(s){last}"
+            )
+
     def on_closed(self, frame: Closed) -> None:
         cid = self.short(frame.conversation_id)
         self.conversations.pop(frame.conversation_id, None)
+        if not any(o.conversation.id == frame.conversation_id for o, _ in self.offers.values()):
+            self.notes.pop(frame.conversation_id, None)
         if self.current == frame.conversation_id:
             self.current = None
         self.out.say(f"[{cid}] closed: {frame.reason}")
@@ -189,14 +228,17 @@ class Desk:
             self.out.more(f"  offer {self.short(conv.id)}  {conv.channel}  {customer_label(conv)}")
 
     def show_context(self, conv: Conversation) -> None:
-        """What the person should know before answering: a transfer's note, a customer asked
-        to leave a message."""
+        """What the person should know before answering: a customer asked to leave a
+        message, a transfer's note, the internal notes."""
         if conv.leave_message:
             self.out.more("LEAVE A MESSAGE: the customer was asked to leave one; answer it as such")
         if conv.transferred_from or conv.transfer_note:
             source = f" from {conv.transferred_from}" if conv.transferred_from else ""
             note = f": {conv.transfer_note}" if conv.transfer_note else ""
             self.out.more(f"transferred{source}{note}")
+        for item in self.notes.get(conv.id, []):
+            if item.text != conv.transfer_note:  # a transfer's note is kept as a note too
+                self.out.more(note_line(item))
 
     def show_messages(self, conv: Conversation, count: int) -> None:
         for message in conv.messages[-count:]:
@@ -258,3 +300,8 @@ class Desk:
 
 def grade_of(conv: Conversation) -> str:
     return f"  grade {conv.grade}" if conv.grade else ""
+
+
+def note_line(note: Note) -> str:
+    when = clock(datetime.fromtimestamp(note.at_ms / 1000))
+    return f"note by {note.author.name} at {when}: {note.text}"

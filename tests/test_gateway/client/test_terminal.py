@@ -14,7 +14,7 @@ from typing import IO, Any
 import pytest
 from fake_gateway import TOKEN, WAIT_S, FakeGateway, conversation
 
-from gateway.client import Accept, Close, Message, MessageFrame, Reply
+from gateway.client import Accept, CannedReply, Close, Message, MessageFrame, Reply
 from gateway.client.terminal import READER_THREAD_NAME, matching, run_terminal, short_id
 
 
@@ -186,6 +186,31 @@ async def test_plain_text_without_a_conversation_is_not_sent(
         await screen.wait_for("sent: hello there")
         keyboard.type("u")  # the current one, with the reply just sent
         await screen.wait_for("alice: hello there")
+        keyboard.close()
+        assert await asyncio.wait_for(run, WAIT_S) == 0
+
+
+async def test_a_canned_reply_from_a_pipe_is_sent_filled_in(
+    gateway: FakeGateway, keyboard: Keyboard
+) -> None:
+    conv = conversation()
+    gateway.open = [conv]
+    gateway.canned = [
+        CannedReply(
+            id="greeting", title="Greeting", text="Hello {customer_name}, {agent_name} here"
+        ),
+        CannedReply(id="goodbye", title="Goodbye", text="Bye {customer_name}"),
+        CannedReply(id="refund", title="Refund", text="3 days", queues=["billing"]),
+    ]
+    async with terminal(gateway, keyboard) as (screen, run):
+        await screen.wait_for("1 open conversation(s)")
+        keyboard.type("/g")  # two match: listed, nothing sent
+        await screen.wait_for("/goodbye  Goodbye: Bye {customer_name}")
+        keyboard.type("/ref")  # not for this queue
+        await screen.wait_for("no canned reply matching 'ref'")
+        keyboard.type("/gree")  # nobody edits a pipe's line: sent as it is
+        reply = await gateway.expect(Reply)
+        assert (reply.conversation_id, reply.text) == (conv.id, "Hello Li Wei, Alice here")
         keyboard.close()
         assert await asyncio.wait_for(run, WAIT_S) == 0
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 
+import aiohttp
 import pytest
 from harness import Client, agent, agent_client, customer, make_config, running
 from terminal_screen import WAIT_S, terminal
+
+from gateway.client import expand_canned
 
 
 async def customer_reads(visitor: Client, text: str) -> None:
@@ -70,6 +74,8 @@ async def test_transfer_to_an_agent_and_to_a_queue_with_notes_shown(config, redi
             await bob.send(type="accept", offer_id=offer["offer_id"])
             conv_id = (await bob.expect("assigned"))["conversation"]["id"]
 
+            await bob.send(type="note", conversation_id=conv_id, text="a VIP: be quick")
+            await bob.expect("note")
             async with terminal(gw.ws_url("/agent/ws"), "tok-alice") as term:
                 await term.screen.wait_for("connected as Alice (alice)")
                 await bob.send(
@@ -83,9 +89,12 @@ async def test_transfer_to_an_agent_and_to_a_queue_with_notes_shown(config, redi
                 await term.screen.wait_for(
                     "transferred from bob: order 4471, refund the second charge", after="OFFER"
                 )
+                await term.screen.wait_for(": a VIP: be quick", after="OFFER")
                 term.line("a")
                 await term.screen.wait_for("ASSIGNED")
                 await term.screen.wait_for("transferred from bob", after="ASSIGNED")
+                await term.screen.wait_for("note by Bob at ", after="ASSIGNED")
+                assert term.screen.text.count("refund the second charge") == 2  # not as a note
                 term.line("t queue billing customer wants the refund on the card")
                 await term.screen.wait_for("closed: transferred")
                 offer = await bob.expect("offer")
@@ -144,3 +153,78 @@ async def test_the_token_may_come_from_the_environment(config, redis_url):
         _, err = await asyncio.wait_for(process.communicate(), WAIT_S * 2)
         assert process.returncode == 2
         assert "ZHONGTAI_AGENT_TOKEN" in err.decode()
+
+
+@pytest.fixture
+def extras_config(tenant: str):
+    return make_config(
+        tenant,
+        agents=[agent("alice", name="Alice")],
+        queues=[{"name": "general"}, {"name": "billing"}],
+        conversations={"close_reasons": ["resolved", "spam"]},
+        canned_replies=[
+            {"id": "greeting", "title": "Greeting", "text": GREETING},
+            {
+                "id": "refund-time",
+                "title": "Refund timing",
+                "text": "3 days",
+                "queues": ["billing"],
+            },
+        ],
+    )
+
+
+GREETING = "This is {agent_name}, hello {customer_name}! How can I help?"
+
+
+async def test_notes_canned_replies_close_reasons_and_history(extras_config, redis_url):
+    async with (
+        running(extras_config, redis_url) as gw,
+        terminal(gw.ws_url("/agent/ws"), "tok-alice") as term,
+    ):
+        await term.screen.wait_for("close reasons: resolved, spam")
+        async with customer(gw) as visitor:
+            await visitor.send(type="message", text="my parcel is late")
+            await term.screen.wait_for("OFFER")
+            term.line("a")
+            await term.screen.wait_for("ASSIGNED")
+
+            term.line("n order 4471 is stuck at the depot")
+            await term.screen.wait_for("note by Alice at ")
+            await term.screen.wait_for(": order 4471 is stuck at the depot", after="note by")
+
+            term.line("/")  # the general queue's: not the billing one
+            end = await term.screen.wait_for("/greeting  Greeting: This is {agent_name}")
+            assert "/refund-time" not in term.screen.text[:end]
+            term.line("/gree")  # comes back filled in, to edit; Enter sends it
+            expanded = expand_canned(GREETING, None, "Alice")
+            short = re.findall(r"ASSIGNED (\w+)", term.screen.text)[-1]
+            await term.screen.wait_for(f"> r {short} {expanded}", after="> /gree")
+            assert "sent: This is" not in term.screen.text
+            term.type("\r")
+            await customer_reads(visitor, expanded)
+
+            term.line("c")
+            await term.screen.wait_for("with a reason: resolved, spam")
+            term.line("c nonsense")
+            await term.screen.wait_for("no close reason 'nonsense'; one of: resolved, spam")
+            term.line("c res")
+            await term.screen.wait_for("closed: closed_by_agent")
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(f"{gw.admin_base}/metrics") as response,
+            ):
+                metrics = await response.text()
+            assert re.search(r'conversations_closed_total\{[^}]*close_reason="resolved"', metrics)
+            token = visitor.frames[0]["visitor_token"]
+
+        async with customer(gw, token) as again:  # the same customer, some days later
+            await again.send(type="message", text="it came, but broken")
+            await term.screen.wait_for("OFFER", after="closed: closed_by_agent")
+            term.line("a")
+            await term.screen.wait_for("ASSIGNED", after="closed: closed_by_agent")
+            term.line("history")
+            await term.screen.wait_for("1 earlier conversation(s), newest first")
+            await term.screen.wait_for("Alice, resolved", after="earlier conversation")
+        term.line("q")
+        assert await term.exit_code() == 0
