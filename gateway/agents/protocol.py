@@ -153,6 +153,7 @@ class Welcome(Frame, tag="welcome"):
     canned_replies: list[CannedReply] = []
     close_reasons: list[str] = []
     notes: dict[str, list[Note]] = {}  # conversation id -> its notes, oldest first
+    queue_sla_s: dict[str, float] = {}  # each queue's SLA, for conversations without their own
 
 
 class Offer(Frame, tag="offer"):

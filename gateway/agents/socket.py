@@ -152,6 +152,7 @@ async def _run_session(services: Services, session: AgentSession) -> None:
             canned_replies=actions.canned_replies(),
             close_reasons=actions.close_reasons(),
             notes={c.id: notes[c.id] for c in conversations if c.id in notes},
+            queue_sla_s={q.name: q.sla_s for q in services.config.queues},
         )
         await session.open(welcome)
         for offer_id, conversation, expires_in_s in offers:

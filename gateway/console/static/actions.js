@@ -1,16 +1,55 @@
 // What an agent does to the selected conversation besides replying: transfer it to an agent
-// or a queue with a note, close it. Internal notes wait for their server support.
+// or a queue with a note, add an internal note (agents only), close it, with a close reason
+// chosen from the configured list when the gateway has one.
 
-import { setText } from "./dom.js";
+import { h, setText } from "./dom.js";
 
-export function mountActions({ transferButton, noteButton, closeButton, dialog, store, send, t }) {
+/** A modal form's submit and cancel, with its problem line. */
+function modal(dialog, onSubmit) {
+  const form = dialog.querySelector("form");
+  const problem = dialog.querySelector(".problem");
+  dialog.querySelector("[data-cancel]").addEventListener("click", () => dialog.close());
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const refusal = onSubmit(form);
+    if (refusal) setText(problem, refusal);
+    else dialog.close();
+  });
+  return {
+    form,
+    open(focus) {
+      form.reset();
+      setText(problem, "");
+      dialog.showModal();
+      focus.focus();
+    },
+  };
+}
+
+export function mountActions({ transferButton, noteButton, closeButton, dialog, noteDialog, closeDialog, store, send, t, reason }) {
   const form = dialog.querySelector("form");
   const agentInput = form.elements.namedItem("to_agent");
   const queueInput = form.elements.namedItem("to_queue");
   const noteInput = form.elements.namedItem("note");
   const problem = dialog.querySelector(".problem");
 
-  noteButton.disabled = true;
+  const note = modal(noteDialog, (noteForm) => {
+    const text = noteForm.elements.namedItem("text").value.trim();
+    if (!text) return t("note.empty");
+    if (!send({ type: "note", conversation_id: store.selected, text })) return t("reply.offline");
+    return null;
+  });
+  noteButton.addEventListener("click", () => note.open(noteDialog.querySelector("textarea")));
+
+  const reasonSelect = closeDialog.querySelector("select");
+  const closing = modal(closeDialog, (closeForm) => {
+    const id = store.selected;
+    const chosen = closeForm.elements.namedItem("reason").value;
+    if (!id) return null;
+    if (!send({ type: "close", conversation_id: id, reason: chosen })) return t("reply.offline");
+    store.busy(id);
+    return null;
+  });
 
   transferButton.addEventListener("click", () => {
     form.reset();
@@ -44,13 +83,18 @@ export function mountActions({ transferButton, noteButton, closeButton, dialog, 
 
   closeButton.addEventListener("click", () => {
     const id = store.selected;
-    if (id && send({ type: "close", conversation_id: id })) store.busy(id);
+    if (!id) return;
+    if (store.closeReasons.length) {
+      reasonSelect.replaceChildren(...store.closeReasons.map((r) => h("option", { value: r, text: reason(r) })));
+      closing.open(reasonSelect);
+    } else if (send({ type: "close", conversation_id: id })) store.busy(id);
   });
 
   function render() {
     const entry = store.conversations.get(store.selected);
     const off = !entry || entry.busy;
     transferButton.disabled = off;
+    noteButton.disabled = off;
     closeButton.disabled = off;
   }
 

@@ -1,12 +1,14 @@
 // The agent workspace: signs in, keeps one Connection, feeds its frames to the Store and
-// draws the views from it. Each concern lives in its own module; this file only wires them
-// (later ones, such as canned replies or internal notes, plug in the same way).
+// draws the views from it. Each concern lives in its own module (canned replies, internal
+// notes, the customer's earlier conversations too); this file only wires them.
 
 import { mountActions } from "./actions.js";
+import { mountCanned } from "./canned.js";
 import { agentSocketUrl, CLOSE_BAD_TOKEN, CLOSE_REPLACED, Connection } from "./connection.js";
 import { mountConversations } from "./conversations.js";
 import { setText } from "./dom.js";
 import { customerName, duration } from "./format.js";
+import { mountHistory } from "./history.js";
 import { createI18n, pickLanguage } from "./i18n.js";
 import { Alerts } from "./notify.js";
 import { mountOffers } from "./offers.js";
@@ -73,8 +75,14 @@ function main() {
     }),
     actions: mountActions({
       transferButton: $("transfer"), noteButton: $("note"), closeButton: $("close-conversation"),
-      dialog: $("transfer-dialog"), store, send, t,
+      dialog: $("transfer-dialog"), noteDialog: $("note-dialog"), closeDialog: $("close-dialog"),
+      store, send, t, reason: i18n.reason,
     }),
+    history: mountHistory({
+      section: $("history"), list: $("history-list"), empty: $("history-empty"), store, send, t,
+      reason: i18n.reason, lang: i18n.locale,
+    }),
+    canned: mountCanned({ form: $("reply-form"), textarea: $("reply"), list: $("canned-list"), store, t }),
   };
   const reply = mountReply({
     form: $("reply-form"), textarea: $("reply"), button: $("send"), hint: $("reply-hint"), store,

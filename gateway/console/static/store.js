@@ -18,6 +18,9 @@ export class Store extends EventTarget {
     this.conversations = new Map(); // id -> {conversation, messages, unread, notices}
     this.pending = new Map(); // client_msg_id -> {conversationId, text, state, error, at}
     this.selected = null;
+    this.cannedReplies = []; // from the welcome: [{id, title, text, queues}]
+    this.closeReasons = []; // from the welcome; empty: a close needs no reason
+    this.queueSla = {}; // queue -> SLA seconds, for conversations without their own
     this.watching = () => true; // whether the agent is looking at the selected thread
   }
 
@@ -37,11 +40,15 @@ export class Store extends EventTarget {
     const before = this.conversations;
     this.agent = frame.agent;
     this.statusReason = null;
+    this.cannedReplies = frame.canned_replies || [];
+    this.closeReasons = frame.close_reasons || [];
+    this.queueSla = frame.queue_sla_s || {};
+    const notes = frame.notes || {};
     this.offers = new Map(); // pending offers are re-sent after the welcome
     this.conversations = new Map();
     for (const conversation of frame.conversations) {
       const old = before.get(conversation.id);
-      const entry = this.entryOf(conversation, old);
+      const entry = this.entryOf(conversation, old, notes[conversation.id]);
       if (old) {
         const seen = new Set(old.messages.map((m) => m.id));
         entry.unread = old.unread + entry.messages.filter((m) => m.direction === "in" && !seen.has(m.id)).length;
@@ -64,6 +71,7 @@ export class Store extends EventTarget {
     this.offers.set(frame.offer_id, {
       offerId: frame.offer_id,
       conversation: frame.conversation,
+      notes: frame.notes || [],
       expiresAt: this.now() + frame.expires_in_s * 1000,
       accepting: false,
     });
@@ -85,7 +93,8 @@ export class Store extends EventTarget {
         this.offers.delete(id);
       }
     }
-    this.conversations.set(conversation.id, this.entryOf(conversation, this.conversations.get(conversation.id)));
+    const entry = this.entryOf(conversation, this.conversations.get(conversation.id), frame.notes);
+    this.conversations.set(conversation.id, entry);
     if (accepted || this.selected === null) this.selected = conversation.id;
     this.changed("assigned", { conversationId: conversation.id });
   }
@@ -133,6 +142,20 @@ export class Store extends EventTarget {
     if (!entry) return;
     entry.notices.push({ code: frame.code, detail: frame.detail, at: this.now() });
     this.changed("notice", { conversationId: frame.conversation_id, entry });
+  }
+
+  onNote(frame) {
+    const entry = this.conversations.get(frame.conversation_id);
+    if (!entry || entry.notes.some((n) => n.id === frame.note.id)) return;
+    entry.notes.push(frame.note);
+    this.changed("note", { conversationId: frame.conversation_id, entry });
+  }
+
+  onHistory(frame) {
+    const entry = this.conversations.get(frame.conversation_id);
+    if (!entry) return;
+    entry.history = frame.conversations;
+    this.changed("history", { conversationId: frame.conversation_id, entry });
   }
 
   onStatus(frame) {
@@ -235,7 +258,12 @@ export class Store extends EventTarget {
       .map(([cmid, reply]) => ({ cmid, ...reply }));
   }
 
-  entryOf(conversation, old) {
+  /** The canned replies offered in a conversation of this queue. */
+  cannedFor(queue) {
+    return this.cannedReplies.filter((c) => !c.queues || !c.queues.length || c.queues.includes(queue));
+  }
+
+  entryOf(conversation, old, notes) {
     const fresh = conversation.messages || [];
     const ids = new Set(fresh.map((m) => m.id));
     const first = fresh.length ? timeOf(fresh[0].sent_at) : Infinity;
@@ -246,6 +274,8 @@ export class Store extends EventTarget {
       messages: [...older, ...fresh],
       unread: old ? old.unread : 0,
       notices: old ? old.notices : [],
+      notes: notes || (old ? old.notes : []),
+      history: old ? old.history : null, // the customer's earlier conversations, once asked
       busy: false,
     };
   }
@@ -260,6 +290,8 @@ const HANDLERS = {
   reply_ack: Store.prototype.onReplyAck,
   closed: Store.prototype.onClosed,
   notice: Store.prototype.onNotice,
+  note: Store.prototype.onNote,
+  history: Store.prototype.onHistory,
   status: Store.prototype.onStatus,
   error: Store.prototype.onError,
 };

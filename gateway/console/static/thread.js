@@ -1,6 +1,7 @@
 // The selected conversation: who and where the customer is (channel, account, identity),
 // its routing facts (queue, priority, grade, SLA deadline, a transfer's note, the WeChat
-// reply window), and the whole thread with replies in flight and channel notices.
+// reply window), and the whole thread with replies in flight, channel notices and internal
+// notes (drawn apart: agents only, never sent to the customer).
 
 import { h, setText, syncList } from "./dom.js";
 import { clock, customerName, dateTime, duration, size, tail, timeOf } from "./format.js";
@@ -34,9 +35,10 @@ export function mountThread({ view, emptyState, title, details, list, store, ret
       [t("field.priority"), String(c.priority)],
     ];
     if (c.grade) rows.push([t("field.grade"), c.grade]);
-    if (c.sla_s) {
-      const due = (timeOf(c.created_at) || 0) + c.sla_s * 1000;
-      rows.push([t("field.sla"), `${clock(due, lang)} (${t("field.sla_target", { time: duration(c.sla_s * 1000, t) })})`]);
+    const sla = c.sla_s || store.queueSla[c.queue]; // a grade's SLA, else the queue's
+    if (sla) {
+      const due = (timeOf(c.created_at) || 0) + sla * 1000;
+      rows.push([t("field.sla"), `${clock(due, lang)} (${t("field.sla_target", { time: duration(sla * 1000, t) })})`]);
     }
     const window = wechatWindow(entry, now);
     if (window) {
@@ -70,8 +72,9 @@ export function mountThread({ view, emptyState, title, details, list, store, ret
   function items(entry) {
     const messages = entry.messages.map((m) => ({ key: `m:${m.id}`, at: timeOf(m.sent_at) || 0, message: m }));
     const notices = entry.notices.map((n, i) => ({ key: `n:${i}`, at: n.at, notice: n }));
+    const notes = (entry.notes || []).map((n) => ({ key: `note:${n.id}`, at: n.at_ms, note: n }));
     const pending = store.pendingOf(entry.conversation.id).map((p) => ({ key: `p:${p.cmid}`, at: Infinity, pending: p }));
-    return [...messages, ...notices].sort((a, b) => a.at - b.at).concat(pending);
+    return [...messages, ...notices, ...notes].sort((a, b) => a.at - b.at).concat(pending);
   }
 
   function attachmentView(a) {
@@ -92,6 +95,16 @@ export function mountThread({ view, emptyState, title, details, list, store, ret
   }
 
   function create(item) {
+    if (item.note) {
+      const n = item.note;
+      const who = store.agent && n.author.id === store.agent.id ? t("thread.you") : n.author.name;
+      return h(
+        "li",
+        { class: "note", "aria-label": t("note.label") },
+        h("p", { class: "meta", text: `${t("note.label")} · ${who} · ${clock(n.at_ms, lang)}` }),
+        h("p", { class: "text", text: n.text }),
+      );
+    }
     if (item.notice) {
       return h("li", { class: "notice" }, h("span", { class: "code", text: item.notice.code }), " ", item.notice.detail);
     }
@@ -107,7 +120,7 @@ export function mountThread({ view, emptyState, title, details, list, store, ret
   }
 
   function update(el, item) {
-    if (item.notice) return;
+    if (item.notice || item.note) return;
     const entry = store.conversations.get(shownId);
     const at = item.message ? timeOf(item.message.sent_at) : item.pending.at;
     const who = item.message ? authorOf(item.message, entry.conversation.customer) : t("thread.you");

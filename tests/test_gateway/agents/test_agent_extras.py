@@ -58,6 +58,7 @@ async def test_the_welcome_lists_canned_replies_and_close_reasons(config, redis_
     async with running(config, redis_url) as gw, agent_client(gw, "alice") as alice:
         welcome = alice.frames[0]
         assert welcome["close_reasons"] == ["resolved", "spam"]
+        assert welcome["queue_sla_s"] == {"general": 60.0}
         assert welcome["canned_replies"] == [
             {"id": "hi", "title": "Greeting", "text": CANNED[0]["text"], "queues": []},
             {"id": "bill", "title": "bill", "text": CANNED[1]["text"], "queues": ["general"]},
