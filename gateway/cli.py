@@ -41,8 +41,14 @@ def _parser() -> argparse.ArgumentParser:
 
     agent = commands.add_parser("agent", help="terminal agent client")
     agent.add_argument("--url", required=True, help="ws://host:port/agent/ws")
-    agent.add_argument("--token", required=True)
+    agent.add_argument(
+        "--token",
+        help=f"the agent's token; default: ${TOKEN_ENV}, which keeps it out of `ps` listings",
+    )
     return parser
+
+
+TOKEN_ENV = "ZHONGTAI_AGENT_TOKEN"
 
 
 def _adapter_configs(path: str) -> dict[str, type]:
@@ -129,8 +135,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "agent":
         from gateway.client.terminal import run_terminal
 
+        # The flag wins; the environment keeps the token out of the process list.
+        token = args.token if args.token is not None else os.environ.get(TOKEN_ENV)
+        if not token:
+            print(f"zhongtai agent: give --token TOKEN or set {TOKEN_ENV}", file=sys.stderr)
+            return 2
         try:
-            return asyncio.run(run_terminal(args.url, args.token))
+            return asyncio.run(run_terminal(args.url, token))
         except KeyboardInterrupt:
             return 0
     try:

@@ -6,14 +6,21 @@ or more, unique among those on screen; any unique part of an id is accepted back
 
 It is built on the client library (gateway.client) and cut by what each part does: the loop
 (session.py), what is on screen and how frames show (desk.py), the typed commands
-(commands.py), output lines (screen.py), keyboard input (keyboard.py) and short ids
-(names.py).
+(commands.py), output lines (screen.py), the line editor at a terminal (prompt.py), plain
+input from pipes (keyboard.py) and short ids (names.py).
 """
 
 from gateway.client.terminal.commands import HELP, Commands
 from gateway.client.terminal.desk import Desk
 from gateway.client.terminal.keyboard import READER_THREAD_NAME, start_line_reader
 from gateway.client.terminal.names import MIN_SHORT_ID, matching, short_id
+from gateway.client.terminal.prompt import (
+    AbovePrompt,
+    LineSource,
+    PromptLines,
+    QueuedLines,
+    prompt_terminal,
+)
 from gateway.client.terminal.screen import (
     INDENT,
     Printer,
@@ -38,15 +45,20 @@ __all__ = [
     "INDENT",
     "MIN_SHORT_ID",
     "READER_THREAD_NAME",
+    "AbovePrompt",
     "Commands",
     "Desk",
+    "LineSource",
     "Printer",
+    "PromptLines",
+    "QueuedLines",
     "TerminalSession",
     "clip_id",
     "clock",
     "customer_label",
     "matching",
     "one_line",
+    "prompt_terminal",
     "run_terminal",
     "short_id",
     "start_line_reader",

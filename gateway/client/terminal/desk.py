@@ -8,14 +8,18 @@ so that frames can be written as lines a person reads, and so that the commands
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from gateway.agents.protocol import (
     Assigned,
     Closed,
     Conversation,
     Error,
+    History,
     Message,
     MessageFrame,
+    Note,
+    NoteAdded,
     Offer,
     OfferRevoked,
     ReplyAck,
@@ -46,6 +50,10 @@ class Desk:
         self.accepted: set[str] = set()  # conversations accepted here, not yet assigned
         self.replies: dict[str, tuple[str, str]] = {}  # client_msg_id -> conversation, text
         self.welcomed = False
+        self.notes: dict[str, list[Note]] = {}  # conversation id -> internal notes, oldest first
+        self.close_reasons: list[str] = []
+        self.agent_id = ""
+        self.agent_name = ""
 
     # Frames.
 
@@ -61,12 +69,16 @@ class Desk:
                     conv = self.short(offer[0].conversation.id)
                     self.out.say(f"offer of {conv} withdrawn: {frame.reason}")
             case Assigned():
+                self.notes[frame.conversation.id] = list(frame.notes)
                 self.on_assigned(frame.conversation)
+            case NoteAdded():
+                self.on_note(frame)
+            case History():
+                self.on_history(frame)
             case MessageFrame():
                 self.on_message(frame.conversation_id, frame.message)
             case ReplyAck():
-                conv, text = self.replies.pop(frame.client_msg_id, ("?", ""))
-                self.out.say(f"[{self.short(conv)}] sent: {one_line(text)}")
+                self.on_reply_ack(frame)
             case Closed():
                 self.on_closed(frame)
             case StatusFrame():
@@ -83,7 +95,10 @@ class Desk:
 
     def on_welcome(self, welcome: Welcome) -> None:
         agent = welcome.agent
+        self.agent_id, self.agent_name = agent.id, agent.name
         self.conversations = {c.id: c for c in welcome.conversations}
+        self.notes = {cid: list(notes) for cid, notes in welcome.notes.items()}
+        self.close_reasons = list(welcome.close_reasons)
         if self.current not in self.conversations:
             self.current = None
         verb = "reconnected" if self.welcomed else "connected"
@@ -91,6 +106,8 @@ class Desk:
         self.out.say(f"{verb} as {agent.name} ({agent.id}), status {agent.status}")
         if agent.statuses:
             self.out.more("statuses: " + ", ".join(agent.statuses))
+        if welcome.close_reasons:
+            self.out.more("close reasons: " + ", ".join(welcome.close_reasons))
         self.list_conversations()
         if verb == "connected":
             self.out.more("type help for commands")
@@ -99,11 +116,13 @@ class Desk:
         deadline = asyncio.get_running_loop().time() + offer.expires_in_s
         self.offers[offer.offer_id] = (offer, deadline)
         conv = offer.conversation
+        self.notes[conv.id] = list(offer.notes)
         cid = self.short(conv.id)
         self.out.say(
             f"OFFER {cid}  {conv.channel}  {customer_label(conv)}  queue {conv.queue}  "
-            f"priority {conv.priority}  expires in {offer.expires_in_s:.0f}s"
+            f"priority {conv.priority}{grade_of(conv)}  expires in {offer.expires_in_s:.0f}s"
         )
+        self.show_context(conv)
         self.show_messages(conv, 3)
         self.out.more(f"accept: a {cid}    decline: d {cid} [reason]")
 
@@ -119,8 +138,10 @@ class Desk:
         self.accepted.discard(conv.id)
         mark = "  (current)" if self.current == conv.id else ""
         self.out.say(
-            f"ASSIGNED {self.short(conv.id)}  {conv.channel}  {customer_label(conv)}{mark}"
+            f"ASSIGNED {self.short(conv.id)}  {conv.channel}  {customer_label(conv)}  "
+            f"queue {conv.queue}{grade_of(conv)}{mark}"
         )
+        self.show_context(conv)
         self.show_messages(conv, 3)
 
     def on_message(self, conversation_id: str, message: Message) -> None:
@@ -132,9 +153,50 @@ class Desk:
             when=message.sent_at,
         )
 
+    def on_reply_ack(self, ack: ReplyAck) -> None:
+        conv_id, text = self.replies.pop(ack.client_msg_id, ("?", ""))
+        conv = self.conversations.get(conv_id)
+        if conv is not None and all(m.id != ack.message_id for m in conv.messages):
+            # The gateway sends an agent's own replies back only in the next welcome: keep
+            # them here, so that `use` shows the whole exchange before a reconnect too.
+            conv.messages.append(
+                Message(
+                    id=ack.message_id,
+                    direction="out",
+                    text=text,
+                    author=self.agent_id or None,  # as the gateway stores it
+                    sent_at=datetime.now(UTC),
+                )
+            )
+        self.out.say(f"[{self.short(conv_id)}] sent: {one_line(text)}")
+
+    def on_note(self, frame: NoteAdded) -> None:
+        notes = self.notes.setdefault(frame.conversation_id, [])
+        if all(n.id != frame.note.id for n in notes):
+            notes.append(frame.note)
+        self.out.say(f"[{self.short(frame.conversation_id)}] {note_line(frame.note)}")
+
+    def on_history(self, frame: History) -> None:
+        cid = self.short(frame.conversation_id)
+        if not frame.conversations:
+            self.out.say(f"[{cid}] no earlier conversations of this customer")
+            return
+        self.out.say(f"[{cid}] {len(frame.conversations)} earlier conversation(s), newest first")
+        for past in frame.conversations:
+            opened = datetime.fromtimestamp(past.opened_ms / 1000).strftime("%Y-%m-%d %H:%M")
+            who = past.agent_name or past.agent or "nobody"
+            reason = f", {past.close_reason}" if past.close_reason else ""
+            last = f": {one_line(past.last_text, 40)}" if past.last_text else ""
+            self.out.more(
+                f"{opened}  {past.channel}  queue {past.queue}  {who}{reason}  "
+                f"{past.messages} message(s){last}"
+            )
+
     def on_closed(self, frame: Closed) -> None:
         cid = self.short(frame.conversation_id)
         self.conversations.pop(frame.conversation_id, None)
+        if not any(o.conversation.id == frame.conversation_id for o, _ in self.offers.values()):
+            self.notes.pop(frame.conversation_id, None)
         if self.current == frame.conversation_id:
             self.current = None
         self.out.say(f"[{cid}] closed: {frame.reason}")
@@ -165,11 +227,32 @@ class Desk:
             conv = offer.conversation
             self.out.more(f"  offer {self.short(conv.id)}  {conv.channel}  {customer_label(conv)}")
 
+    def show_context(self, conv: Conversation) -> None:
+        """What the person should know before answering: a customer asked to leave a
+        message, a transfer's note, the internal notes."""
+        if conv.leave_message:
+            self.out.more("LEAVE A MESSAGE: the customer was asked to leave one; answer it as such")
+        if conv.transferred_from or conv.transfer_note:
+            source = f" from {conv.transferred_from}" if conv.transferred_from else ""
+            note = f": {conv.transfer_note}" if conv.transfer_note else ""
+            self.out.more(f"transferred{source}{note}")
+        for item in self.notes.get(conv.id, []):
+            if item.text != conv.transfer_note:  # a transfer's note is kept as a note too
+                self.out.more(note_line(item))
+
     def show_messages(self, conv: Conversation, count: int) -> None:
         for message in conv.messages[-count:]:
             self.out.more(
                 f"{clock(message.sent_at)} {author(conv, message)}: {message_text(message)}"
             )
+
+    def target(self) -> str | None:
+        """The conversation a plain line replies in: the current one, else the only open one."""
+        if self.current in self.conversations:
+            return self.current
+        if len(self.conversations) == 1:
+            return next(iter(self.conversations))
+        return None
 
     # Naming.
 
@@ -213,3 +296,12 @@ class Desk:
             problem = "no open conversation" if not found else "more than one conversation for"
             self.out.say(f"{problem} {token!r}")
         return None
+
+
+def grade_of(conv: Conversation) -> str:
+    return f"  grade {conv.grade}" if conv.grade else ""
+
+
+def note_line(note: Note) -> str:
+    when = clock(datetime.fromtimestamp(note.at_ms / 1000))
+    return f"note by {note.author.name} at {when}: {note.text}"

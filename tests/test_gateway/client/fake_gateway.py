@@ -20,6 +20,7 @@ from gateway.agents.protocol import (
     Accept,
     AgentInfo,
     Assigned,
+    CannedReply,
     ClientFrame,
     Close,
     Closed,
@@ -79,6 +80,7 @@ class FakeGateway:
         self.received: asyncio.Queue[ClientFrame] = asyncio.Queue()
         self.offers: dict[str, Conversation] = {}
         self.open: list[Conversation] = []
+        self.canned: list[CannedReply] = []
         self.client_close_codes: list[int | None] = []
         self.session_ended = asyncio.Event()
 
@@ -123,7 +125,7 @@ class FakeGateway:
             capacity={"webchat": 3},
             statuses=["available", "away", "offline", "lunch"],
         )
-        return Welcome(agent=agent, conversations=list(self.open))
+        return Welcome(agent=agent, conversations=list(self.open), canned_replies=self.canned)
 
     def answer(self, frame: ClientFrame) -> Frame | None:
         match frame:

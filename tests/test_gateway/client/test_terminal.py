@@ -14,7 +14,7 @@ from typing import IO, Any
 import pytest
 from fake_gateway import TOKEN, WAIT_S, FakeGateway, conversation
 
-from gateway.client import Accept, Close, Message, MessageFrame, Reply
+from gateway.client import Accept, CannedReply, Close, Message, MessageFrame, Reply
 from gateway.client.terminal import READER_THREAD_NAME, matching, run_terminal, short_id
 
 
@@ -126,8 +126,9 @@ async def accept_and_reply(gateway: FakeGateway, keyboard: Keyboard, screen: Scr
     reply = await gateway.expect(Reply)
     assert (reply.conversation_id, reply.text) == (conv.id, "face the facts")
 
-    keyboard.type("frobnicate")
-    await screen.wait_for("unknown command 'frobnicate'")
+    keyboard.type("thanks for waiting")  # no command: a reply in the current conversation
+    reply = await gateway.expect(Reply)
+    assert (reply.conversation_id, reply.text) == (conv.id, "thanks for waiting")
     keyboard.type("c")
     assert await gateway.expect(Close) == Close(conversation_id=conv.id)
     await screen.wait_for(f"[{short}] closed: closed by agent")
@@ -145,6 +146,72 @@ async def test_terminal_shows_errors_on_one_line(gateway: FakeGateway, keyboard:
             "channel_error: 45015: reply window closed\n"
         )
         keyboard.close()  # end of input quits
+        assert await asyncio.wait_for(run, WAIT_S) == 0
+
+
+async def test_offers_show_grade_transfer_note_and_leave_a_message(
+    gateway: FakeGateway, keyboard: Keyboard
+) -> None:
+    conv = conversation()
+    conv.grade, conv.leave_message = "A", True
+    conv.transferred_from, conv.transfer_note = "bob", "refund promised"
+    short = conv.id[-4:]
+    async with terminal(gateway, keyboard) as (screen, _):
+        await screen.wait_for("connected as Alice (alice)")
+        await gateway.offer(conv)
+        await screen.wait_for(
+            f"OFFER {short}  webchat  Li Wei (v-42)  queue general  priority 5  grade A"
+        )
+        await screen.wait_for("LEAVE A MESSAGE")
+        await screen.wait_for("transferred from bob: refund promised")
+        keyboard.type("a")
+        await screen.wait_for(f"ASSIGNED {short}  webchat  Li Wei (v-42)  queue general  grade A")
+        assert screen.text.count("transferred from bob: refund promised") == 2
+
+
+async def test_plain_text_without_a_conversation_is_not_sent(
+    gateway: FakeGateway, keyboard: Keyboard
+) -> None:
+    first, second = conversation(), conversation()
+    gateway.open = [first, second]
+    async with terminal(gateway, keyboard) as (screen, run):
+        await screen.wait_for("2 open conversation(s)")
+        keyboard.type("hello there")  # two open, none current: which one is not guessed
+        await screen.wait_for("not sent, no current conversation (use <conv> first)")
+        keyboard.type(f"u {second.id[-4:]}")
+        await screen.wait_for(f"current: {second.id[-4:]}")
+        keyboard.type("hello there")
+        reply = await gateway.expect(Reply)
+        assert (reply.conversation_id, reply.text) == (second.id, "hello there")
+        await screen.wait_for("sent: hello there")
+        keyboard.type("u")  # the current one, with the reply just sent
+        await screen.wait_for("alice: hello there")
+        keyboard.close()
+        assert await asyncio.wait_for(run, WAIT_S) == 0
+
+
+async def test_a_canned_reply_from_a_pipe_is_sent_filled_in(
+    gateway: FakeGateway, keyboard: Keyboard
+) -> None:
+    conv = conversation()
+    gateway.open = [conv]
+    gateway.canned = [
+        CannedReply(
+            id="greeting", title="Greeting", text="Hello {customer_name}, {agent_name} here"
+        ),
+        CannedReply(id="goodbye", title="Goodbye", text="Bye {customer_name}"),
+        CannedReply(id="refund", title="Refund", text="3 days", queues=["billing"]),
+    ]
+    async with terminal(gateway, keyboard) as (screen, run):
+        await screen.wait_for("1 open conversation(s)")
+        keyboard.type("/g")  # two match: listed, nothing sent
+        await screen.wait_for("/goodbye  Goodbye: Bye {customer_name}")
+        keyboard.type("/ref")  # not for this queue
+        await screen.wait_for("no canned reply matching 'ref'")
+        keyboard.type("/gree")  # nobody edits a pipe's line: sent as it is
+        reply = await gateway.expect(Reply)
+        assert (reply.conversation_id, reply.text) == (conv.id, "Hello Li Wei, Alice here")
+        keyboard.close()
         assert await asyncio.wait_for(run, WAIT_S) == 0
 
 
