@@ -39,6 +39,7 @@ from load_customers import Customers, arrivals, drain
 from load_probes import sample, wait_idle
 from load_report import report, summarize, write_trace
 from load_stack import Target, given_target, own_stack, start_profiler
+from load_wallboards import WallboardStats, wallboards_open
 from load_wire import now, run
 
 
@@ -101,6 +102,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="SECONDS",
         help="first wait up to this long for the machine to be idle",
     )
+    p.add_argument(
+        "--wallboards",
+        type=int,
+        default=0,
+        help="team leads' wallboard sockets open during the run (default: none)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temporary dir (config, logs)")
     p.add_argument("--json", metavar="FILE", help="write the results to this file")
     p.add_argument(
@@ -146,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def measure(args: argparse.Namespace, target: Target) -> dict[str, Any]:
     run_id = f"{random.getrandbits(32):x}"
-    customers, agents = Customers(run_id), AgentStats()
+    customers, agents, boards = Customers(run_id), AgentStats(), WallboardStats()
     agent_url = f"{target.ws_base}/agent/ws"
     pids: dict[str, list[int]] = {
         "gateway": [target.gateway_pid] if target.gateway_pid else [],
@@ -162,6 +169,10 @@ async def measure(args: argparse.Namespace, target: Target) -> dict[str, Any]:
             await stack.enter_async_context(
                 agents_running(agent_url, target.tokens, args.deflate, agents)
             )
+        if args.wallboards:
+            await stack.enter_async_context(
+                wallboards_open(f"{target.ws_base}/supervisor/ws", args.wallboards, boards)
+            )
         stack.push_async_callback(customers.aclose)
         await customers.connect(f"{target.ws_base}/webchat/ws", args.visitors, args.deflate)
         start = now()
@@ -171,6 +182,7 @@ async def measure(args: argparse.Namespace, target: Target) -> dict[str, Any]:
         )
         await until(window[0])
         first = await asyncio.to_thread(sample, pids, target)
+        boards_before = boards.frames
         profiler = (
             start_profiler(args.profile, target.gateway_pid, args.duration)
             if args.profile
@@ -178,13 +190,21 @@ async def measure(args: argparse.Namespace, target: Target) -> dict[str, Any]:
         )
         await until(window[1])
         last = await asyncio.to_thread(sample, pids, target)
+        boards_in_window = boards.frames - boards_before
         await load
         await drain(customers, args.drain)
         if profiler is not None:
             await asyncio.to_thread(profiler.wait)
     if args.trace:
         write_trace(args.trace, customers, agents.offers, start)
-    return summarize(args, target, customers, agents, first, last)
+    result = summarize(args, target, customers, agents, first, last)
+    result["wallboards"] = args.wallboards
+    if args.wallboards:
+        window = last.at - first.at
+        result["wallboard_frames_per_s"] = round(boards_in_window / window, 1)
+        result["wallboard_bytes_per_frame"] = boards.bytes // max(1, boards.frames)
+        result["error_samples"] += boards.errors[:5]
+    return result
 
 
 async def until(moment: float) -> None:

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from load_wallboards import lead_config
 from load_wire import READY_TIMEOUT_S, now
 
 LOCALHOST = "127.0.0.1"
@@ -71,7 +72,8 @@ def own_stack(args: argparse.Namespace) -> Iterator[Target]:
     proc: subprocess.Popen[bytes] | None = None
     try:
         config = work / "bench.toml"
-        tokens = write_config(config, args.agents, args.capacity, args.config_extra)
+        extra = args.config_extra + lead_config(args.wallboards)
+        tokens = write_config(config, args.agents, args.capacity, extra)
         port, admin_port = pick_free_port(), pick_free_port()
         program, env = gateway_command(args.source and os.path.abspath(args.source))
         command = [
