@@ -109,13 +109,15 @@ def _print_demo(config: Config, program: str) -> None:
     base = f"http://{server.host}:{server.port}"
     print("Zhongtai demo", flush=True)
     print(f"  web chat page: {base}/webchat/")
+    print(f"  agent console: {base}/console/ (sign in with an agent's token)")
     for agent in config.agents:
         print(
             f"  agent {agent.id}: {program} agent --url ws://{server.host}:{server.port}/agent/ws"
             f" --token {agent.token}"
         )
     for lead in config.core.supervisors:
-        print(f"  team lead {lead.id}: sign in at {base}/console/ with token {lead.token}")
+        socket = f"ws://{server.host}:{server.port}/supervisor/ws"
+        print(f"  team lead {lead.id}: supervisor socket {socket} with token {lead.token}")
     print(f"  metrics: http://{server.host}:{server.admin_port}/metrics", flush=True)
 
 

@@ -320,7 +320,7 @@ def _check_supervisors(core: CoreConfig, file: str, queue_names: set[str]) -> No
         if (lead.token is None) == (lead.token_sha256 is None):
             raise ConfigError(file, where, "token", "set exactly one of token or token_sha256")
         if lead.token is not None and lead.token in agent_tokens:
-            # The console tries a token on the agent socket first: the lead could never sign in.
+            # One token, one person: a single sign-in form must tell an agent from a lead.
             raise ConfigError(file, where, "token", "an agent already has this token")
         for j, queue in enumerate(lead.queues):
             if queue not in queue_names:
