@@ -9,9 +9,8 @@ import msgspec
 from aiohttp import WSMsgType, web
 
 from adapters.contract import DeliveryError
+from gateway.agents.handshake import sign_in
 from gateway.agents.protocol import (
-    CLOSE_BAD_TOKEN,
-    CLOSE_UNSUPPORTED,
     PROTOCOL_VERSION,
     Accept,
     AddNote,
@@ -42,14 +41,6 @@ from router.results import RoutingError
 
 log = logging.getLogger(__name__)
 
-HELLO_TIMEOUT_S = 10.0
-
-
-def _bearer(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
 
 def authenticate(services: Services, token: str | None) -> AgentConfig | None:
     if not token:
@@ -60,29 +51,18 @@ def authenticate(services: Services, token: str | None) -> AgentConfig | None:
     return None
 
 
-async def _send_error(ws: web.WebSocketResponse, error: Error) -> None:
-    if not ws.closed:
-        await ws.send_frame(encode(error), WSMsgType.TEXT)
-
-
-async def _read_hello(ws: web.WebSocketResponse) -> Hello | None:
-    """The first frame must be hello; anything else is answered and the socket closed."""
+def _hello_of(data: bytes) -> Hello | bytes:
     try:
-        msg = await ws.receive(timeout=HELLO_TIMEOUT_S)
-    except TimeoutError:
-        await _send_error(ws, Error(code="hello_timeout", detail="send hello first"))
-        return None
-    if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-        return None
-    try:
-        frame = client_decoder.decode(msg.data)
+        frame = client_decoder.decode(data)
     except msgspec.DecodeError as exc:
-        await _send_error(ws, decode_error(exc))
-        return None
+        return encode(decode_error(exc))
     if not isinstance(frame, Hello):
-        await _send_error(ws, Error(code="hello_expected", detail="the first frame is hello"))
-        return None
+        return encode(Error(code="hello_expected", detail="the first frame is hello"))
     return frame
+
+
+def _error(code: str, detail: str, field: str | None) -> bytes:
+    return encode(Error(code=code, detail=detail, field=field))
 
 
 async def agent_socket(request: web.Request) -> web.StreamResponse:
@@ -92,27 +72,15 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
         heartbeat=server.heartbeat_s, max_msg_size=server.max_frame_bytes, decode_text=False
     )
     await ws.prepare(request)
-    hello = await _read_hello(ws)
-    if hello is None:
-        await ws.close(code=CLOSE_BAD_TOKEN, message=b"hello with a token expected")
-        return ws
-    if hello.protocol != PROTOCOL_VERSION:
-        await _send_error(
-            ws,
-            Error(
-                code="unsupported_protocol",
-                detail=f"this gateway speaks protocol {PROTOCOL_VERSION}",
-                field="protocol",
-            ),
-        )
-        await ws.close(code=CLOSE_UNSUPPORTED, message=b"unsupported protocol")
-        return ws
-    agent = authenticate(services, hello.token or _bearer(request))
+    agent = await sign_in(
+        request,
+        ws,
+        version=PROTOCOL_VERSION,
+        decode=_hello_of,
+        error=_error,
+        authenticate=lambda token: authenticate(services, token),
+    )
     if agent is None:
-        await _send_error(
-            ws, Error(code="bad_token", detail="unknown or missing token", field="token")
-        )
-        await ws.close(code=CLOSE_BAD_TOKEN, message=b"bad token")
         return ws
     session = AgentSession(agent, ws, new_id("k"))
     await _run_session(services, session)

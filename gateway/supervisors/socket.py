@@ -11,7 +11,8 @@ import logging
 import msgspec
 from aiohttp import WSMsgType, web
 
-from gateway.agents.protocol import CLOSE_BAD_TOKEN, CLOSE_UNSUPPORTED, Hello
+from gateway.agents.handshake import sign_in
+from gateway.agents.protocol import Hello
 from gateway.config import SupervisorConfig
 from gateway.logs import set_log_fields
 from gateway.services import SERVICES, Services
@@ -32,15 +33,8 @@ from gateway.supervisors.wallboard import WALLBOARD_READS
 
 log = logging.getLogger(__name__)
 
-HELLO_TIMEOUT_S = 10.0
-
 # The reasons a conversation's close carries (docs/protocol.md), for the lead's view.
 CLOSE_REASONS = ["closed_by_agent", "closed_by_supervisor", "transferred", "inactive", "max_wait"]
-
-
-def _bearer(request: web.Request) -> str | None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
 def authenticate(services: Services, token: str | None) -> SupervisorConfig | None:
@@ -52,27 +46,18 @@ def authenticate(services: Services, token: str | None) -> SupervisorConfig | No
     return None
 
 
-async def _send(ws: web.WebSocketResponse, frame: Error | Welcome) -> None:
-    if not ws.closed:
-        await ws.send_frame(encode(frame), WSMsgType.TEXT)
-
-
-async def _read_hello(ws: web.WebSocketResponse) -> Hello | None:
+def _hello_of(data: bytes) -> Hello | bytes:
     try:
-        msg = await ws.receive(timeout=HELLO_TIMEOUT_S)
-    except TimeoutError:
-        await _send(ws, Error(code="hello_timeout", detail="send hello first"))
-        return None
-    if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-        return None
-    try:
-        return hello_decoder.decode(msg.data)
+        return hello_decoder.decode(data)
     except msgspec.DecodeError as exc:
         error = bad_frame(exc)
         if error.field == "type":
             error = Error(code="hello_expected", detail="the first frame is hello", field="type")
-        await _send(ws, error)
-        return None
+        return encode(error)
+
+
+def _error(code: str, detail: str, field: str | None) -> bytes:
+    return encode(Error(code=code, detail=detail, field=field))
 
 
 async def supervisor_socket(request: web.Request) -> web.StreamResponse:
@@ -82,19 +67,15 @@ async def supervisor_socket(request: web.Request) -> web.StreamResponse:
         heartbeat=server.heartbeat_s, max_msg_size=server.max_frame_bytes, decode_text=False
     )
     await ws.prepare(request)
-    hello = await _read_hello(ws)
-    if hello is None:
-        await ws.close(code=CLOSE_BAD_TOKEN, message=b"hello with a token expected")
-        return ws
-    if hello.protocol != PROTOCOL_VERSION:
-        detail = f"this gateway speaks protocol {PROTOCOL_VERSION}"
-        await _send(ws, Error(code="unsupported_protocol", detail=detail, field="protocol"))
-        await ws.close(code=CLOSE_UNSUPPORTED, message=b"unsupported protocol")
-        return ws
-    lead = authenticate(services, hello.token or _bearer(request))
+    lead = await sign_in(
+        request,
+        ws,
+        version=PROTOCOL_VERSION,
+        decode=_hello_of,
+        error=_error,
+        authenticate=lambda token: authenticate(services, token),
+    )
     if lead is None:
-        await _send(ws, Error(code="bad_token", detail="unknown or missing token", field="token"))
-        await ws.close(code=CLOSE_BAD_TOKEN, message=b"bad token")
         return ws
     scope = scope_of(services.config, lead)
     session = SupervisorSession(services, scope, ws, request.app.get(WALLBOARD_READS))
