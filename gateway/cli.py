@@ -109,7 +109,7 @@ def _print_demo(config: Config, program: str) -> None:
     base = f"http://{server.host}:{server.port}"
     print("Zhongtai demo", flush=True)
     print(f"  web chat page: {base}/webchat/")
-    print(f"  agent console: {base}/console/ (sign in with an agent's token)")
+    print(f"  console: {base}/console/ (sign in with an agent's or a team lead's token)")
     for agent in config.agents:
         print(
             f"  agent {agent.id}: {program} agent --url ws://{server.host}:{server.port}/agent/ws"
@@ -117,7 +117,10 @@ def _print_demo(config: Config, program: str) -> None:
         )
     for lead in config.core.supervisors:
         socket = f"ws://{server.host}:{server.port}/supervisor/ws"
-        print(f"  team lead {lead.id}: supervisor socket {socket} with token {lead.token}")
+        print(
+            f"  team lead {lead.id}: the console, or the supervisor socket {socket},"
+            f" with token {lead.token}"
+        )
     print(f"  metrics: http://{server.host}:{server.admin_port}/metrics", flush=True)
 
 

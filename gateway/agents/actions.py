@@ -148,7 +148,9 @@ class AgentActions:
         if stored.first_reply:
             waited = (now - conversation.created_at.timestamp() * 1000) / 1000
             self.metrics.first_response.labels(conversation.channel).observe(max(0.0, waited))
-        await session.send(ReplyAck(client_msg_id=client_msg_id, message_id=message.id))
+        await session.send(
+            ReplyAck(client_msg_id=client_msg_id, message_id=message.id, sent_at=message.sent_at)
+        )
 
     async def close(
         self, agent: AgentConfig | None, conversation_id: str, close_reason: str | None = None
