@@ -245,7 +245,10 @@ class WebChatAdapter(Adapter[WebChatConfig]):
                     await session.ws.close(code=CLOSE_HELLO_TIMEOUT, message=b"hello timeout")
                     return
             try:
-                msg = await session.ws.receive(timeout=timeout)
+                # Our own deadline: aiohttp's receive(timeout=) restarts on every pong it
+                # absorbs, so a socket answering heartbeats would never reach its hello timeout.
+                async with asyncio.timeout(timeout):
+                    msg = await session.ws.receive()
             except TimeoutError:
                 continue
             if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
