@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from adapters.inputs import NestedTooDeeply, decode_json
 from adapters.reviews.config import FeedConfig, FieldMap, ReviewsConfig, webhook_secret
 from adapters.reviews.feeds import review_from_mapping
 from adapters.reviews.intake import Intake, IntakeBusy
@@ -138,7 +139,9 @@ class Webhook:
 
     def _reviews(self, feed: FeedConfig, body: bytes) -> list[Review]:
         try:
-            data: Any = msgspec.json.decode(body)
+            data: Any = decode_json(msgspec.json.decode, body)
+        except NestedTooDeeply as exc:
+            raise Refused(400, "malformed", str(exc)) from None
         except msgspec.DecodeError as exc:
             raise Refused(400, "malformed", f"not JSON: {exc}") from None
         items = data if isinstance(data, list) else [data]
