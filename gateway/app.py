@@ -22,6 +22,7 @@ from gateway.console.site import add_console_routes
 from gateway.flows.host import GatewayHost
 from gateway.flows.switchboard import Switchboard
 from gateway.housekeeping import beat, run_housekeeping
+from gateway.masking import mask_credentials
 from gateway.observability.instrument import instrument_scripts, request_timer
 from gateway.observability.metrics import Metrics, sla_thresholds
 from gateway.redis.bus import NodeBus
@@ -90,7 +91,8 @@ async def _wait_for_redis(redis: object, url: str) -> None:
             return
         except Exception as exc:
             if asyncio.get_running_loop().time() > deadline:
-                raise RuntimeError(f"Redis at {url} is not reachable: {exc}") from exc
+                where, why = mask_credentials(url), mask_credentials(str(exc))
+                raise RuntimeError(f"Redis at {where} is not reachable: {why}") from exc
             await asyncio.sleep(0.2)
 
 
