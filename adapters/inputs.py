@@ -1,5 +1,6 @@
 """Guards every boundary that reads input from outside shares: JSON nested too deeply to be
-anything we accept, and a client that hung up in the middle of its request.
+anything we accept, and telling a client's fault (a hang-up mid-body, a broken body) from
+an error of ours.
 
 Both live here, next to the message model, because adapters may import only adapters and the
 gateway imports both: the agent, supervisor and web chat sockets, the review webhook and the
@@ -16,6 +17,7 @@ from typing import TypeVar
 
 import msgspec
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 # No frame, body or review push we take nests deeper than a handful of levels; this leaves a
 # wide margin and stays far below the interpreter's recursion limit, so the answer does not
@@ -68,3 +70,13 @@ def client_gone(request: web.BaseRequest) -> bool:
     ConnectionResetError, which is the client's doing, not an error of ours."""
     transport = request.transport
     return transport is None or transport.is_closing()
+
+
+def client_fault(request: web.BaseRequest, exc: BaseException) -> bool:
+    """Whether ``exc``, raised while handling ``request``, is the client's doing: it hung up
+    mid-body, or its body broke HTTP (a bad chunk, a short Content-Length). Handlers that
+    turn every other failure into a 5xx let these through; the gateway's middleware answers
+    them with a 400 and one INFO line (gateway/badrequests.py)."""
+    if isinstance(exc, HttpProcessingError):
+        return 400 <= (exc.code or 400) < 500
+    return isinstance(exc, ConnectionResetError) and client_gone(request)

@@ -17,6 +17,7 @@ from gateway.admin.site import build_admin_app
 from gateway.agents.actions import AgentActions
 from gateway.agents.sessions import AgentSessions
 from gateway.agents.socket import agent_socket
+from gateway.badrequests import client_faults, quiet_parse_errors
 from gateway.config import Config, enabled_adapters
 from gateway.console.site import add_console_routes
 from gateway.flows.host import GatewayHost
@@ -66,7 +67,8 @@ def build_apps(
         adapters=adapters,
     )
     app = web.Application(
-        client_max_size=1024**2, middlewares=[request_timer(services.metrics, adapters)]
+        client_max_size=1024**2,
+        middlewares=[request_timer(services.metrics, adapters), client_faults],
     )
     app[SERVICES] = services
     app.router.add_get("/agent/ws", agent_socket)
@@ -76,6 +78,7 @@ def build_apps(
         sub_app = adapter.web_app()
         if sub_app is not None:
             app.add_subapp(f"/{name}/", sub_app)
+    app.cleanup_ctx.append(quiet_parse_errors)
     app.cleanup_ctx.append(_core)
     app.cleanup_ctx.append(_background_tasks)
     app.cleanup_ctx.append(supervisor_relay)

@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from adapters.inputs import NestedTooDeeply, decode_json
+from adapters.inputs import NestedTooDeeply, client_fault, decode_json
 from adapters.reviews.config import FeedConfig, FieldMap, ReviewsConfig, webhook_secret
 from adapters.reviews.feeds import review_from_mapping
 from adapters.reviews.intake import Intake, IntakeBusy
@@ -72,7 +72,9 @@ class Webhook:
             return await self._handle(request)
         except Refused as refused:
             return refused.response
-        except Exception:
+        except Exception as exc:
+            if client_fault(request, exc):
+                raise  # a hang-up or a broken body: the gateway answers 400, quietly
             log.exception("reviews webhook %s failed", request.match_info.get("feed"))
             return _refuse(503, "unavailable", "the review was not stored; retry later")
 

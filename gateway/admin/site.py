@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway.admin.api import add_api_routes
 from gateway.admin.gauges import refresh_gauges
 from gateway.admin.keys import MAIN_APP, app_services, request_services
+from gateway.badrequests import client_faults
 from gateway.masking import mask_credentials
 from gateway.observability.instrument import ErrorCounter
 
@@ -63,7 +64,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def build_admin_app(main_app: web.Application) -> web.Application:
-    admin = web.Application()
+    admin = web.Application(middlewares=[client_faults])
     admin[MAIN_APP] = main_app
     admin.router.add_get("/metrics", metrics_handler)
     admin.router.add_get("/healthz", healthz)
