@@ -69,12 +69,6 @@ class Receiver(Protocol):
     async def kf_notice(self, corp: str, open_kfid: str, sync_token: str) -> None: ...
 
 
-class _Refuse(Exception):
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status, self.reason = status, reason
-
-
 def build_app(adapter: Receiver) -> web.Application:
     handlers = Callbacks(adapter)
     # client_max_size bounds what aiohttp itself would buffer; the handlers read the body
@@ -113,9 +107,9 @@ class Callbacks:
     def _signed(
         self, request: web.Request, token: str, signature_name: str, *extra: str
     ) -> list[str]:
-        """The signature, timestamp, nonce (and ``extra`` parameters) of the query, after
-        checking the signature over token, timestamp, nonce and ``extra``, and the timestamp's
-        freshness; refuses with 403 otherwise."""
+        """The signature (as computed), timestamp, nonce and ``extra`` parameters of the
+        query, once the signature over token, timestamp, nonce and ``extra`` and the
+        timestamp's freshness are checked; refuses with 403 otherwise."""
         names = (signature_name, "timestamp", "nonce", *extra)
         values = [request.query.get(name, "") for name in names]
         if not all(values):
@@ -126,7 +120,12 @@ class Callbacks:
         return values
 
     async def _take(self, scope: str, timestamp: str, nonce: str) -> None:
-        if not await self.adapter.replay.claim(scope, timestamp, nonce):
+        try:
+            first = await self.adapter.replay.claim(scope, timestamp, nonce)
+        except Exception as exc:  # Redis away: nothing was taken, so WeChat may retry
+            log.warning("wechat: %s: could not record the callback's nonce: %s", scope, exc)
+            raise Refused(503, "could not store the message; retry") from None
+        if not first:
             raise Refused(409, "replayed: this timestamp and nonce were already used")
 
     # Official Accounts.

@@ -133,6 +133,19 @@ async def test_a_message_that_could_not_be_stored_can_be_retried_with_its_pair(c
         # WeChat's retry of that very request is taken: the pair was released.
         assert await post_raw(gw, "/wechat/plain", query, body) == (200, "success")
         assert [m.text for m in await stored(gw, "plain", "o-again")] == ["hello?"]
+        # Redis away when the pair is claimed: 503 as well, and nothing taken.
+        replay = gw.services.adapters["wechat"].replay
+        real_claim = replay.claim
+
+        async def unreachable(*args):
+            raise ConnectionError("redis went away")
+
+        replay.claim = unreachable
+        later = oa_xml("o-again", "text", Content="anyone?", MsgId=778)
+        query, body = oa_callback(TOKEN, later)
+        assert (await post_raw(gw, "/wechat/plain", query, body))[0] == 503
+        replay.claim = real_claim
+        assert await post_raw(gw, "/wechat/plain", query, body) == (200, "success")
 
 
 async def test_a_safe_mode_account_refuses_plaintext(config, redis_url, clean_log):
