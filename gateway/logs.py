@@ -85,7 +85,10 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:
             entry["exception"] = record.exc_text
-        return mask_credentials(msgspec.json.encode(entry, enc_hook=str).decode())
+        # Masked field by field, before encoding: JSON's escapes would hide a password's
+        # quotes and backslashes from the pattern.
+        masked = {k: mask_credentials(v) if isinstance(v, str) else v for k, v in entry.items()}
+        return msgspec.json.encode(masked, enc_hook=lambda v: mask_credentials(str(v))).decode()
 
 
 class PlainFormatter(logging.Formatter):

@@ -4,6 +4,7 @@ password masked, so the message still says which server it is about."""
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import textwrap
@@ -13,6 +14,7 @@ import pytest
 from harness import agent, make_config, running
 from helpers import free_port, wait_until
 
+from gateway.logs import JsonFormatter, PlainFormatter
 from gateway.masking import mask_credentials
 from gateway.redis.embedded import RedisServer, find_redis_server
 
@@ -37,6 +39,18 @@ PASSWORD = "Hunter2-Secret"
 )
 def test_every_form_of_redis_url_is_masked(text, masked):
     assert mask_credentials(text) == masked
+
+
+@pytest.mark.parametrize("formatter", [JsonFormatter(), PlainFormatter()], ids=["json", "plain"])
+def test_both_log_formats_mask_every_line(formatter):
+    url = 'redis://app:Hun"ter\\2@db:6379/0'  # quotes and backslashes, which JSON escapes
+    try:
+        raise ConnectionError(f"cannot reach {url}")
+    except ConnectionError:
+        record = logging.LogRecord("zhongtai", logging.ERROR, __file__, 1, "at %s", (url,), None)
+        record.exc_info = sys.exc_info()
+    line = formatter.format(record)
+    assert "Hun" not in line and "redis://app:***@db:6379/0" in line
 
 
 def test_the_start_up_error_and_log_name_the_server_but_not_the_password(tmp_path):
