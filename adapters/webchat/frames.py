@@ -9,6 +9,7 @@ from __future__ import annotations
 import msgspec
 
 from adapters.contract import StoredMessage
+from adapters.inputs import decode_json
 
 
 class Frame(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=True):
@@ -130,7 +131,7 @@ def encode_node(delivery: NodeDelivery) -> bytes:
 
 def decode_client(data: bytes | str) -> ClientFrame:
     """Decode one client frame; raises msgspec.DecodeError (see :func:`decode_error`)."""
-    return client_decoder.decode(data)
+    return decode_json(client_decoder.decode, data)
 
 
 def decode_error(exc: msgspec.DecodeError) -> ErrorFrame:
