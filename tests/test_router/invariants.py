@@ -351,6 +351,9 @@ def check_one_place(s: RoutingState) -> list[str]:
 
 IDLE_TIMERS = ("idle", "idle2")
 WAITING_TIMERS = ("esc", "age", "max")
+# A re-offer to a decliner that dispatch waits for; it may outlive the wait (the conversation
+# offered or assigned meanwhile) until it fires, and then does nothing.
+REOFFER_TIMERS = ("reoffer",)
 
 
 def check_conversation_timers(s: RoutingState) -> list[str]:
@@ -360,7 +363,7 @@ def check_conversation_timers(s: RoutingState) -> list[str]:
     for member, due in sorted(s.conv_timers.items()):
         kind, _, conv = member.partition("|")
         state = s.states.get(conv)
-        if kind not in IDLE_TIMERS + WAITING_TIMERS:
+        if kind not in IDLE_TIMERS + WAITING_TIMERS + REOFFER_TIMERS:
             problems.append(f"inv5: timer {member!r} (due {due:.0f}) is of an unknown kind")
         elif state not in OPEN_STATES:
             problems.append(f"inv5: timer {member!r} (due {due:.0f}) is for a {state} conversation")

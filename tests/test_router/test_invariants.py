@@ -68,7 +68,9 @@ T = TypeVar("T")
 
 START_MS = 1_800_000_000_000
 OFFER_TIMEOUT_MS = 2_500
-DECLINE_COOLDOWN_MS = 3_000
+# Well past the offer timeout, so that sequences reach re-offers to decliners (dispatch.lua)
+# as well as the cooldown running out.
+DECLINE_COOLDOWN_MS = 9_000
 GRACE_MS = 5_000
 NODE_TTL_MS = 15_000
 MISSED_OFFERS_BEFORE_AWAY = 1
@@ -197,10 +199,37 @@ def why_not(
         return None  # a preference skips the skills and the decline cooldown
     if not qualifies(agent, route):
         return "lacking skills"
-    declined_at = s.declined.get(conv, {}).get(agent)
-    if declined_at is not None and now - declined_at < DECLINE_COOLDOWN_MS:
+    if recent_decline(s, conv, agent, now) is not None and agent != reoffer_to(s, conv, now, extra):
         return "a recent decliner"
     return None
+
+
+def recent_decline(s: RoutingState, conv: str, agent: str, now: int) -> float | None:
+    """When ``agent`` declined ``conv`` (or let an offer time out), within the cooldown."""
+    declined_at = s.declined.get(conv, {}).get(agent)
+    if declined_at is not None and now - declined_at < DECLINE_COOLDOWN_MS:
+        return declined_at
+    return None
+
+
+def reoffer_to(
+    s: RoutingState, conv: str, now: int, extra: dict[str, int] | None = None
+) -> str | None:
+    """The decliner ``conv`` is offered again: when every available agent with room and the
+    skills declined it within the cooldown, the one who declined longest ago (then by id),
+    once an offer timeout has passed since the latest of those declines."""
+    route = s.routes[conv]
+    takers = [
+        a
+        for a in AGENT_IDS
+        if a in s.available and fits(s, a, route["c"], extra or {}) and qualifies(a, route)
+    ]
+    declines = {a: recent_decline(s, conv, a, now) for a in takers}
+    if not takers or any(when is None for when in declines.values()):
+        return None
+    if now - max(w for w in declines.values() if w is not None) < OFFER_TIMEOUT_MS:
+        return None
+    return min(takers, key=lambda a: (declines[a], a))
 
 
 def situations(before: RoutingState, after: RoutingState) -> set[str]:
@@ -458,6 +487,8 @@ class RoutingMachine(RuleBasedStateMachine):
                 assert d.agent == wanted, f"{conv} went to {d.agent}, it waits for {wanted}"
             reason = why_not(before, conv, d.agent, self.now, extra)
             assert reason is None, f"{conv} went to {d.agent}, who is {reason}"
+            if wanted is None and recent_decline(before, conv, d.agent, self.now) is not None:
+                self.seen.add("re-offered to a decliner")
             if wanted is None:
                 strategy, chosen = self.strategy_choice(before, conv, idle, extra)
                 assert chosen in (None, d.agent), (
