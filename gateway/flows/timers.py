@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from gateway.agents.protocol import StatusFrame
 from gateway.flows.clock import Clock
 from gateway.flows.closing import Closing
+from gateway.flows.departures import follow_up_departures
 from gateway.flows.dispatcher import Dispatcher
 from gateway.flows.outbound import ToAgents, ToCustomers
 from gateway.flows.outcomes import OfferOutcomes
@@ -64,9 +65,7 @@ class Timers:
                 event.conversation_id or "",
                 extra={"agent": event.agent},
             )
-            if event.what == "revoked" and event.offer_id:
-                route = await self.router.route(event.conversation_id or "")
-                self.metrics.offers.labels(route.queue if route else "", "revoked").inc()
+        await follow_up_departures(events, self.router, self.metrics, self.to_customers)
         if any(e.what in ("requeued", "revoked") for e in events):
             self.dispatcher.request()
         return events

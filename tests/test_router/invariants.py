@@ -461,11 +461,16 @@ def check_enqueue_times(s: RoutingState, first_enqueued: Mapping[str, int]) -> l
 
 
 def check_grace_expiry(
-    before: RoutingState, after: RoutingState, expired_agents: Iterable[str]
+    before: RoutingState,
+    after: RoutingState,
+    expired_agents: Iterable[str],
+    keeps: Mapping[str, bool],
 ) -> list[str]:
-    """Invariant 7 across one grace-expiry sweep (``before`` and ``after`` it): each expired
-    agent's unanswered conversations are back in their queue with the same priority and
-    enqueue time, the answered ones are still theirs, and the agent is offline."""
+    """Invariant 7 across one grace-expiry sweep (``before`` and ``after`` it), or a
+    supervisor setting agents offline: each gone agent's conversations are back in their
+    queue with the same priority and enqueue time, but for the answered ones of queues that
+    keep them for the agent (``keeps``: queue -> on_agent_gone is "keep"), which are still
+    theirs; and the agent is offline."""
     problems = []
     for agent in sorted(set(expired_agents)):
         if after.status.get(agent) != "offline" or agent in after.available:
@@ -476,7 +481,7 @@ def check_grace_expiry(
         for conv in before.held_by(agent):
             if after.states.get(conv) == "closed":
                 continue
-            if conv in before.first_reply:
+            if conv in before.first_reply and keeps.get(before.routes[conv]["q"], False):
                 if after.holder_of.get(conv) != agent:
                     problems.append(
                         f"inv7: answered {conv} was taken from {agent} at grace expiry: "
@@ -487,7 +492,7 @@ def check_grace_expiry(
                 queued_in = after.queues_holding(conv)
                 if after.states.get(conv) != "queued" or queued_in != [route.get("q")]:
                     problems.append(
-                        f"inv7: unanswered {conv} of {agent} is not back in queue "
+                        f"inv7: {conv} of {agent} is not back in queue "
                         f"{route.get('q')}: {after.describe(conv)}"
                     )
                 kept = {k: after.routes.get(conv, {}).get(k) for k in ("q", "p", "e")}

@@ -56,12 +56,12 @@ from adapters.model import Customer, Message
 from gateway.config import AgentConfig, CoreConfig, RoutingConfig, with_defaults
 from gateway.redis.embedded import RedisServer
 from presence.registry import Presence
-from router.config import EscalationStep, QueueConfig
+from router.config import EscalationStep, QueueConfig, on_agent_gone
 from router.engine import Router
 from router.ids import new_id
 from router.keys import customer_field
 from router.placement import queue_for_channel
-from router.results import Placement, RoutingError
+from router.results import AgentExpiry, Placement, RoutingError
 from router.route import encode_route
 
 T = TypeVar("T")
@@ -129,6 +129,9 @@ SKILLS = {a.id: a.skills for a in AGENTS}
 AUTO_ACCEPT = {a.id for a in AGENTS if a.auto_accept}
 QUEUE_NAMES = [q.name for q in QUEUES]
 QUEUE_SPECS = {q.name: q for q in QUEUES}
+# By their channels: chat and vip give an answered conversation of a gone agent to another,
+# mail keeps it for the agent.
+KEEPS = {q.name: on_agent_gone(q) == "keep" for q in QUEUES}
 CHANNELS = ["webchat", "email", "wechat"]
 CUSTOMERS = ["u1", "u2", "u3"]
 NODES = ["node-1", "node-2"]
@@ -638,12 +641,24 @@ class RoutingMachine(RuleBasedStateMachine):
             if e.what == "revoked":
                 self.gone_offers.append((e.offer_id or "", e.agent))
                 assert after.states[e.conversation_id or ""] == "queued", e
+        self.check_agents_gone(before, after, gone, events)
+
+    def check_agents_gone(
+        self,
+        before: RoutingState,
+        after: RoutingState,
+        gone: list[str],
+        events: list[AgentExpiry],
+    ) -> None:
         requeued = sorted((e.agent, e.conversation_id) for e in events if e.what == "requeued")
-        unanswered = sorted(
-            (a, c) for a in gone for c in before.held_by(a) if c not in before.first_reply
+        taken = sorted(
+            (a, c)
+            for a in gone
+            for c in before.held_by(a)
+            if c not in before.first_reply or not KEEPS[before.routes[c]["q"]]
         )
-        assert requeued == unanswered, (requeued, unanswered)
-        problems = check_grace_expiry(before, after, gone)
+        assert requeued == taken, (requeued, taken)
+        problems = check_grace_expiry(before, after, gone, KEEPS)
         assert not problems, "\n".join(problems)
 
     # Agents.
@@ -699,6 +714,22 @@ class RoutingMachine(RuleBasedStateMachine):
         self.now += GRACE_MS
         self.snap = self.read()
         self.expire_agents()
+
+    @precondition(lambda self: self.snap.assignments or self.snap.offers)
+    @rule(agent=agents)
+    def supervisor_sets_offline(self, agent: str) -> None:
+        """A supervisor sets an agent offline: gone for good now, socket or not, as after
+        the grace period (the gateway's actions.set_status does both steps)."""
+        before = self.snap
+        self.run(self.presence.set_status(agent, "offline", "set_by_supervisor"))
+        events = self.run(self.router.agent_gone(agent, self.now))
+        after = self.read()
+        assert [e.agent for e in events if e.what == "offline"] == [agent], events
+        revoked = sorted(e.offer_id for e in events if e.what == "revoked")
+        pending = sorted(offer for offer, o in before.offers.items() if o["a"] == agent)
+        assert revoked == pending, (revoked, pending)
+        self.gone_offers.extend((offer, agent) for offer in pending)
+        self.check_agents_gone(before, after, [agent], events)
 
     # Conversations.
 
