@@ -18,7 +18,7 @@ from router.queues import queue_rules
         (["webchat"], "requeue"),
         (["wechat"], "requeue"),
         (["email"], "keep"),
-        (["reviews"], "keep"),
+        (["review"], "keep"),
         (["email", "webchat"], "requeue"),  # a chat customer among them waits now
         ([], "requeue"),  # every channel, chats included
     ],
