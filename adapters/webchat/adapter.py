@@ -161,6 +161,8 @@ class WebChatAdapter(Adapter[WebChatConfig]):
             frame = frames.QueueFrame(position=event.position, eta_s=event.eta_s)
         elif event.kind == "agent_joined":
             frame = frames.AgentFrame(name=event.agent_name or "An agent")
+        elif event.kind == "agent_left":
+            frame = frames.AgentLeftFrame(reason=event.reason or "agent_gone")
         else:
             frame = frames.ClosedFrame(reason=event.reason or DEFAULT_CLOSE_REASON)
         await self._deliver(event.customer.id, frames.encode(frame))

@@ -93,6 +93,13 @@ class AgentFrame(Frame, tag="agent"):
     name: str
 
 
+class AgentLeftFrame(Frame, tag="agent_left"):
+    """The agent had to leave (gone for good: past the grace period, or set offline); the
+    conversation waits for another agent."""
+
+    reason: str
+
+
 class ClosedFrame(Frame, tag="closed"):
     reason: str
 
@@ -104,7 +111,9 @@ class ErrorFrame(Frame, tag="error"):
     client_msg_id: str | None = None
 
 
-ServerFrame = Welcome | MessageFrame | QueueFrame | AgentFrame | ClosedFrame | ErrorFrame
+ServerFrame = (
+    Welcome | MessageFrame | QueueFrame | AgentFrame | AgentLeftFrame | ClosedFrame | ErrorFrame
+)
 
 
 class NodeDelivery(msgspec.Struct, array_like=True):
