@@ -131,7 +131,7 @@ def write_config(path: Path, agents: int, capacity: int, extra: str = "") -> lis
         '[logging]\nlevel = "warning"\n',
         # The per-socket rate limit protects against one abusive visitor; a pooled visitor
         # writes far more often than a person, so it is off here.
-        "[webchat]\nmessages_per_minute = 0\n",
+        "[webchat]\nmessages_per_minute = 0\nnew_visitors_per_minute = 0\n",
         '[[queues]]\nname = "general"\nchannels = ["webchat"]\n',
     ]
     for i, token in enumerate(tokens):

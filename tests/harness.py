@@ -30,7 +30,7 @@ FRAME_TIMEOUT_S = 10.0
 def make_config(tenant: str, **tables: Any) -> Config:
     """A config from TOML-shaped dicts; the web chat channel is on unless told otherwise."""
     data: dict[str, Any] = {"server": {"tenant": tenant, "heartbeat_s": 5.0}}
-    data["webchat"] = {"messages_per_minute": 0}
+    data["webchat"] = {"messages_per_minute": 0, "new_visitors_per_minute": 0}
     for name, value in tables.items():
         if isinstance(value, dict) and isinstance(data.get(name), dict):
             data[name] = {**data[name], **value}

@@ -31,6 +31,7 @@ missed_offers_before_away = 0
 
 [webchat]
 messages_per_minute = 0
+new_visitors_per_minute = 0
 """
 )
 

@@ -45,6 +45,7 @@ capacity = { webchat = 2 }
 [webchat]
 enabled = true
 messages_per_minute = 0
+new_visitors_per_minute = 0
 """
 
 
