@@ -41,7 +41,9 @@ class Ingestion(RouterCore):
             raw_open, raw_last, raw_closed = await pipe.execute()
         expected = text(raw_open)
         closed, _, closed_at = text(raw_closed).partition("|")
-        reopen = closed if closed and now_ms - int(closed_at) <= ms(reopen_within_s) else ""
+        # A guess, to build the keys: the script decides, against the close as it stands.
+        window_ms = ms(reopen_within_s)
+        reopen = closed if closed and window_ms > 0 and now_ms - int(closed_at) <= window_ms else ""
         route = self._new_route(placement, channel, field, now_ms, text(raw_last))
         if base_field != field:
             route.last_agent_field = base_field  # the last agent is the customer's, across threads
@@ -75,6 +77,7 @@ class Ingestion(RouterCore):
                 dedupe_ttl_ms=ms(self.settings.dedupe_ttl_s),
                 now_ms=now_ms,
                 reopen="" if expected else reopen,
+                reopen_within_ms=window_ms,
                 timer_item_count=len(timers),
                 timer_items=timers,
                 **self._queues(),

@@ -20,7 +20,8 @@ INGEST = LuaContract(
     more_keys=QUEUES,
     args=(
         "field", "expected", "new_conversation", "message", "message_id", "new_meta",
-        "new_route", "score", "dedupe_ttl_ms", "now_ms", "reopen", "timer_item_count",
+        "new_route", "score", "dedupe_ttl_ms", "now_ms", "reopen", "reopen_within_ms",
+        "timer_item_count",
     ),
     more_args=("timer_items", *QUEUE_NAMES),
 )  # fmt: skip

@@ -25,9 +25,10 @@
 -- ARGV[9] dedupe_ttl_ms: dedupe TTL ms
 -- ARGV[10] now_ms: now, ms
 -- ARGV[11] reopen: the closed conversation to reopen instead of opening one ('' = none)
--- ARGV[12] timer_item_count: how many timer items follow
--- ARGV[13..] timer_items: a new conversation's timers: kind, due ms, kind, due ms...
--- ARGV[13+timer_item_count..] queue_names: every queue's name
+-- ARGV[12] reopen_within_ms: the channel's reopen window, ms (0 = the channel never reopens)
+-- ARGV[13] timer_item_count: how many timer items follow
+-- ARGV[14..] timer_items: a new conversation's timers: kind, due ms, kind, due ms...
+-- ARGV[14+timer_item_count..] queue_names: every queue's name
 -- Returns {'duplicate', conv, message id} | {'retry', current conv} |
 --         {'accepted', conv, created 0|1|2 (2: reopened), state, agent, node, position or -1,
 --          the conversation's queue}
@@ -47,8 +48,13 @@ local created = 0
 if conv == '' then
   conv, created = ARGV[3], 1
   if ARGV[11] ~= '' then
+    -- Decided here, against the close as stored, not by the caller's earlier read: a channel
+    -- without a window (0) never reopens, not even what closed in this very millisecond.
     local closed = redis.call('HGET', KEYS[12], ARGV[1]) or ''
-    if string.sub(closed, 1, #ARGV[11] + 1) ~= ARGV[11] .. '|'
+    local window = tonumber(ARGV[12])
+    local closed_ms = tonumber(string.sub(closed, #ARGV[11] + 2))
+    if string.sub(closed, 1, #ARGV[11] + 1) ~= ARGV[11] .. '|' or window <= 0
+        or not closed_ms or now - closed_ms > window
         or redis.call('HGET', KEYS[3], ARGV[11]) ~= 'closed' then
       return {'retry', ''}
     end
@@ -62,7 +68,7 @@ if conv == '' then
   redis.call('HSET', KEYS[4], conv, ARGV[7])
   redis.call('HSET', KEYS[3], conv, 'queued')
   redis.call('ZADD', KEYS[7], ARGV[8], conv)
-  for i = 13, 12 + tonumber(ARGV[12]), 2 do
+  for i = 14, 13 + tonumber(ARGV[13]), 2 do
     redis.call('ZADD', KEYS[10], ARGV[i + 1], ARGV[i] .. '|' .. conv)
   end
 end
@@ -76,7 +82,7 @@ if state == 'assigned' then
   local route = get_route(KEYS[4], conv)
   restart_idle(KEYS[10], queue_config(KEYS[11], {}, route.q), conv, now)
 elseif state == 'queued' then
-  local queues = queue_map(14, 13 + tonumber(ARGV[12]))
+  local queues = queue_map(14, 14 + tonumber(ARGV[13]))
   local key = queues[get_route(KEYS[4], conv).q]
   position = key and redis.call('ZRANK', key, conv) or -1
 end

@@ -428,7 +428,7 @@ class RoutingMachine(RuleBasedStateMachine):
         existing = s.customer_open.get(field)
         closed, _, closed_at = s.last_closed.get(field, "").partition("|")
         window = REOPEN_MS.get(channel, 0)
-        reopen = closed if closed and self.now - int(closed_at) <= window else None
+        reopen = closed if closed and window > 0 and self.now - int(closed_at) <= window else None
         queue = queue_for_channel(channel, QUEUES, QUEUE_NAMES[0])
         priority = QUEUE_SPECS[queue].priority + (4 if urgent else 0)
         message = Message(

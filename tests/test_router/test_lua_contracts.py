@@ -96,6 +96,7 @@ async def test_an_error_names_the_scripts_own_file_and_line(redis, tenant):
             dedupe_ttl_ms=1000,
             now_ms=1,
             reopen="",
+            reopen_within_ms=0,
             timer_item_count=0,
             timer_items=[],
             queue_names=k.queue_names,

@@ -291,6 +291,46 @@ async def test_a_reopened_conversation_is_unanswered_again(redis, tenant):
     ]
 
 
+async def test_without_a_reopen_window_a_message_right_after_a_close_opens_a_new_one(redis, tenant):
+    """The close-then-write race: a channel without a reopen window (web chat, the fake one)
+    never reopens, however soon the customer writes again: in the very millisecond of the
+    close, or stamped before it by a process whose clock is a little behind the closer's."""
+    router, _ = await start(
+        redis, tenant, [{"id": "alice", "capacity": {"webchat": 1}}], [QueueConfig(name="general")]
+    )
+    conv = await arrive(router, "ann", "general", NOW)
+    seen = {conv}
+    for step, skew in enumerate((0, -3, 0, -1, 0)):
+        closed_at = NOW + 10 * (step + 1)
+        await router.close(conv, None, closed_at)
+        conv = await arrive(router, "ann", "general", closed_at + skew)
+        assert conv not in seen, f"step {step}: the closed {conv} came back"
+        seen.add(conv)
+        assert (await router.conversation(conv)).state == "queued"
+
+
+async def test_a_reopen_window_is_kept_to_the_millisecond(redis, tenant):
+    router, _ = await start(
+        redis, tenant, [{"id": "alice", "capacity": {"webchat": 1}}], [QueueConfig(name="general")]
+    )
+    placement = Placement(queue="general", priority=0)
+    customer = Customer(id="ann")
+
+    async def write(external_id: str, at: int):
+        message = Message(id=new_id("m", at), direction="in", text="hi", sent_at=datetime.now(UTC))
+        return await router.ingest(
+            "email", "default", external_id, customer, message, at, placement, reopen_within_s=60
+        )
+
+    first = (await write("e1", NOW)).conversation_id
+    await router.close(first, None, NOW + 1)
+    within = await write("e2", NOW + 1 + 60_000)
+    assert within.reopened and within.conversation_id == first
+    await router.close(first, None, NOW + 70_000)
+    late = await write("e3", NOW + 70_000 + 60_001)
+    assert late.created and not late.reopened and late.conversation_id != first
+
+
 async def test_closed_conversations_are_forgotten_after_the_retention(redis, tenant):
     router, _ = await start(
         redis, tenant, [{"id": "alice", "capacity": {"webchat": 1}}], [QueueConfig(name="general")]

@@ -155,12 +155,6 @@ async def test_free_reasons_are_bounded_to_other_in_the_metric(tenant, redis_url
         assert closed_count(await scrape_text(gw.admin_base), "other") == 1
 
 
-@pytest.mark.xfail(
-    reason="known race, open: now and then the customer's next message after a close is "
-    "offered under the closed conversation's id (frames: offer, assigned, closed, offer of "
-    "the same id); under investigation",
-    strict=False,
-)
 async def test_history_lists_the_customers_earlier_conversations(config, redis_url):
     async with running(config, redis_url) as gw, agent_client(gw, "alice") as alice:
         fake = fake_of(gw)
@@ -193,3 +187,19 @@ async def test_history_lists_the_customers_earlier_conversations(config, redis_u
             await bob.send(type="history", conversation_id=second)
             error = await bob.expect("error")
             assert error["code"] == "not_yours" and error["conversation_id"] == second
+
+
+async def test_a_message_right_after_a_close_opens_a_new_conversation(config, redis_url):
+    """Close, and the customer writes at once, over and over: each message opens a new
+    conversation (the fake channel, like web chat, never reopens), even when it comes in
+    the millisecond of the close."""
+    async with running(config, redis_url) as gw, agent_client(gw, "alice") as alice:
+        fake = fake_of(gw)
+        seen: set[str] = set()
+        result = await fake.receive("hello", customer_id="c7")
+        for n in range(30):
+            conv = await take(alice)
+            assert conv == result.conversation_id and conv not in seen, f"round {n}"
+            seen.add(conv)
+            await gw.services.actions.close(None, conv)
+            result = await fake.receive(f"one more thing ({n})", customer_id="c7")

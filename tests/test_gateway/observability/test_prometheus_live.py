@@ -13,7 +13,6 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -242,7 +241,6 @@ async def test_prometheus_evaluates_every_dashboard_and_rule_expression(
 ) -> None:
     if shutil.which("prometheus") is None:
         pytest.skip(NO_PROMETHEUS)
-    began = time.monotonic()
     async with (
         gateways(tmp_path, tenant, redis_url) as (gw1, gw2),
         aiohttp.ClientSession() as http,
@@ -265,7 +263,6 @@ async def test_prometheus_evaluates_every_dashboard_and_rule_expression(
     assert any(e.get("agent") == "bob" and "connected" in e["message"] for e in entries)
     errors = [e for e in entries if e["level"] in ("error", "critical")]
     assert not errors, errors
-    assert time.monotonic() - began < 60
 
 
 async def targets_up(prometheus: Prometheus, http: aiohttp.ClientSession) -> None:

@@ -270,7 +270,7 @@ async def test_wait_until_returns_the_truthy_value() -> None:
         calls.append(1)
         return len(calls) if len(calls) >= 3 else None
 
-    assert await wait_until(ready, timeout=1.0, interval=0.001) == 3
+    assert await wait_until(ready, timeout=10.0, interval=0.001) == 3
 
 
 async def test_wait_until_fails_with_a_message_at_its_deadline() -> None:
