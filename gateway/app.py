@@ -78,8 +78,9 @@ def build_apps(
     for name, adapter in adapters.items():
         sub_app = adapter.web_app()
         if sub_app is not None:
-            app.add_subapp(f"/{name}/", sub_app)
+            # Before the sub-app, whose prefix would take "/webchat" and answer 404.
             app.router.add_get(f"/{name}", _redirect(f"/{name}/"))
+            app.add_subapp(f"/{name}/", sub_app)
             web_apps.append(f"/{name}/")
     app[WEB_APPS] = web_apps
     app.router.add_get("/", _redirect("/console/"))

@@ -54,10 +54,11 @@ def startup_line(config: Config, web_apps: list[str]) -> str:
     server = config.server
     public = f"http://{server.host}:{server.port}"
     admin = f"http://{server.host}:{server.admin_port}"
-    on = [f"console {public}/console/", f"agent socket {public}/agent/ws"]
+    sockets = f"ws://{server.host}:{server.port}"
+    on = [f"console {public}/console/", f"agent socket {sockets}/agent/ws"]
     on += [f"{path.strip('/')} {public}{path}" for path in web_apps]
     if config.core.supervisors:
-        on.append(f"supervisor socket {public}/supervisor/ws")
+        on.append(f"supervisor socket {sockets}/supervisor/ws")
     if config.core.admin.token:
         on.append(f"admin API {admin}/api (Bearer [admin] token)")
     else:
