@@ -238,7 +238,6 @@ def _check_semantics(core: CoreConfig, file: str, channels: Collection[str] | No
     except NamedError as exc:
         raise ConfigError(file, _named(exc.table, core), exc.key, exc.problem) from None
     check_channel_names(core, file, channels)
-    check_redis_url(core.redis.url, file, "redis", "url")
     names = {queue.name for queue in core.queues}
     default = core.routing.default_queue
     if default is not None and core.queues and default not in names:
@@ -386,7 +385,10 @@ def parse_config(
             raise ConfigError(file, name, None, problem)
         adapters[name] = convert(data.pop(name), adapter_configs[name], file, name)
     core = convert(data, CoreConfig, file)
-    core = apply_environment(core, os.environ if env is None else env)
+    env = os.environ if env is None else env
+    core = apply_environment(core, env)
+    url_key = "url (from ZHONGTAI_REDIS_URL)" if env.get("ZHONGTAI_REDIS_URL") else "url"
+    check_redis_url(core.redis.url, file, "redis", url_key)
     core = with_defaults(core)
     _check_semantics(core, file, channels)
     return Config(core=core, adapters=adapters, source=file)

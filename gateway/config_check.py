@@ -116,10 +116,9 @@ def located(file: str, table: str | None, key: str | None, problem: str) -> str:
 def config_warnings(config: Any, channels: Mapping[str, str] | None = None) -> list[str]:
     """What is valid but will not work: each as ``file: [table] key: problem``.
     ``channels``: configured adapter table -> its channel; default from the registry."""
-    from gateway.config import enabled_adapters
-
     core, file = config.core, config.source
-    enabled = [name for name, _ in enabled_adapters(config)]
+    # As gateway.config.enabled_adapters, which this module cannot import (it imports us).
+    enabled = [n for n, c in config.adapters.items() if getattr(c, "enabled", True)]
     channels = dict(channels) if channels is not None else adapter_channels(enabled)
     found = list(_unservable_queues(core, file))
     found += _untaken_channels(core, file, {n: channels.get(n, n) for n in enabled})
