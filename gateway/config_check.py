@@ -91,6 +91,10 @@ def check_redis_url(url: str | None, file: str, table: str | None, key: str) -> 
 
 def check_channel_names(core: Any, file: str, known: Collection[str] | None) -> None:
     """Every channel named in agents, queues and rules is one an installed adapter carries."""
+    named = {c for agent in core.agents for c in agent.capacity}
+    named |= {c for item in [*core.queues, *core.rules] for c in item.channels}
+    if not named:
+        return  # nothing to learn the installed channels for
     names = set(installed_channels() if known is None else known)
     for i, agent in enumerate(core.agents):
         for channel in agent.capacity:
@@ -160,15 +164,19 @@ def _can_serve(agent: Any, queue: QueueConfig, queues: Mapping[str, QueueConfig]
 
 
 def _untaken_channels(core: Any, file: str, channels: Mapping[str, str]) -> Iterator[str]:
-    default = core.routing.default_queue
+    default = next((q for q in core.queues if q.name == core.routing.default_queue), None)
     for table, channel in channels.items():
-        if not any(not queue.channels or channel in queue.channels for queue in core.queues):
+        listed = any(channel in queue.channels for queue in core.queues)
+        ruled = any(channel in rule.channels and rule.queue for rule in core.rules)
+        # A default queue that lists no channel is the catch-all: it takes this one too.
+        if not (listed or ruled or default is None or not default.channels):
             yield located(
                 file,
                 table,
                 None,
                 f"no queue takes channel {quote(channel)}: no [[queues]] lists it in channels,"
-                f" so its conversations fall to the default queue {quote(default)}",
+                f" so its conversations fall to the default queue {quote(default.name)},"
+                f" which lists only {', '.join(default.channels)}",
             )
         if core.agents and not any(agent.capacity.get(channel, 0) > 0 for agent in core.agents):
             yield located(
