@@ -434,3 +434,29 @@ def test_routing_cross_checks(queues, key, problem):
         parse_config({"queues": queues}, "z.toml", {}, env={})
     assert raised.value.table == 'queues "a"' and raised.value.key == key
     assert problem in raised.value.problem
+
+
+# -- channel names and the Redis URL -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "table", "key"),
+    [
+        ({"agents": [{"id": "a", "token": "t", "capacity": {"sms": 1}}]}, 'agents "a"',
+         "capacity.sms"),
+        ({"queues": [{"name": "q", "channels": ["webchat", "sms"]}]}, 'queues "q"', "channels[1]"),
+        ({"rules": [{"name": "r", "channels": ["sms"]}]}, 'rules "r"', "channels[0]"),
+    ],
+)  # fmt: skip
+def test_channel_names_must_be_known(data, table, key) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config(data, "z.toml", {}, env={}, channels={"webchat", "email"})
+    assert (raised.value.table, raised.value.key) == (table, key)
+    assert raised.value.problem.startswith('unknown channel "sms"; one of email, webchat')
+
+
+def test_a_redis_url_from_the_environment_is_checked_and_named_so() -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config({}, "z.toml", {}, env={"ZHONGTAI_REDIS_URL": "http://redis:6379"})
+    assert (raised.value.table, raised.value.key) == ("redis", "url (from ZHONGTAI_REDIS_URL)")
+    assert 'scheme "http"' in raised.value.problem
