@@ -23,6 +23,7 @@ from gateway.config import (
     with_defaults,
 )
 from gateway.config_check import check_redis_url, config_warnings
+from gateway.masking import mask_credentials
 
 log = logging.getLogger("zhongtai")
 
@@ -175,7 +176,7 @@ def _print_demo(config: Config, program: str) -> None:
     print("Zhongtai demo", flush=True)
     if "webchat" in dict(enabled_adapters(config)):
         print(f"  web chat page: {base}/webchat/")
-    print(f"  agent console: {base}/console/ (sign in with an agent's token)")
+    print(f"  console: {base}/console/ (sign in with an agent's or a team lead's token)")
     for agent in config.agents:
         print(
             f"  agent {agent.id}: {program} agent --url ws://{server.host}:{server.port}/agent/ws"
@@ -183,7 +184,10 @@ def _print_demo(config: Config, program: str) -> None:
         )
     for lead in config.core.supervisors:
         socket = f"ws://{server.host}:{server.port}/supervisor/ws"
-        print(f"  team lead {lead.id}: supervisor socket {socket} with token {lead.token}")
+        print(
+            f"  team lead {lead.id}: the console, or the supervisor socket {socket},"
+            f" with token {lead.token}"
+        )
     if config.core.admin.token:
         print(f"  admin API: {admin}/api with token {config.core.admin.token}, for example")
         print(f'    curl -H "Authorization: Bearer {config.core.admin.token}" {admin}/api/queues')
@@ -247,7 +251,7 @@ def _serve_held(args: argparse.Namespace, config: Config, data_dir: Path) -> int
     try:
         return serve(config)
     except Exception as exc:
-        log.error("zhongtai could not start: %s", exc)
+        log.error("zhongtai could not start: %s", mask_credentials(str(exc)))
         return 1
 
 

@@ -6,6 +6,7 @@ docs/protocol.md is the reference for clients; keep the two in step.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import msgspec
 
@@ -181,6 +182,9 @@ class MessageFrame(Frame, tag="message"):
 class ReplyAck(Frame, tag="reply_ack"):
     client_msg_id: str
     message_id: str
+    # When the reply was stored, by the gateway's clock, so a client orders it among the
+    # customer's messages without mixing in its own clock; None for a repeated reply.
+    sent_at: datetime | None = None
 
 
 class Closed(Frame, tag="closed"):

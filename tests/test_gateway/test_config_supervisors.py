@@ -105,6 +105,6 @@ def test_the_demo_has_a_lead_of_its_queues_whose_token_is_printed(capsys) -> Non
     cli._print_demo(config, "zhongtai")
     printed = capsys.readouterr().out
     assert (
-        f"team lead lin: supervisor socket ws://127.0.0.1:8080/supervisor/ws with token {lin.token}"
-        in (printed)
+        "team lead lin: the console, or the supervisor socket ws://127.0.0.1:8080/supervisor/ws,"
+        f" with token {lin.token}" in (printed)
     )

@@ -2,29 +2,8 @@
 // or a queue with a note, add an internal note (agents only), close it, with a close reason
 // chosen from the configured list when the gateway has one.
 
+import { modal } from "./dialogs.js";
 import { h, setText } from "./dom.js";
-
-/** A modal form's submit and cancel, with its problem line. */
-function modal(dialog, onSubmit) {
-  const form = dialog.querySelector("form");
-  const problem = dialog.querySelector(".problem");
-  dialog.querySelector("[data-cancel]").addEventListener("click", () => dialog.close());
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const refusal = onSubmit(form);
-    if (refusal) setText(problem, refusal);
-    else dialog.close();
-  });
-  return {
-    form,
-    open(focus) {
-      form.reset();
-      setText(problem, "");
-      dialog.showModal();
-      focus.focus();
-    },
-  };
-}
 
 export function mountActions({ transferButton, noteButton, closeButton, dialog, noteDialog, closeDialog, store, send, t, reason }) {
   const form = dialog.querySelector("form");
@@ -39,7 +18,7 @@ export function mountActions({ transferButton, noteButton, closeButton, dialog, 
     if (!send({ type: "note", conversation_id: store.selected, text })) return t("reply.offline");
     return null;
   });
-  noteButton.addEventListener("click", () => note.open(noteDialog.querySelector("textarea")));
+  noteButton.addEventListener("click", () => note.open(() => noteDialog.querySelector("textarea").focus()));
 
   const reasonSelect = closeDialog.querySelector("select");
   const closing = modal(closeDialog, (closeForm) => {
@@ -86,7 +65,7 @@ export function mountActions({ transferButton, noteButton, closeButton, dialog, 
     if (!id) return;
     if (store.closeReasons.length) {
       reasonSelect.replaceChildren(...store.closeReasons.map((r) => h("option", { value: r, text: reason(r) })));
-      closing.open(reasonSelect);
+      closing.open(() => reasonSelect.focus());
     } else if (send({ type: "close", conversation_id: id })) store.busy(id);
   });
 

@@ -91,7 +91,7 @@ function main() {
   views.reply = reply;
 
   const announce = (text) => setText($("announcer"), text);
-  const whoOf = (conversation) => customerName(conversation && conversation.customer);
+  const whoOf = (conversation) => customerName(conversation && conversation.customer, t);
 
   function problem(text) {
     const box = $("problems");
@@ -188,22 +188,58 @@ function main() {
     if (detail.state === "open") $("banner").hidden = true;
   }
 
+  function refused(code) {
+    storage.set("token", null);
+    storage.set("role", null);
+    showSignin(code === CLOSE_BAD_TOKEN ? t("signin.refused") : t("signin.unsupported"));
+  }
+
+  function signOut() {
+    storage.set("token", null);
+    storage.set("role", null);
+    storage.set("selected", null);
+    location.reload();
+  }
+
+  // A token is an agent's or a team lead's: the agent socket is asked first, and a token it
+  // refuses is tried on the supervisor socket. The tab then remembers which it was.
+  function asLead(token) {
+    import("./lead/app.js").then(({ startLead }) => {
+      startLead({
+        token, i18n, onRefused: refused, onSignOut: signOut,
+        onWelcome: () => storage.set("role", "lead"),
+      });
+    });
+  }
+
   function connect(token) {
+    const probing = storage.get("role") !== "agent";
     connection = new Connection(agentSocketUrl(), token);
-    connection.addEventListener("frame", (event) => store.apply(event.detail.frame));
+    connection.addEventListener("frame", (event) => {
+      if (event.detail.frame.type === "welcome") {
+        storage.set("role", "agent");
+        $("signin").hidden = true;
+        $("workspace").hidden = false;
+      }
+      store.apply(event.detail.frame);
+    });
     connection.addEventListener("state", (event) => showConnection(event.detail));
     connection.addEventListener("stopped", (event) => {
       const { code } = event.detail;
       if (code === CLOSE_REPLACED) {
         // Someone (this agent elsewhere) took over: coming back is the agent's own choice.
         showBanner(t("replaced.text"), t("replaced.again"), () => connection.start());
+      } else if (code === CLOSE_BAD_TOKEN && probing) {
+        connection = null;
+        asLead(token);
       } else {
-        storage.set("token", null);
-        showSignin(code === CLOSE_BAD_TOKEN ? t("signin.refused") : t("signin.unsupported"));
+        refused(code);
       }
     });
-    $("signin").hidden = true;
-    $("workspace").hidden = false;
+    if (!probing) {
+      $("signin").hidden = true;
+      $("workspace").hidden = false;
+    }
     connection.start();
   }
 
@@ -218,13 +254,12 @@ function main() {
 
   $("signout").addEventListener("click", () => {
     if (connection) connection.stop();
-    storage.set("token", null);
-    storage.set("selected", null);
-    location.reload();
+    signOut();
   });
 
   const token = storage.get("token");
-  if (token) connect(token);
+  if (token && storage.get("role") === "lead") asLead(token);
+  else if (token) connect(token);
   else showSignin("");
 }
 

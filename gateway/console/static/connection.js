@@ -22,10 +22,19 @@ export function backoffDelay(attempt, random = Math.random) {
   return step / 2 + random() * (step / 2);
 }
 
-export function agentSocketUrl(pageUrl = location.href) {
-  const url = new URL("../agent/ws", pageUrl);
+function socketUrl(path, pageUrl) {
+  const url = new URL(path, pageUrl);
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
   return url.href;
+}
+
+export function agentSocketUrl(pageUrl = location.href) {
+  return socketUrl("../agent/ws", pageUrl);
+}
+
+/** Team leads' socket: the same hello, welcome and close codes as the agent's. */
+export function supervisorSocketUrl(pageUrl = location.href) {
+  return socketUrl("../supervisor/ws", pageUrl);
 }
 
 /**

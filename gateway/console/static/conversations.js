@@ -41,7 +41,7 @@ export function mountConversations({ list, empty, store, select, t }) {
   function update(el, entry) {
     const c = entry.conversation;
     const r = el.refs;
-    setText(r.name, customerName(c.customer));
+    setText(r.name, customerName(c.customer, t));
     setText(r.channel, c.channel);
     setText(r.unread, entry.unread ? String(entry.unread) : "");
     r.unread.hidden = !entry.unread;

@@ -37,10 +37,11 @@ export function size(bytes) {
 }
 
 /** What to call a customer: their name, else their channel id (shortened when it is a long
- * opaque one, as web chat visitor ids are; the details show it whole). */
-export function customerName(customer) {
+ * opaque one, as web chat visitor ids are: "Visitor 8316", the details show it whole). */
+export function customerName(customer, t = null) {
   if (!customer) return "?";
   if (customer.name) return customer.name;
   const id = String(customer.id);
-  return id.length > 18 && !id.includes("@") ? `${id.slice(0, 6)}…${id.slice(-4)}` : id;
+  if (id.length <= 18 || id.includes("@")) return id;
+  return t ? t("customer.anonymous", { tag: id.slice(-4) }) : `${id.slice(0, 6)}…${id.slice(-4)}`;
 }

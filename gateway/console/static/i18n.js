@@ -5,7 +5,8 @@
 const EN = {
   "app.title": "Agent console",
   "app.lang_other": "中文",
-  "signin.intro": "Sign in with your agent token. It is kept in this tab only.",
+  "signin.intro": "Sign in with your agent or team lead token. It is kept in this tab only.",
+  "customer.anonymous": "Visitor {tag}",
   "signin.token": "Token",
   "signin.submit": "Sign in",
   "signin.refused": "The gateway refused this token. Check it and sign in again.",
@@ -120,7 +121,8 @@ const EN = {
 const ZH = {
   "app.title": "坐席工作台",
   "app.lang_other": "English",
-  "signin.intro": "请用坐席令牌登录。令牌只保存在当前标签页中。",
+  "signin.intro": "请用坐席或组长令牌登录。令牌只保存在当前标签页中。",
+  "customer.anonymous": "访客 {tag}",
   "signin.token": "令牌",
   "signin.submit": "登录",
   "signin.refused": "网关拒绝了该令牌。请检查后重新登录。",
@@ -243,11 +245,12 @@ export function pickLanguage(search = location.search, languages = navigator.lan
 }
 
 export function createI18n(lang) {
-  const table = MESSAGES[lang] || EN;
+  const table = { ...(MESSAGES[lang] || EN) };
+  const english = { ...EN };
   const locale = lang === "zh" ? "zh-CN" : "en";
 
   function t(key, vars = {}) {
-    const text = table[key] ?? EN[key] ?? key;
+    const text = table[key] ?? english[key] ?? key;
     return text.replace(/\{(\w+)\}/g, (whole, name) => (name in vars ? String(vars[name]) : whole));
   }
 
@@ -267,5 +270,11 @@ export function createI18n(lang) {
     document.title = `${t("app.title")} · Zhongtai`;
   }
 
-  return { lang, locale, t, reason, apply };
+  /** More words ({en: {...}, zh: {...}}), for a view that brings its own (the lead's). */
+  function extend(texts) {
+    Object.assign(english, texts.en || {});
+    Object.assign(table, texts[lang] || texts.en || {});
+  }
+
+  return { lang, locale, t, reason, apply, extend };
 }

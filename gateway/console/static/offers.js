@@ -19,7 +19,7 @@ export function mountOffers({ list, empty, store, send, t, lang }) {
 
   function create(offer) {
     const c = offer.conversation;
-    const who = customerName(c.customer);
+    const who = customerName(c.customer, t);
     const reasonId = `decline-reason-${offer.offerId.replace(/[^\w-]/g, "_")}`;
     const timer = h("span", { class: "countdown-text" });
     const bar = h("span", { class: "countdown-bar" });

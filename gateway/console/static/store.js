@@ -118,7 +118,8 @@ export class Store extends EventTarget {
         id: frame.message_id,
         direction: "out",
         text: reply.text,
-        sent_at: new Date(this.now()).toISOString(),
+        // The gateway's time: the customer's messages carry its clock, not this browser's.
+        sent_at: frame.sent_at || new Date(reply.at).toISOString(),
         attachments: [],
         kind: "text",
         author: this.agent ? this.agent.id : null,

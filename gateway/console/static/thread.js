@@ -4,7 +4,8 @@
 // notes (drawn apart: agents only, never sent to the customer).
 
 import { h, setText, syncList } from "./dom.js";
-import { clock, customerName, dateTime, duration, size, tail, timeOf } from "./format.js";
+import { clock, customerName, dateTime, duration, tail, timeOf } from "./format.js";
+import { bubble, sideOf } from "./messages.js";
 
 const WECHAT_WINDOW_MS = 48 * 3600 * 1000;
 const WINDOW_CODES = new Set(["wechat_window_closing", "wechat_window_closed"]);
@@ -77,18 +78,8 @@ export function mountThread({ view, emptyState, title, details, list, store, ret
     return [...messages, ...notices, ...notes].sort((a, b) => a.at - b.at).concat(pending);
   }
 
-  function attachmentView(a) {
-    const label = [a.name, size(a.size)].filter(Boolean).join(" · ");
-    if (!a.url) return h("li", { class: "attachment", text: label });
-    const link = h("a", { href: a.url, target: "_blank", rel: "noopener noreferrer", text: label });
-    if ((a.content_type || "").startsWith("image/")) {
-      return h("li", { class: "attachment image" }, h("a", { href: a.url, target: "_blank", rel: "noopener noreferrer" }, h("img", { src: a.url, alt: a.name, loading: "lazy" })), link);
-    }
-    return h("li", { class: "attachment" }, link);
-  }
-
   function authorOf(m, customer) {
-    if (m.direction === "in") return customerName(customer);
+    if (m.direction === "in") return customerName(customer, t);
     if (m.author === "system") return t("thread.system");
     if (store.agent && m.author === store.agent.id) return t("thread.you");
     return m.author || t("thread.agent");
@@ -109,12 +100,8 @@ export function mountThread({ view, emptyState, title, details, list, store, ret
       return h("li", { class: "notice" }, h("span", { class: "code", text: item.notice.code }), " ", item.notice.detail);
     }
     const m = item.message || { direction: "out", text: item.pending.text, attachments: [] };
-    const body = h("div", { class: "bubble" });
-    if (m.text) body.append(h("p", { class: "text", text: m.text }));
-    if (m.attachments && m.attachments.length) body.append(h("ul", { class: "attachments" }, ...m.attachments.map(attachmentView)));
-    if (m.kind && m.kind !== "text") body.append(h("p", { class: "kind", text: m.kind }));
-    const cls = m.direction === "in" ? "in" : m.author === "system" ? "system" : "out";
-    const el = h("li", { class: `message ${cls}` }, h("p", { class: "meta" }), body);
+    const body = bubble(m);
+    const el = h("li", { class: `message ${sideOf(m)}` }, h("p", { class: "meta" }), body);
     el.refs = { meta: el.firstChild, body, state: null };
     return el;
   }
@@ -157,7 +144,7 @@ export function mountThread({ view, emptyState, title, details, list, store, ret
     const switched = shownId !== entry.conversation.id;
     shownId = entry.conversation.id;
     if (switched) list.replaceChildren();
-    setText(title, customerName(entry.conversation.customer));
+    setText(title, customerName(entry.conversation.customer, t));
     renderDetails(entry);
     const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
     syncList(list, items(entry), (i) => i.key, create, update);

@@ -1,0 +1,152 @@
+// The team lead's view: the wallboard, the open conversations of their queues and the one
+// they watch, over the supervisor socket (docs/protocol.md, "The supervisor socket"). The
+// console's sign-in (../app.js) comes here when a token is a lead's.
+
+import { CLOSE_BAD_TOKEN, CLOSE_UNSUPPORTED, Connection, supervisorSocketUrl } from "../connection.js";
+import { h, setText } from "../dom.js";
+import { duration } from "../format.js";
+import { mountBoard } from "./board.js";
+import { Requests } from "./requests.js";
+import { mountSearch } from "./search.js";
+import { LEAD_TEXTS } from "./texts.js";
+import { mountWatch } from "./watch.js";
+
+const TICK_MS = 1000;
+const $ = (id) => document.getElementById(id);
+
+/**
+ * Open the lead's socket with this token. onWelcome() runs once the gateway took the token
+ * as a lead's; onRefused(code) when it closed for good (4401: not a lead's token, 4400).
+ */
+export function startLead({ token, i18n, onWelcome, onRefused, onSignOut }) {
+  i18n.extend(LEAD_TEXTS);
+  const { t } = i18n;
+  const root = $("leadspace");
+  i18n.apply(root);
+  document.title = `${t("lead.title")} · Zhongtai`;
+
+  const requests = new Requests();
+  let connection = null;
+  let lead = null;
+  const send = (frame) => (connection ? connection.send(frame) : false);
+  const announce = (text) => setText($("lead-announcer"), text);
+
+  function problem(error) {
+    const box = $("lead-problems");
+    const line = h("p", { text: t("error.prefix", { code: error.code, detail: error.detail }) });
+    const dismiss = h("button", { type: "button", class: "link", text: "×", "aria-label": t("problems.dismiss") });
+    dismiss.addEventListener("click", () => line.remove());
+    line.append(" ", dismiss);
+    box.append(line);
+    while (box.children.length > 3) box.firstElementChild.remove();
+  }
+
+  const board = mountBoard({
+    queuesBody: $("board-queues").tBodies[0],
+    agentsBody: $("board-agents").tBodies[0],
+    updated: $("board-updated"),
+    onSetStatus(agentId, status, select) {
+      select.dataset.pending = "1";
+      const settle = () => delete select.dataset.pending;
+      const id = requests.open("status", (done) => {
+        settle();
+        announce(t(`lead.done.${done.action}`));
+      }, (error) => {
+        settle();
+        problem(error);
+      });
+      if (!send({ type: "set_agent_status", request_id: id, agent_id: agentId, status })) {
+        requests.forget(id);
+        settle();
+      }
+    },
+    t,
+    lang: i18n.locale,
+  });
+
+  const watch = mountWatch({
+    els: {
+      view: $("watch-view"), empty: $("watch-empty"), title: $("watch-title"), state: $("watch-state"),
+      details: $("watch-details"), thread: $("watch-thread"), transfer: $("lead-transfer"),
+      takeOver: $("lead-take-over"), close: $("lead-close"), unwatch: $("lead-unwatch"),
+      transferDialog: $("lead-transfer-dialog"), closeDialog: $("lead-close-dialog"),
+    },
+    send, requests, board,
+    queues: () => (lead ? lead.queues : []),
+    leadAgent: () => (lead ? lead.agent : null),
+    t, reason: i18n.reason, lang: i18n.locale, announce, problem,
+  });
+
+  const search = mountSearch({
+    form: $("lead-search"), list: $("lead-results"), count: $("lead-results-count"),
+    empty: $("lead-results-empty"), channels: $("lead-channels"), send, requests,
+    onWatch: (id) => watch.watch(id), agentName: (id) => board.agentName(id), t, problem,
+  });
+
+  const handlers = {
+    welcome(frame) {
+      lead = frame.supervisor;
+      setText($("lead-name"), lead.name || lead.id);
+      board.setStatuses(frame.statuses);
+      search.setQueues(lead.queues);
+      $("signin").hidden = true;
+      root.hidden = false;
+      onWelcome();
+      search.ask();
+      const watching = watch.watchedId();
+      if (watching) watch.watch(watching); // after a reconnect: the history afresh, then live
+    },
+    wallboard(frame) {
+      board.apply(frame);
+      watch.render();
+      search.refresh();
+    },
+    search_results: (frame) => requests.settle(frame),
+    done: (frame) => requests.settle(frame),
+    error(frame) {
+      if (!requests.settle(frame)) problem(frame);
+    },
+    watching(frame) {
+      watch.apply(frame);
+      search.setWatched(frame.conversation_id);
+    },
+    message: (frame) => watch.apply(frame),
+    closed(frame) {
+      watch.apply(frame);
+      search.refresh();
+    },
+    unwatched(frame) {
+      watch.apply(frame);
+      search.setWatched(null);
+    },
+  };
+
+  function showConnection(detail) {
+    const el = $("lead-connection");
+    el.dataset.state = detail.state;
+    const key = { open: "conn.open", waiting: "conn.waiting", stopped: "conn.stopped" }[detail.state] || "conn.connecting";
+    setText(el, t(key, { time: duration((detail.retryInMs || 0) + 999, t) }));
+  }
+
+  connection = new Connection(supervisorSocketUrl(), token);
+  connection.addEventListener("frame", (event) => {
+    const handler = handlers[event.detail.frame.type];
+    if (handler) handler(event.detail.frame);
+  });
+  connection.addEventListener("state", (event) => showConnection(event.detail));
+  connection.addEventListener("stopped", (event) => {
+    const { code } = event.detail;
+    root.hidden = true;
+    onRefused(code === CLOSE_BAD_TOKEN || code === CLOSE_UNSUPPORTED ? code : CLOSE_BAD_TOKEN);
+  });
+  $("lead-signout").addEventListener("click", () => {
+    connection.stop();
+    onSignOut();
+  });
+  setInterval(() => {
+    board.tick();
+    search.tick();
+  }, TICK_MS);
+  connection.start();
+  return connection;
+}
