@@ -8,7 +8,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 from aiohttp import web
 
@@ -41,6 +41,9 @@ from router.ids import new_id
 log = logging.getLogger(__name__)
 
 REDIS_WAIT_S = 15.0
+# The adapters' web apps as mounted ("/webchat/"), for the start-up line.
+WEB_APPS = web.AppKey("web_apps", list[str])
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def default_node_id() -> str:
@@ -74,16 +77,32 @@ def build_apps(
     app.router.add_get("/agent/ws", agent_socket)
     add_supervisor_routes(app)
     add_console_routes(app)
+    web_apps: list[str] = []
     for name, adapter in adapters.items():
         sub_app = adapter.web_app()
         if sub_app is not None:
+            # Before the sub-app, whose prefix would take "/webchat" and answer 404.
+            app.router.add_get(f"/{name}", _redirect(f"/{name}/"))
             app.add_subapp(f"/{name}/", sub_app)
+            web_apps.append(f"/{name}/")
+    app[WEB_APPS] = web_apps
+    app.router.add_get("/", _redirect("/console/"))
     app.cleanup_ctx.append(quiet_parse_errors)
     app.cleanup_ctx.append(_core)
     app.cleanup_ctx.append(_background_tasks)
     app.cleanup_ctx.append(supervisor_relay)
     app.on_shutdown.append(_close_sockets)
     return app, build_admin_app(app)
+
+
+def _redirect(location: str) -> Handler:
+    """A path without its slash, or the bare site, to the page people meant."""
+
+    async def redirect(request: web.Request) -> web.StreamResponse:
+        query = f"?{request.query_string}" if request.query_string else ""
+        raise web.HTTPFound(location + query)
+
+    return redirect
 
 
 async def _wait_for_redis(redis: object, url: str) -> None:

@@ -12,13 +12,15 @@ import hmac
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
 
 from gateway.agents.protocol import PLACEHOLDERS, placeholders_in
+from gateway.config_check import check_channel_names, check_redis_url
+from gateway.config_errors import ConfigError, convert, did_you_mean, entry, quote
 from presence.agents import AgentSpec
 from router.config import (
     GradeConfig,
@@ -53,19 +55,6 @@ CORE_TABLES = (
 # Close-reason labels of the closed-conversations metric besides the configured reasons.
 CLOSE_REASON_LABELS = ("none", "other")
 MAX_CLOSE_REASON = 200
-
-
-class ConfigError(Exception):
-    """A configuration problem, located by file, table and key."""
-
-    def __init__(self, file: str, table: str | None, key: str | None, problem: str) -> None:
-        self.file, self.table, self.key, self.problem = file, table, key, problem
-        where = file
-        if table:
-            where += f": [{table}]"
-        if key:
-            where += f" {key}" if table else f": {key}"
-        super().__init__(f"{where}: {problem}")
 
 
 class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -227,73 +216,32 @@ class Config(msgspec.Struct, kw_only=True):
         return self.core.queues
 
 
-_MSGSPEC_PATH = re.compile(r"^(?P<problem>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
-_UNKNOWN_FIELD = re.compile(r"unknown field `(?P<key>[^`]+)`")
-_MISSING_FIELD = re.compile(r"missing required field `(?P<key>[^`]+)`")
-
-
-def _locate(path: str, problem: str, root_table: str | None) -> tuple[str | None, str | None]:
-    """Turn msgspec's ``$.queues[0].channels[1]`` into table ``queues[0]``, key ``channels[1]``.
-
-    msgspec writes a value inside a dict as ``[...]`` without its key: the location stops at
-    the dict (``$.agents[0].skills[...]`` is key ``skills`` of table ``agents[0]``).
-    """
-    path, inside_dict, _ = path.partition("[...]")
-    parts: list[str] = []
-    for part in re.split(r"\.|(\[\d+\])", path):
-        if not part:
-            continue
-        if part.startswith("[") and parts:
-            parts[-1] += part  # an array index belongs to the name before it
-        else:
-            parts.append(part)
-    if root_table:
-        parts.insert(0, root_table)
-    field = _UNKNOWN_FIELD.search(problem) or _MISSING_FIELD.search(problem)
-    if field and not inside_dict:
-        parts.append(field.group("key"))
-    if not parts:
-        return None, None
-    key = parts.pop()
-    return ".".join(parts) or None, key
-
-
-def _convert(data: Any, type_: type, file: str, table: str | None = None) -> Any:
-    try:
-        return msgspec.convert(data, type_)
-    except msgspec.ValidationError as exc:
-        match = _MSGSPEC_PATH.match(str(exc))
-        assert match is not None
-        problem = match.group("problem")
-        tbl, key = _locate(match.group("path") or "", problem, table)
-        raise ConfigError(file, tbl, key, problem) from None
-
-
-def _check_semantics(core: CoreConfig, file: str) -> None:
-    seen: set[str] = set()
+def _check_semantics(core: CoreConfig, file: str, channels: Collection[str] | None) -> None:
+    seen: dict[str, int] = {}
     for i, agent in enumerate(core.agents):
-        where = f"agents[{i}]"
+        where = entry("agents", i, agent.id)
         if agent.id in seen:
-            raise ConfigError(file, where, "id", f"duplicate agent id {agent.id!r}")
-        seen.add(agent.id)
+            raise ConfigError(file, where, "id", _duplicate("agent id", agent.id, seen, i))
+        seen[agent.id] = i
         if agent.token is None and agent.token_sha256 is None:
             raise ConfigError(file, where, "token", "set token or token_sha256")
         for skill, level in agent.skills.items():
             if not 1 <= level <= 5:
-                raise ConfigError(file, f"{where}.skills", skill, "skill levels run from 1 to 5")
+                raise ConfigError(file, where, f"skills.{skill}", "skill levels run from 1 to 5")
         for channel, cap in agent.capacity.items():
             if cap < 0:
-                raise ConfigError(file, f"{where}.capacity", channel, "capacity cannot be negative")
+                raise ConfigError(file, where, f"capacity.{channel}", "cannot be negative")
         if agent.max_total is not None and agent.max_total < 0:
             raise ConfigError(file, where, "max_total", "cannot be negative")
     try:
         check_routing_tables(core.queues, core.rules, core.grades, core.hours)
     except NamedError as exc:
-        raise ConfigError(file, exc.table, exc.key, exc.problem) from None
+        raise ConfigError(file, _named(exc.table, core), exc.key, exc.problem) from None
+    check_channel_names(core, file, channels)
     names = {queue.name for queue in core.queues}
     default = core.routing.default_queue
     if default is not None and core.queues and default not in names:
-        raise ConfigError(file, "routing", "default_queue", f"no queue named {default!r}")
+        raise ConfigError(file, "routing", "default_queue", _no_queue(default, names))
     if core.routing.offer_timeout_s <= 0:
         raise ConfigError(file, "routing", "offer_timeout_s", "must be greater than 0")
     reserved = {"available", "away", "offline"} & set(core.routing.not_ready_reasons)
@@ -306,17 +254,35 @@ def _check_semantics(core: CoreConfig, file: str) -> None:
     _check_canned(core.canned_replies, names, file)
 
 
+def _duplicate(what: str, value: str, seen: Mapping[str, int], index: int) -> str:
+    return f"duplicate {what} {quote(value)} (entries {seen[value] + 1} and {index + 1})"
+
+
+def _no_queue(name: str, names: Iterable[str]) -> str:
+    return f"no queue named {quote(name)}{did_you_mean(name, names)}"
+
+
+def _named(table: str, core: CoreConfig) -> str:
+    """router.config names entries by index (``queues[0]``); errors name them by name."""
+    match = re.fullmatch(r"(queues|rules)\[(\d+)\]", table)
+    if match is None:
+        return table
+    index = int(match.group(2))
+    items = core.queues if match.group(1) == "queues" else core.rules
+    return entry(match.group(1), index, items[index].name)
+
+
 def _check_supervisors(core: CoreConfig, file: str, queue_names: set[str]) -> None:
     if core.supervisor.wallboard_min_interval_ms < 0:
         raise ConfigError(file, "supervisor", "wallboard_min_interval_ms", "cannot be negative")
     agents = {agent.id for agent in core.agents}
     agent_tokens = {agent.token for agent in core.agents if agent.token is not None}
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
     for i, lead in enumerate(core.supervisors):
-        where = f"supervisors[{i}]"
+        where = entry("supervisors", i, lead.id)
         if lead.id in seen:
-            raise ConfigError(file, where, "id", f"duplicate supervisor id {lead.id!r}")
-        seen.add(lead.id)
+            raise ConfigError(file, where, "id", _duplicate("supervisor id", lead.id, seen, i))
+        seen[lead.id] = i
         if (lead.token is None) == (lead.token_sha256 is None):
             raise ConfigError(file, where, "token", "set exactly one of token or token_sha256")
         if lead.token is not None and lead.token in agent_tokens:
@@ -324,9 +290,10 @@ def _check_supervisors(core: CoreConfig, file: str, queue_names: set[str]) -> No
             raise ConfigError(file, where, "token", "an agent already has this token")
         for j, queue in enumerate(lead.queues):
             if queue not in queue_names:
-                raise ConfigError(file, where, f"queues[{j}]", f"no queue named {queue!r}")
+                raise ConfigError(file, where, f"queues[{j}]", _no_queue(queue, queue_names))
         if lead.agent is not None and lead.agent not in agents:
-            raise ConfigError(file, where, "agent", f"no agent {lead.agent!r}")
+            problem = f"no agent {quote(lead.agent)}{did_you_mean(lead.agent, agents)}"
+            raise ConfigError(file, where, "agent", problem)
 
 
 def _check_conversations(conversations: ConversationsConfig, file: str) -> None:
@@ -347,14 +314,14 @@ def _check_conversations(conversations: ConversationsConfig, file: str) -> None:
 
 
 def _check_canned(replies: list[CannedReplyConfig], queues: set[str], file: str) -> None:
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
     for i, reply in enumerate(replies):
-        where = f"canned_replies[{i}]"
+        where = entry("canned_replies", i, reply.id.strip())
         if not reply.id.strip():
             raise ConfigError(file, where, "id", "cannot be empty")
         if reply.id in seen:
-            raise ConfigError(file, where, "id", f"duplicate canned reply id {reply.id!r}")
-        seen.add(reply.id)
+            raise ConfigError(file, where, "id", _duplicate("canned reply id", reply.id, seen, i))
+        seen[reply.id] = i
         if not reply.text.strip():
             raise ConfigError(file, where, "text", "cannot be empty")
         unknown = sorted(set(placeholders_in(reply.text)) - set(PLACEHOLDERS))
@@ -364,7 +331,7 @@ def _check_canned(replies: list[CannedReplyConfig], queues: set[str], file: str)
             raise ConfigError(file, where, "text", problem)
         for queue in reply.queues:
             if queue not in queues:
-                raise ConfigError(file, where, "queues", f"no queue named {queue!r}")
+                raise ConfigError(file, where, "queues", _no_queue(queue, queues))
 
 
 def apply_environment(core: CoreConfig, env: Mapping[str, str]) -> CoreConfig:
@@ -398,21 +365,32 @@ def parse_config(
     file: str,
     adapter_configs: Mapping[str, type[msgspec.Struct]],
     env: Mapping[str, str] | None = None,
+    channels: Collection[str] | None = None,
 ) -> Config:
-    """Decode an already-parsed TOML document; adapter_configs maps table name to Struct."""
+    """Decode an already-parsed TOML document; adapter_configs maps table name to Struct.
+    ``channels``: the channel names agents, queues and rules may use; default: those of the
+    installed adapters."""
     data = dict(data)
     adapters: dict[str, msgspec.Struct] = {}
     for name in list(data):
         if name in CORE_TABLES:
             continue
         if name not in adapter_configs:
-            known = ", ".join(sorted([*CORE_TABLES, *adapter_configs]))
-            raise ConfigError(file, name, None, f"unknown table; known tables: {known}")
-        adapters[name] = _convert(data.pop(name), adapter_configs[name], file, name)
-    core = _convert(data, CoreConfig, file)
-    core = apply_environment(core, os.environ if env is None else env)
+            from adapters import registry
+
+            tables = sorted({*CORE_TABLES, *adapter_configs, *registry.names()})
+            hint = did_you_mean(name, tables)
+            known = ", ".join(tables)
+            problem = f"unknown table{hint} (known tables: {known})"
+            raise ConfigError(file, name, None, problem)
+        adapters[name] = convert(data.pop(name), adapter_configs[name], file, name)
+    core = convert(data, CoreConfig, file)
+    env = os.environ if env is None else env
+    core = apply_environment(core, env)
+    url_key = "url (from ZHONGTAI_REDIS_URL)" if env.get("ZHONGTAI_REDIS_URL") else "url"
+    check_redis_url(core.redis.url, file, "redis", url_key)
     core = with_defaults(core)
-    _check_semantics(core, file)
+    _check_semantics(core, file, channels)
     return Config(core=core, adapters=adapters, source=file)
 
 
@@ -420,6 +398,7 @@ def load_config(
     path: str | os.PathLike[str],
     adapter_configs: Mapping[str, type[msgspec.Struct]],
     env: Mapping[str, str] | None = None,
+    channels: Collection[str] | None = None,
 ) -> Config:
     file = str(path)
     try:
@@ -432,7 +411,7 @@ def load_config(
         raise ConfigError(file, None, None, "not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(file, None, None, f"invalid TOML: {exc}") from None
-    return parse_config(data, file, adapter_configs, env)
+    return parse_config(data, file, adapter_configs, env, channels)
 
 
 def enabled_adapters(config: Config) -> Iterable[tuple[str, msgspec.Struct]]:

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from adapters import registry
 from adapters.contract import Adapter
-from gateway.app import build_apps
+from gateway.app import WEB_APPS, build_apps
 from gateway.config import Config
 from gateway.masking import mask_credentials
 from gateway.redis.embedded import RedisServer
@@ -41,20 +41,31 @@ async def run_gateway(config: Config, redis_url: str, stop: asyncio.Event | None
     try:
         await web.TCPSite(runner, server.host, server.port).start()
         await web.TCPSite(admin_runner, server.host, server.admin_port).start()
-        log.info(
-            "listening on http://%s:%d (agents: /agent/ws, web chat: /webchat/), admin on "
-            "http://%s:%d (/metrics, /healthz, /readyz)",
-            server.host,
-            server.port,
-            server.host,
-            server.admin_port,
-        )
+        log.info("%s", startup_line(config, app[WEB_APPS]))
         await stop.wait()
         log.info("stopping: closing sockets and finishing work in flight")
     finally:
         await runner.cleanup()
         await admin_runner.cleanup()
     log.info("stopped")
+
+
+def startup_line(config: Config, web_apps: list[str]) -> str:
+    """What is really on, and where: only what this configuration runs."""
+    server = config.server
+    public = f"http://{server.host}:{server.port}"
+    admin = f"http://{server.host}:{server.admin_port}"
+    sockets = f"ws://{server.host}:{server.port}"
+    on = [f"console {public}/console/", f"agent socket {sockets}/agent/ws"]
+    on += [f"{path.strip('/')} {public}{path}" for path in web_apps]
+    if config.core.supervisors:
+        on.append(f"supervisor socket {sockets}/supervisor/ws")
+    if config.core.admin.token:
+        on.append(f"admin API {admin}/api (Bearer [admin] token)")
+    else:
+        on.append("admin API off (no [admin] token)")
+    on.append(f"metrics {admin}/metrics, probes {admin}/healthz and /readyz")
+    return "listening: " + "; ".join(on)
 
 
 def serve(config: Config) -> int:

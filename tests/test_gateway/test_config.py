@@ -132,12 +132,18 @@ def _core_tables() -> list[tuple[str, type[msgspec.Struct]]]:
 AGENT = '[[agents]]\nid = "a"\ntoken = "t"\n'
 
 ERRORS = [
-    pytest.param("[server]\nprot = 8080\n", "server", "prot", "unknown field", id="core-key"),
+    pytest.param(
+        "[server]\nprot = 8080\n",
+        "server",
+        "prot",
+        'unknown key "prot" — did you mean "port"?',
+        id="core-key",
+    ),
     pytest.param(
         AGENT + '[[agents]]\nid = "b"\ntoken = "t"\nskils = { x = 1 }\n',
-        "agents[1]",
+        'agents "b"',
         "skils",
-        "unknown field",
+        'unknown key "skils" — did you mean "skills"?',
         id="agents-key",
     ),
     pytest.param('[server]\nport = "8080"\n', "server", "port", "Expected `int`", id="type"),
@@ -145,7 +151,7 @@ ERRORS = [
         '[[agents]]\nname = "Anon"\ntoken = "t"\n',
         "agents[0]",
         "id",
-        "missing required field",
+        'missing required key "id"',
         id="agent-without-id",
     ),
     pytest.param(
@@ -153,70 +159,74 @@ ERRORS = [
     ),
     pytest.param(
         '[[queues]]\nname = "q"\nchannels = ["webchat", 3]\n',
-        "queues[0]",
+        'queues "q"',
         "channels[1]",
         "Expected `str`",
         id="array-item",
     ),
     pytest.param(
         AGENT + 'skills = { general = "high" }\n',
-        "agents[0]",
+        'agents "a"',
         "skills",
         "Expected `int`",
         id="dict-value-type",
     ),
     pytest.param(
         '[[queues]]\nname = "q"\nstrategy = "fastest"\n',
-        "queues[0]",
+        'queues "q"',
         "strategy",
-        "Invalid enum value 'fastest'",
+        '"fastest" is not one of "least_loaded", "longest_idle", "round_robin"',
         id="enum",
     ),
     pytest.param(
-        '[logging]\nlevel = "loud"\n', "logging", "level", "Invalid enum value", id="log-level"
+        '[logging]\nlevel = "loud"\n',
+        "logging",
+        "level",
+        '"loud" is not one of "debug", "info", "warning", "error"',
+        id="log-level",
     ),
     pytest.param(
         AGENT + '[[agents]]\nid = "a"\ntoken = "u"\n',
-        "agents[1]",
+        'agents "a"',
         "id",
-        "duplicate agent id 'a'",
+        'duplicate agent id "a" (entries 1 and 2)',
         id="duplicate-agent",
     ),
-    pytest.param('[[agents]]\nid = "a"\n', "agents[0]", "token", "token_sha256", id="no-token"),
+    pytest.param('[[agents]]\nid = "a"\n', 'agents "a"', "token", "token_sha256", id="no-token"),
     pytest.param(
         AGENT + "skills = { general = 6 }\n",
-        "agents[0].skills",
-        "general",
+        'agents "a"',
+        "skills.general",
         "from 1 to 5",
         id="skill-too-high",
     ),
     pytest.param(
         AGENT + "skills = { general = 0 }\n",
-        "agents[0].skills",
-        "general",
+        'agents "a"',
+        "skills.general",
         "from 1 to 5",
         id="skill-too-low",
     ),
     pytest.param(
         AGENT + "capacity = { email = -1 }\n",
-        "agents[0].capacity",
-        "email",
+        'agents "a"',
+        "capacity.email",
         "negative",
         id="negative-capacity",
     ),
     pytest.param(
         '[[queues]]\nname = "a"\n[[queues]]\nname = "a"\n',
-        "queues[1]",
+        'queues "a"',
         "name",
         "duplicate queue",
         id="duplicate-queue",
     ),
-    pytest.param('[[queues]]\nname = "a b"\n', "queues[0]", "name", "letters", id="queue-name"),
+    pytest.param('[[queues]]\nname = "a b"\n', 'queues "a b"', "name", "letters", id="queue-name"),
     pytest.param(
         '[[queues]]\nname = "general"\n[routing]\ndefault_queue = "vip"\n',
         "routing",
         "default_queue",
-        "no queue named 'vip'",
+        'no queue named "vip"',
         id="default-queue",
     ),
     pytest.param(
@@ -224,7 +234,11 @@ ERRORS = [
     ),
     pytest.param('[server]\ntenant = "a:b"\n', "server", "tenant", "letters", id="tenant"),
     pytest.param(
-        "[webchat]\nenabled = true\nbogus = 1\n", "webchat", "bogus", "unknown", id="adapter-key"
+        "[webchat]\nenabled = true\nbogus = 1\n",
+        "webchat",
+        "bogus",
+        "unknown key",
+        id="adapter-key",
     ),
     pytest.param(
         '[webchat]\nenabled = "yes"\n', "webchat", "enabled", "Expected `bool`", id="adapter-type"
@@ -335,7 +349,7 @@ def test_environment_defaults_to_os_environ(
 def test_missing_token_is_still_an_error_without_the_env(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load(tmp_path, ENV_FILE, {"ZHONGTAI_AGENT_TOKEN_LI_NA": "x"})
-    assert (info.value.table, info.value.key) == ("agents[1]", "token")
+    assert (info.value.table, info.value.key) == ('agents "bob"', "token")
 
 
 # -- tokens ------------------------------------------------------------------------------------
@@ -418,5 +432,31 @@ def test_parse_config_takes_a_parsed_document() -> None:
 def test_routing_cross_checks(queues, key, problem):
     with pytest.raises(ConfigError) as raised:
         parse_config({"queues": queues}, "z.toml", {}, env={})
-    assert raised.value.table == "queues[0]" and raised.value.key == key
+    assert raised.value.table == 'queues "a"' and raised.value.key == key
     assert problem in raised.value.problem
+
+
+# -- channel names and the Redis URL -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "table", "key"),
+    [
+        ({"agents": [{"id": "a", "token": "t", "capacity": {"sms": 1}}]}, 'agents "a"',
+         "capacity.sms"),
+        ({"queues": [{"name": "q", "channels": ["webchat", "sms"]}]}, 'queues "q"', "channels[1]"),
+        ({"rules": [{"name": "r", "channels": ["sms"]}]}, 'rules "r"', "channels[0]"),
+    ],
+)  # fmt: skip
+def test_channel_names_must_be_known(data, table, key) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config(data, "z.toml", {}, env={}, channels={"webchat", "email"})
+    assert (raised.value.table, raised.value.key) == (table, key)
+    assert raised.value.problem.startswith('unknown channel "sms"; one of email, webchat')
+
+
+def test_a_redis_url_from_the_environment_is_checked_and_named_so() -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config({}, "z.toml", {}, env={"ZHONGTAI_REDIS_URL": "http://redis:6379"})
+    assert (raised.value.table, raised.value.key) == ("redis", "url (from ZHONGTAI_REDIS_URL)")
+    assert 'scheme "http"' in raised.value.problem

@@ -55,18 +55,23 @@ LEAD = '[[supervisors]]\nid = "lin"\ntoken = "tok-lin"\n'
 @pytest.mark.parametrize(
     ("text", "table", "key", "problem"),
     [
-        (LEAD + 'queues = ["general", "sales"]\n', "supervisors[0]", "queues[1]", "no queue"),
-        (LEAD + 'agent = "zed"\n', "supervisors[0]", "agent", "no agent 'zed'"),
-        (LEAD + LEAD, "supervisors[1]", "id", "duplicate supervisor id"),
-        ('[[supervisors]]\nid = "lin"\n', "supervisors[0]", "token", "exactly one"),
+        (LEAD + 'queues = ["general", "sales"]\n', 'supervisors "lin"', "queues[1]", "no queue"),
+        (LEAD + 'agent = "zed"\n', 'supervisors "lin"', "agent", 'no agent "zed"'),
+        (LEAD + LEAD, 'supervisors "lin"', "id", "duplicate supervisor id"),
+        ('[[supervisors]]\nid = "lin"\n', 'supervisors "lin"', "token", "exactly one"),
         (
             LEAD + 'token_sha256 = "00"\n',
-            "supervisors[0]",
+            'supervisors "lin"',
             "token",
             "exactly one of token or token_sha256",
         ),
-        ('[[supervisors]]\nid = "lin"\ntoken = "tok-carol"\n', "supervisors[0]", "token", "agent"),
-        (LEAD + "quues = []\n", "supervisors[0]", "quues", "unknown field"),
+        (
+            '[[supervisors]]\nid = "lin"\ntoken = "tok-carol"\n',
+            'supervisors "lin"',
+            "token",
+            "agent",
+        ),
+        (LEAD + "quues = []\n", 'supervisors "lin"', "quues", 'did you mean "queues"?'),
         ('[[supervisors]]\ntoken = "t"\n', "supervisors[0]", "id", "missing required"),
         (
             "[supervisor]\nwallboard_min_interval_ms = -1\n",
@@ -74,7 +79,12 @@ LEAD = '[[supervisors]]\nid = "lin"\ntoken = "tok-lin"\n'
             "wallboard_min_interval_ms",
             "negative",
         ),
-        ("[supervisor]\nwallboard_ms = 1\n", "supervisor", "wallboard_ms", "unknown field"),
+        (
+            "[supervisor]\nwallboard_ms = 1\n",
+            "supervisor",
+            "wallboard_ms",
+            'did you mean "wallboard_min_interval_ms"?',
+        ),
     ],
 )
 def test_errors_name_the_file_table_and_key(tmp_path, text, table, key, problem) -> None:

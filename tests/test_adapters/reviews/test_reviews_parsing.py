@@ -246,7 +246,10 @@ def test_reply_templates_encode_per_place():
         ({"feeds": [{"name": "a", "kind": "google_play"}]}, "needs [reviews.feeds.google_play]"),
         ({"feeds": [{"name": "a", "url": "https://x", "cursor": "time"}]}, "cursor_param"),
         ({"feeds": [{"name": "a b", "url": "https://x"}]}, "matching regex"),
-        ({"feeds": [{"name": "a", "url": "https://x", "pol_s": 1}]}, "unknown field `pol_s`"),
+        (
+            {"feeds": [{"name": "a", "url": "https://x", "pol_s": 1}]},
+            'unknown key "pol_s" — did you mean "poll_s"?',
+        ),
         (
             {"feeds": [{"name": "a", "url": "https://x", "reply": {"url": "https://r/{id}"}}]},
             "unknown placeholder {id}",
