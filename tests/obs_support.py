@@ -51,22 +51,38 @@ def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from panel.get("panels", [])
 
 
-def grafana_to_promql(expr: str, rate_interval: str = "1m") -> str:
+def grafana_to_promql(expr: str, rate_interval: str = "1m", tenant: str = "default") -> str:
     """A dashboard expression as Prometheus gets it: Grafana's variables substituted as
-    Grafana does for "All" (our multi-value variables all use allValue ".*")."""
+    Grafana does for "All" (our multi-value variables all use allValue ".*"), and the
+    single-value `tenant` variable as the one tenant chosen."""
     expr = expr.replace("$__rate_interval", rate_interval).replace("$__interval", rate_interval)
+    expr = re.sub(r"\$\{?tenant\}?", tenant, expr)
     return re.sub(r"\$\{?(queue|channel|instance)\}?", ".*", expr)
 
 
-def dashboard_expressions(rate_interval: str = "1m") -> list[tuple[str, str]]:
+def dashboard_expressions(
+    rate_interval: str = "1m", tenant: str = "default"
+) -> list[tuple[str, str]]:
     """(where, PromQL) for every target of every panel of every dashboard."""
     found = []
     for name, dashboard in dashboards().items():
         for panel in panels(dashboard):
             for target in panel.get("targets", []):
                 where = f"{name}: {panel['title']} [{target['refId']}]"
-                found.append((where, grafana_to_promql(target["expr"], rate_interval)))
+                found.append((where, grafana_to_promql(target["expr"], rate_interval, tenant)))
     return found
+
+
+_SELECTOR = re.compile(
+    r"(?<![\w:\"])(zhongtai_[a-z0-9_]+|process_[a-z0-9_]+|python_[a-z0-9_]+|up)\b(\{[^}]*\})?(?!\s*\()"
+)
+
+
+def series_selectors(promql: str) -> list[tuple[str, str]]:
+    """(metric, matchers) for every series selector of an expression, matchers "" when the
+    metric is read bare: ``zhongtai_offers_total{outcome="x"}`` gives
+    ``("zhongtai_offers_total", '{outcome="x"}')``."""
+    return _SELECTOR.findall(promql)
 
 
 def rules_text() -> str:

@@ -1,5 +1,7 @@
 """The Prometheus alert rules: promtool checks them and runs their unit tests
-(deploy/prometheus/tests), and every alert the operations guide promises is there and tested."""
+(deploy/prometheus/tests), every alert the operations guide promises is there and tested,
+and no rule mixes tenants (their unit tests put a second tenant beside the first, with a
+queue of the same name)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import re
 import subprocess
 
 import pytest
+import yaml
 from obs_support import (
     NO_PROMTOOL,
     PROMETHEUS_CONFIG,
@@ -86,3 +89,57 @@ def test_the_operations_guide_lists_every_alert():
     guide = (ROOT / "docs" / "operations.md").read_text("utf-8")
     for name in PROMISED:
         assert f"`{name}`" in guide, name
+
+
+_AGGREGATION = re.compile(
+    r"\b(sum|min|max|avg|group|stddev|stdvar|count|count_values|bottomk|topk|quantile|limitk"
+    r"|limit_ratio)\s*(by|without)?\s*(\([^()]*\))?\s*\("
+)
+_MATCHING = re.compile(r"\b(on|ignoring)\s*\(([^)]*)\)")
+_AGGREGATION_AFTER = re.compile(r"\)\s*(by|without)\s*\(")
+
+
+def _rule_expressions() -> list[tuple[str, str]]:
+    found = []
+    for path in sorted(RULES.glob("*.yml")):
+        for group in yaml.safe_load(path.read_text("utf-8"))["groups"]:
+            for rule in group["rules"]:
+                found.append((rule.get("alert") or rule["record"], rule["expr"]))
+    return found
+
+
+def _labels(clause: str) -> set[str]:
+    return {label.strip() for label in clause.strip("()").split(",") if label.strip()}
+
+
+def test_no_rule_mixes_tenants():
+    """Every aggregation keeps the tenant (by (tenant, ...)) and every vector match is on
+    it: an alert is about one tenant's queue, channel or process, never several's."""
+    expressions = _rule_expressions()
+    assert len(expressions) == len(PROMISED)
+    for name, expr in expressions:
+        assert not _AGGREGATION_AFTER.search(expr), f"{name}: write by (...) before the operand"
+        for match in _AGGREGATION.finditer(expr):
+            modifier, clause = match.group(2), match.group(3)
+            assert modifier == "by" and clause, f"{name}: {match.group(0)!r} without by (tenant)"
+            assert "tenant" in _labels(clause), f"{name}: {match.group(0)!r} mixes tenants"
+        for keyword, clause in _MATCHING.findall(expr):
+            assert keyword == "on", f"{name}: ignoring(...) in {expr}"
+            assert "tenant" in _labels(clause), f"{name}: on ({clause}) mixes tenants"
+
+
+def test_every_rule_unit_test_series_names_its_tenant():
+    for path in RULE_TESTS.glob("*.yml"):
+        for case in yaml.safe_load(path.read_text("utf-8"))["tests"]:
+            tenants = set()
+            for series in case["input_series"]:
+                if 'job="zhongtai"' in series["series"]:
+                    found = re.search(r'tenant="([^"]+)"', series["series"])
+                    assert found, f"{case['name']}: {series['series']}"
+                    tenants.add(found.group(1))
+            for alert in case["alert_rule_test"]:
+                for expected in alert["exp_alerts"]:
+                    labels = expected["exp_labels"]
+                    assert labels.get("tenant") in tenants or (
+                        not tenants and labels.get("job") == "zhongtai"
+                    ), f"{case['name']}: {alert['alertname']} without its tenant"

@@ -1,6 +1,8 @@
 """The Grafana dashboards and their provisioning: raw JSON that file provisioning loads as is
 (id null, a stable uid, a datasource variable, no __inputs), PromQL that parses, metric names
-that the gateway serves, and Redis-derived gauges taken with max() across processes."""
+that the gateway serves, Redis-derived gauges taken with max() across processes, and one
+tenant at a time: every series a panel or a variable reads is filtered by the Tenant
+variable, on the `tenant` label the scrape adds."""
 
 from __future__ import annotations
 
@@ -8,12 +10,14 @@ import re
 import subprocess
 
 import pytest
+import yaml
 from harness import agent, make_config, running
 from obs_support import (
     DASHBOARDS,
     DATASOURCE,
     DEPLOY,
     NO_PROMTOOL,
+    PROMETHEUS_CONFIG,
     REDIS_GAUGES,
     SYNTHETIC,
     dashboard_expressions,
@@ -24,6 +28,7 @@ from obs_support import (
     rules_text,
     sample_names,
     scrape_text,
+    series_selectors,
 )
 
 EXPECTED = {
@@ -78,9 +83,9 @@ def test_contact_centre_shows_what_a_supervisor_watches():
         "zhongtai_queue_depth",
         "histogram_quantile(0.5, sum by (le, queue) (rate(zhongtai_wait_seconds_bucket",
         "histogram_quantile(0.9, sum by (le, queue) (rate(zhongtai_wait_seconds_bucket",
-        'zhongtai_sla_total{queue=~"$queue", outcome="met"}',  # service level
-        'zhongtai_sla_total{queue=~"$queue", outcome="breached"}',
-        "max by (status) (zhongtai_agents)",
+        'zhongtai_sla_total{queue=~"$queue", outcome="met", tenant="$tenant"}',  # service level
+        'zhongtai_sla_total{queue=~"$queue", outcome="breached", tenant="$tenant"}',
+        'max by (status) (zhongtai_agents{tenant="$tenant"})',
         "zhongtai_agent_load_ratio",  # occupancy
         "sum by (outcome) (rate(zhongtai_offers_total",
         "histogram_quantile(0.5, sum by (le, queue) (rate(zhongtai_offer_decision_seconds_bucket",
@@ -105,6 +110,58 @@ def test_gateway_health_shows_what_an_operator_watches():
         'up{job="zhongtai"',
     ):
         assert needed in exprs, needed
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_dashboard_shows_one_tenant_chosen_from_the_scrape_label(name):
+    """A single-value variable: queue names repeat across tenants, and max by (queue) over
+    two tenants' "general" would show neither."""
+    variables = {v["name"]: v for v in dashboards()[name]["templating"]["list"]}
+    tenant = variables["tenant"]
+    assert tenant["type"] == "query"
+    assert tenant["definition"] == 'label_values(up{job="zhongtai"}, tenant)'
+    assert tenant["query"]["query"] == tenant["definition"]
+    assert tenant["multi"] is False and tenant["includeAll"] is False
+    names = [v["name"] for v in dashboards()[name]["templating"]["list"]]
+    assert names.index("tenant") < min(
+        names.index(v) for v in names if v not in ("datasource", "tenant")
+    ), "the other variables' queries depend on the tenant: it must come first"
+
+
+def _reads_of(name: str) -> list[tuple[str, str]]:
+    """(where, expression) for every panel target and every query variable but tenant."""
+    dashboard = dashboards()[name]
+    found = [
+        (f"{panel['title']} [{target['refId']}]", target["expr"])
+        for panel in panels(dashboard)
+        for target in panel.get("targets", [])
+    ]
+    found += [
+        (f"variable {v['name']}", v["definition"])
+        for v in dashboard["templating"]["list"]
+        if v["type"] == "query" and v["name"] != "tenant"
+    ]
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_series_read_is_filtered_by_the_tenant(name):
+    seen = 0
+    for where, expr in _reads_of(name):
+        selectors = series_selectors(expr)
+        assert selectors, f"{where}: reads no series: {expr}"
+        for metric, matchers in selectors:
+            seen += 1
+            assert 'tenant="$tenant"' in matchers, f"{where}: {metric} for every tenant: {expr}"
+    assert seen > 20
+
+
+def test_the_scrape_config_labels_every_target_with_its_tenant():
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text("utf-8"))
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "zhongtai"]
+    assert job["static_configs"]
+    for group in job["static_configs"]:
+        assert re.fullmatch(r"[A-Za-z0-9_.-]+", group["labels"]["tenant"]), group
 
 
 _MAX_BEFORE = re.compile(r"max(\s+by\s*\([^)]*\))?\s*\(\s*$")

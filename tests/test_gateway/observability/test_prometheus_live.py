@@ -101,7 +101,7 @@ def selectors(expr: str) -> set[str]:
 
 
 class Prometheus:
-    def __init__(self, directory: Path, targets: list[str]) -> None:
+    def __init__(self, directory: Path, targets: list[str], tenant: str) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         config = directory / "prometheus.yml"
@@ -111,6 +111,8 @@ class Prometheus:
             f"rule_files:\n{rule_files}\n"
             "scrape_configs:\n  - job_name: zhongtai\n    static_configs:\n"
             f"      - targets: {json.dumps(targets)}\n"
+            # The label the dashboards' tenant variable and the rules' by (tenant) use.
+            f"        labels: {{tenant: {json.dumps(tenant)}}}\n"
         )
         self.log = (directory / "prometheus.log").open("w")
         self.process = subprocess.Popen(
@@ -247,14 +249,14 @@ async def test_prometheus_evaluates_every_dashboard_and_rule_expression(
         contextlib.AsyncExitStack() as stack,
     ):
         prometheus = Prometheus(
-            tmp_path, [f"127.0.0.1:{gw1.admin_port}", f"127.0.0.1:{gw2.admin_port}"]
+            tmp_path, [f"127.0.0.1:{gw1.admin_port}", f"127.0.0.1:{gw2.admin_port}"], tenant
         )
         try:
             await prometheus.ready(http)
             # Scraped once before any event, so that increase() sees each counter's first.
             await targets_up(prometheus, http)
             await traffic(gw1, gw2, stack)
-            await check_expressions(prometheus, http)
+            await check_expressions(prometheus, http, tenant)
         finally:
             prometheus.stop()
     # The gateways' JSON logs: one object a line, agent ids as fields, no error.
@@ -274,7 +276,9 @@ async def targets_up(prometheus: Prometheus, http: aiohttp.ClientSession) -> Non
     await wait_until(up, timeout=15, interval=0.1, message="both gateways scraped")
 
 
-async def check_expressions(prometheus: Prometheus, http: aiohttp.ClientSession) -> None:
+async def check_expressions(
+    prometheus: Prometheus, http: aiohttp.ClientSession, tenant: str
+) -> None:
     async def rules_loaded() -> list[tuple[str, str]] | None:
         body = await prometheus.api(http, "/api/v1/rules")
         rules = [r for g in body["data"]["groups"] for r in g["rules"]]
@@ -283,7 +287,7 @@ async def check_expressions(prometheus: Prometheus, http: aiohttp.ClientSession)
         return [(r["name"], r["query"]) for r in rules]
 
     rules = await wait_until(rules_loaded, timeout=15, interval=0.2, message="rules evaluated")
-    expressions = dashboard_expressions(RATE_INTERVAL) + rules
+    expressions = dashboard_expressions(RATE_INTERVAL, tenant) + rules
     keys = {where for where, _ in expressions}
     assert set(NO_DATA) <= keys, f"stale allow-list entries: {set(NO_DATA) - keys}"
     wanted = {where: expr for where, expr in expressions if where not in NO_DATA}

@@ -1,0 +1,85 @@
+"""The compose files, checked structurally (no Docker here): every service restarts on its
+own, Redis and the sentinels answer a redis-cli ping health check, the gateways' health
+check is the admin port's /readyz, and nothing starts before what it needs is healthy. The
+Sentinel variant has one master, one replica and three sentinels watching the master the
+gateways' config names."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import pytest
+import yaml
+from obs_support import DEPLOY
+
+FILES = ["compose.yaml", "compose.sentinel.yaml"]
+
+
+def services(name: str) -> dict[str, dict]:
+    return yaml.safe_load((DEPLOY / name).read_text("utf-8"))["services"]
+
+
+def gateways(name: str) -> dict[str, dict]:
+    return {k: v for k, v in services(name).items() if k.startswith("gateway-")}
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_every_service_restarts_on_its_own(name):
+    for service, spec in services(name).items():
+        assert spec.get("restart") in ("unless-stopped", "always"), service
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_redis_servers_answer_a_ping_health_check(name):
+    redis = {k: v for k, v in services(name).items() if k.startswith(("redis", "sentinel"))}
+    assert redis
+    for service, spec in redis.items():
+        test = spec["healthcheck"]["test"]
+        assert test[0] == "CMD" and test[1] == "redis-cli" and test[-1] == "ping", service
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_gateways_are_healthy_when_ready_and_wait_for_healthy_redis(name):
+    found = gateways(name)
+    assert len(found) >= 2
+    for service, spec in found.items():
+        test = " ".join(spec["healthcheck"]["test"])
+        assert "http://127.0.0.1:9180/readyz" in test, service
+        depends = spec["depends_on"]
+        assert isinstance(depends, dict), f"{service}: depends_on without conditions"
+        assert any(k.startswith("redis") for k in depends), service
+        for needed, condition in depends.items():
+            assert condition == {"condition": "service_healthy"}, f"{service} on {needed}"
+        grace = int(re.fullmatch(r"(\d+)s", spec["stop_grace_period"]).group(1))
+        assert grace > 10, "shutdown_timeout_s (10 s) and the close must fit"
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_everything_depended_on_exists_and_has_a_health_check(name):
+    found = services(name)
+    for service, spec in found.items():
+        for needed, condition in (spec.get("depends_on") or {}).items():
+            assert needed in found, f"{service} depends on unknown {needed}"
+            if condition["condition"] == "service_healthy":
+                assert "healthcheck" in found[needed], needed
+
+
+def test_the_sentinel_variant_has_a_master_a_replica_and_three_sentinels():
+    found = services("compose.sentinel.yaml")
+    sentinels = {k: v for k, v in found.items() if k.startswith("sentinel-")}
+    assert len(sentinels) == 3
+    assert "redis-master" in found
+    (replica,) = [v for k, v in found.items() if k.startswith("redis-replica")]
+    assert replica["command"][-3:] == ["--replicaof", "redis-master", "6379"]
+    config = tomllib.loads((DEPLOY / "zhongtai.sentinel.toml").read_text("utf-8"))["redis"]
+    master = config["sentinel_master"]
+    for service, spec in sentinels.items():
+        script = " ".join(spec["command"])
+        assert f"sentinel monitor {master} redis-master 6379 2" in script, service
+        assert "redis-sentinel" in script and spec["healthcheck"]["test"][2:4] == ["-p", "26379"]
+    assert sorted(config["sentinels"]) == sorted(f"{s}:26379" for s in sentinels)
+    assert "url" not in config
+    for spec in gateways("compose.sentinel.yaml").values():
+        assert "ZHONGTAI_REDIS_URL" not in spec.get("environment", {})
+        assert "./zhongtai.sentinel.toml:/etc/zhongtai/zhongtai.toml:ro" in spec["volumes"]
