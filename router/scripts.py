@@ -23,6 +23,7 @@ INGEST = LuaContract(
         "new_route", "score", "dedupe_ttl_ms", "now_ms", "reopen", "timer_item_count",
     ),
     more_args=("timer_items", *QUEUE_NAMES),
+    idempotent=True,
 )  # fmt: skip
 DISPATCH = LuaContract(
     "dispatch",
