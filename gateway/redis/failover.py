@@ -14,7 +14,8 @@ one of three ways, and each makes it connect again, asking afresh:
 Sending a command again is safe when it did not run, or when running it twice is the same as
 once. ``NotSent`` (no connection could be made) and ``NotRun`` (sent after an answer READONLY
 on the same connection: a replica refuses every write) did not run; a command lost in flight
-may have, and is sent again only when it is an idempotent script (``LuaContract.idempotent``).
+may have, and is sent again only when it reads (``READS``) or is an idempotent script
+(``LuaContract.idempotent``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,21 @@ class NotSent(RedisConnectionError):
 
 class NotRun(RedisConnectionError):
     """The command was sent after the node answered READONLY: a replica, it ran no write."""
+
+
+# Commands that change nothing: sent again whatever became of them.
+READS = frozenset(
+    b"""GET MGET STRLEN EXISTS TYPE TTL PTTL HGET HMGET HGETALL HEXISTS HLEN HKEYS HVALS HSCAN
+    LRANGE LLEN LINDEX SMEMBERS SISMEMBER SMISMEMBER SCARD SSCAN ZRANGE ZREVRANGE ZRANGEBYSCORE
+    ZREVRANGEBYSCORE ZSCORE ZMSCORE ZRANK ZREVRANK ZCARD ZCOUNT ZSCAN XRANGE XREVRANGE XLEN
+    SCAN PING TIME INFO""".split()
+)
+
+
+def is_read(args: tuple[object, ...]) -> bool:
+    name = args[0]
+    name = name.encode() if isinstance(name, str) else name
+    return isinstance(name, bytes) and name.upper() in READS
 
 
 def never_ran(error: BaseException) -> bool:
