@@ -56,7 +56,7 @@ class ReplicaAcks:
         return self.replicas > 0
 
     def generation(self) -> int:
-        return self.redis.lane.generation if self.enabled else 0
+        return self.redis.lane.current_generation() if self.enabled else 0
 
     async def confirm(self, generation: int) -> None:
         """Return once ``min_replica_acks`` replicas have what this connection wrote up to

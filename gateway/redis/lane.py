@@ -218,14 +218,23 @@ class Lane:
                 return
             previous = now
 
+    def current_generation(self) -> int:
+        """The connection the next command goes on: this one, or the one it will make."""
+        return self.generation if self._tasks else self.generation + 1
+
     def _drop_soon(self, error: BaseException) -> None:
-        task = asyncio.get_running_loop().create_task(self._drop(error))
+        # For this connection only: by the time the task runs, the next may carry commands.
+        drop = self._drop(error, self.generation)
+        task = asyncio.get_running_loop().create_task(drop)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _drop(self, error: BaseException) -> None:
-        """Fail what is in flight and disconnect; the next command reconnects."""
+    async def _drop(self, error: BaseException, generation: int | None = None) -> None:
+        """Fail what is in flight and disconnect; the next command reconnects. With a
+        generation: only if that connection is still the one in use."""
         async with self._connect_lock:
+            if generation is not None and (generation != self.generation or not self._tasks):
+                return
             tasks, self._tasks, self._writer = self._tasks, [], None
             current = asyncio.current_task()
             for task in tasks:

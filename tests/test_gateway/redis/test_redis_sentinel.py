@@ -28,7 +28,7 @@ from helpers import wait_until
 from sentinel_support import DEADLINE_S, sentinel_set
 
 from gateway.config import ConfigError, RedisConfig, parse_config
-from gateway.redis.client import open_clients
+from gateway.redis.client import make_redis, open_clients
 from gateway.redis.embedded import RedisServer, find_redis_server, pick_free_port
 from gateway.redis.failover import NotSent
 
@@ -279,3 +279,28 @@ async def test_no_master_found_names_the_sentinels_and_no_password() -> None:
     message = str(caught.value)
     assert config.sentinels[0].split(":")[1] in message, message
     assert "sentinel-pw-123" not in message and "data-pw-456" not in message, message
+
+
+async def test_writes_refused_as_readonly_are_sent_again_once_the_node_takes_writes(
+    tenant: str,
+) -> None:
+    """Refused with READONLY, a write certainly did not run: the client sends it again, on a
+    new connection, until the node (or the master behind a proxy) takes writes, within
+    socket_timeout_s; its caller sees only the delay."""
+    if find_redis_server() is None:
+        pytest.skip("redis-server not found: apt-get install redis-server (Debian package)")
+    with RedisServer(persistent=False) as node, RedisServer(persistent=False) as other:
+        client = make_redis(node.url, RedisConfig(socket_timeout_s=30.0))
+        admin = aioredis.Redis(port=node.port)
+        try:
+            await client.ping()
+            await admin.execute_command("REPLICAOF", "127.0.0.1", str(other.port))
+            writes = [asyncio.create_task(client.incr(f"zt:{{{tenant}}}:n")) for _ in range(20)]
+            done, _ = await asyncio.wait(writes, timeout=1.0)
+            assert not done, "a write refused as READONLY reached its caller"
+            await admin.execute_command("REPLICAOF", "NO", "ONE")
+            results = await asyncio.wait_for(asyncio.gather(*writes), timeout=DEADLINE_S)
+            assert sorted(results) == list(range(1, 21))  # each ran exactly once
+        finally:
+            await admin.aclose()
+            await client.aclose()
