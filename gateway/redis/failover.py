@@ -28,7 +28,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError, ResponseError
+from redis.exceptions import MasterDownError, ReadOnlyError, ResponseError
 
 from gateway.config import RedisConfig
 
@@ -62,8 +62,10 @@ def is_read(args: tuple[object, ...]) -> bool:
 
 def never_ran(error: BaseException) -> bool:
     """Whether the failed command certainly did not change anything."""
-    return isinstance(error, (NotSent, NotRun, ReadOnlyError)) or (
-        isinstance(error, ResponseError) and str(error).startswith("MASTERDOWN")
+    # MASTERDOWN: a replica cut off from its master; NOREPLICAS: a master short of the
+    # replicas its min-replicas-to-write asks for. Both refuse before running anything.
+    return isinstance(error, (NotSent, NotRun, ReadOnlyError, MasterDownError)) or (
+        isinstance(error, ResponseError) and str(error).startswith("NOREPLICAS")
     )
 
 
@@ -113,7 +115,8 @@ class Retry:
         now = asyncio.get_running_loop().time()
         if not self.deadline:
             self.deadline = now + self.budget_s
-            log.info("Redis: %s; sending again for up to %.1f s", error, self.budget_s)
+            # Debug: a failover makes hundreds of these; the lane and the watch say it once.
+            log.debug("Redis: %s; sending again for up to %.1f s", error, self.budget_s)
         if now + self.pause > self.deadline:
             return False
         await asyncio.sleep(self.pause)

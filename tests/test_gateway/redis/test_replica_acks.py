@@ -25,7 +25,7 @@ def _config(tenant: str) -> object:
     return make_config(
         tenant,
         agents=[agent("alice")],
-        redis={"min_replica_acks": 1, "min_replica_timeout_ms": 300},
+        redis={"min_replica_acks": 1, "min_replica_timeout_ms": 2000},
         admin={"token": "adm"},
     )
 
@@ -70,12 +70,17 @@ async def test_not_replicated_until_a_replica_confirms(tenant: str) -> None:
                 )
                 # Sent again, the same ids: acknowledged now, and stored once.
                 await visitor.send(type="message", text="hello", client_msg_id="c1")
-                echo = await visitor.expect("message", client_msg_id="c1", timeout=DEADLINE_S)
-                assert echo["message"]["text"] == "hello"
+                echo = await visitor.expect(
+                    ("message", "error"), client_msg_id="c1", timeout=DEADLINE_S
+                )
+                assert echo["type"] == "message" and echo["message"]["text"] == "hello", echo
                 await alice.send(
                     type="reply", conversation_id=conversation, text="hi", client_msg_id="r1"
                 )
-                await alice.expect("reply_ack", client_msg_id="r1", timeout=DEADLINE_S)
+                ack = await alice.expect(
+                    ("reply_ack", "error"), client_msg_id="r1", timeout=DEADLINE_S
+                )
+                assert ack["type"] == "reply_ack", ack
                 await visitor.send(type="message", text="thanks", client_msg_id="c2")
                 await visitor.expect("message", client_msg_id="c2", timeout=DEADLINE_S)
                 headers = {"Authorization": "Bearer adm"}
