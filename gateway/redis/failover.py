@@ -14,8 +14,8 @@ one of three ways, and each makes it connect again, asking afresh:
 Sending a command again is safe when it did not run, or when running it twice is the same as
 once. ``NotSent`` (no connection could be made) and ``NotRun`` (sent after an answer READONLY
 on the same connection: a replica refuses every write) did not run; a command lost in flight
-may have, and is sent again only when it reads (``READS``) or is an idempotent script
-(``LuaContract.idempotent``).
+may have, and is sent again only when it reads (``READS``), publishes (``AT_LEAST_ONCE``) or
+is an idempotent script (``LuaContract.idempotent``).
 """
 
 from __future__ import annotations
@@ -52,12 +52,17 @@ READS = frozenset(
     ZREVRANGEBYSCORE ZSCORE ZMSCORE ZRANK ZREVRANK ZCARD ZCOUNT ZSCAN XRANGE XREVRANGE XLEN
     SCAN PING TIME INFO""".split()
 )
+# Live delivery between processes (the node bus): a PUBLISH lost in flight is sent again, so
+# that a stored message is not shown as failed for it; a frame may then come twice, and every
+# frame that matters carries an id its client dedupes by.
+AT_LEAST_ONCE = frozenset([b"PUBLISH"])
 
 
-def is_read(args: tuple[object, ...]) -> bool:
+def resendable(args: tuple[object, ...]) -> bool:
+    """Whether the command may be sent again whatever became of it (READS, AT_LEAST_ONCE)."""
     name = args[0]
     name = name.encode() if isinstance(name, str) else name
-    return isinstance(name, bytes) and name.upper() in READS
+    return isinstance(name, bytes) and (name.upper() in READS or name.upper() in AT_LEAST_ONCE)
 
 
 def never_ran(error: BaseException) -> bool:

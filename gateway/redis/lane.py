@@ -30,7 +30,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import DataError, ReadOnlyError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gateway.redis.failover import NotRun, NotSent, Retry, is_read, never_ran
+from gateway.redis.failover import NotRun, NotSent, Retry, never_ran, resendable
 
 try:  # the `fast` extra: hiredis packs a command in C, redis-py's asyncio client in Python
     from hiredis import pack_command as _hiredis_pack
@@ -312,7 +312,7 @@ class LaneRedis(Redis):
         return await value if inspect.isawaitable(value) else value
 
     def _idempotent(self, args: tuple[Any, ...]) -> bool:
-        if is_read(args):
+        if resendable(args):
             return True
         name = args[0]
         if name not in ("EVALSHA", "evalsha") or len(args) < 2:
@@ -374,7 +374,7 @@ class LanePipeline(Pipeline):
                 return await self.lane.call_many([args for args, _ in stack])
             except (RedisConnectionError, ResponseError) as error:
                 reads = isinstance(error, RedisConnectionError) and all(
-                    is_read(args) for args, _ in stack
+                    resendable(args) for args, _ in stack
                 )
                 if not ((never_ran(error) or reads) and await retry.again(error)):
                     raise
