@@ -91,9 +91,11 @@ class Outbound(msgspec.Struct, kw_only=True):
 
 class ConversationEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     """Something the customer may be told about: their place in the queue, an agent joining,
-    the conversation closing. Channels that cannot show such things ignore them."""
+    their agent leaving (``reason`` "agent_gone": the conversation went back to the queue for
+    another agent), the conversation closing. Channels that cannot show such things ignore
+    them."""
 
-    kind: Literal["queued", "agent_joined", "closed"]
+    kind: Literal["queued", "agent_joined", "agent_left", "closed"]
     channel: str
     account: str
     conversation_id: str

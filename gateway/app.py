@@ -17,11 +17,13 @@ from gateway.admin.site import build_admin_app
 from gateway.agents.actions import AgentActions
 from gateway.agents.sessions import AgentSessions
 from gateway.agents.socket import agent_socket
+from gateway.badrequests import client_faults, quiet_parse_errors
 from gateway.config import Config, enabled_adapters
 from gateway.console.site import add_console_routes
 from gateway.flows.host import GatewayHost
 from gateway.flows.switchboard import Switchboard
 from gateway.housekeeping import beat, run_housekeeping
+from gateway.masking import mask_credentials
 from gateway.observability.instrument import instrument_scripts, request_timer
 from gateway.observability.metrics import Metrics, sla_thresholds
 from gateway.redis.bus import NodeBus
@@ -66,7 +68,8 @@ def build_apps(
         adapters=adapters,
     )
     app = web.Application(
-        client_max_size=1024**2, middlewares=[request_timer(services.metrics, adapters)]
+        client_max_size=1024**2,
+        middlewares=[request_timer(services.metrics, adapters), client_faults],
     )
     app[SERVICES] = services
     app.router.add_get("/agent/ws", agent_socket)
@@ -76,6 +79,7 @@ def build_apps(
         sub_app = adapter.web_app()
         if sub_app is not None:
             app.add_subapp(f"/{name}/", sub_app)
+    app.cleanup_ctx.append(quiet_parse_errors)
     app.cleanup_ctx.append(_core)
     app.cleanup_ctx.append(_background_tasks)
     app.cleanup_ctx.append(supervisor_relay)
@@ -91,7 +95,8 @@ async def _wait_for_redis(redis: object, url: str) -> None:
             return
         except Exception as exc:
             if asyncio.get_running_loop().time() > deadline:
-                raise RuntimeError(f"Redis at {url} is not reachable: {exc}") from exc
+                where, why = mask_credentials(url), mask_credentials(str(exc))
+                raise RuntimeError(f"Redis at {where} is not reachable: {why}") from exc
             await asyncio.sleep(0.2)
 
 

@@ -18,6 +18,7 @@ from gateway.config import (
     load_config,
     with_defaults,
 )
+from gateway.masking import mask_credentials
 
 log = logging.getLogger("zhongtai")
 
@@ -163,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return serve(config)
     except Exception as exc:
-        log.error("zhongtai could not start: %s", exc)
+        log.error("zhongtai could not start: %s", mask_credentials(str(exc)))
         return 1
 
 

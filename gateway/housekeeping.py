@@ -9,6 +9,7 @@ import logging
 import time
 
 from gateway.flows.positions import tell_positions
+from gateway.outages import Outage
 from gateway.services import Services
 from gateway.tasks import stop_if_cancelled
 
@@ -27,6 +28,7 @@ async def run_housekeeping(services: Services) -> None:
     last_heartbeat = last_dispatch = last_positions = last_purge = 0.0
     retention_s = config.routing.closed_retention_s
     board = services.switchboard
+    outage = Outage(log, "housekeeping (offer expiry, timers, heartbeats)")
     while True:
         try:
             await board.expire_offers()
@@ -47,8 +49,11 @@ async def run_housekeeping(services: Services) -> None:
                 board.request_dispatch(changed=False)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("housekeeping failed; retrying")
+        except Exception as exc:
+            stop_if_cancelled()
+            await asyncio.sleep(max(interval, outage.failed(exc)))
+            continue
+        outage.succeeded()
         stop_if_cancelled()
         await asyncio.sleep(interval)
 

@@ -10,6 +10,9 @@ of a plain line). They come from two places:
   each call passing them.
 
 The field names are fixed (docs/operations.md): ``agent``, ``conversation``, ``offer``.
+
+Every line, traceback included, passes :func:`gateway.masking.mask_credentials` on its way
+out, so a password in a URL never reaches the log whoever logged it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from types import MappingProxyType
 from typing import Any
 
 import msgspec
+
+from gateway.masking import mask_credentials
 
 FIELDS = ("agent", "conversation", "offer")
 
@@ -80,7 +85,10 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:
             entry["exception"] = record.exc_text
-        return msgspec.json.encode(entry, enc_hook=str).decode()
+        # Masked field by field, before encoding: JSON's escapes would hide a password's
+        # quotes and backslashes from the pattern.
+        masked = {k: mask_credentials(v) if isinstance(v, str) else v for k, v in entry.items()}
+        return msgspec.json.encode(masked, enc_hook=lambda v: mask_credentials(str(v))).decode()
 
 
 class PlainFormatter(logging.Formatter):
@@ -88,6 +96,9 @@ class PlainFormatter(logging.Formatter):
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_credentials(super().format(record))
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         line = super().formatMessage(record)

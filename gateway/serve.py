@@ -16,6 +16,7 @@ from adapters import registry
 from adapters.contract import Adapter
 from gateway.app import build_apps
 from gateway.config import Config
+from gateway.masking import mask_credentials
 from gateway.redis.embedded import RedisServer
 
 log = logging.getLogger("zhongtai")
@@ -68,7 +69,7 @@ def serve(config: Config) -> int:
         log.info(
             "no Redis URL configured: started an embedded redis-server (%s) at %s, data in %s",
             embedded.executable,
-            redis_url,
+            mask_credentials(redis_url),
             data_dir,
         )
     try:

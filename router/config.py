@@ -13,11 +13,17 @@ import msgspec
 
 Strategy = Literal["least_loaded", "longest_idle", "round_robin"]
 AfterMaxWait = Literal["none", "auto_reply", "leave_message", "close"]
+OnAgentGone = Literal["requeue", "keep"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Level = Annotated[int, msgspec.Meta(ge=1, le=5)]
 Priority = Annotated[int, msgspec.Meta(ge=0, le=9)]
 Seconds = Annotated[float, msgspec.Meta(ge=0)]
 TimeRange = Annotated[str, msgspec.Meta(pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")]
+
+
+# Channels where the customer is there, waiting for an answer now: a conversation whose
+# agent has gone goes to another agent rather than wait for theirs (on_agent_gone).
+LIVE_CHANNELS = ("webchat", "wechat")
 
 
 class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -61,6 +67,22 @@ class QueueConfig(Strict):
     inactivity_close_message: str = "This conversation was closed after a time without messages."
     position_auto_reply: bool = False
     position_message: str = "You are number {position} in the queue."
+    # What becomes of the conversations an agent has answered when the agent is gone for good
+    # (past the grace period, or set offline by a supervisor); None: by the queue's channels,
+    # see on_agent_gone(). Unanswered ones always go back to the queue.
+    on_agent_gone: OnAgentGone | None = None
+
+
+def on_agent_gone(queue: QueueConfig) -> OnAgentGone:
+    """The queue's on_agent_gone: as set, else "requeue" when it takes a live channel (a
+    chat: LIVE_CHANNELS; any channel, when it lists none), where the customer waits for an
+    answer now, and "keep" for the others (email, reviews), whose customers are better
+    answered later by the agent who knows the case."""
+    if queue.on_agent_gone is not None:
+        return queue.on_agent_gone
+    if not queue.channels or any(c in LIVE_CHANNELS for c in queue.channels):
+        return "requeue"
+    return "keep"
 
 
 class HoursConfig(Strict):

@@ -1,13 +1,14 @@
-"""Whether an agent is eligible for a queue, and their share of its work: the one Python
-statement of what dispatch.lua checks before it offers a conversation, for everything that
-reports on routing (the admin API's agent counts, the occupancy gauges).
+"""Whether an agent is eligible for a queue or a conversation, and their share of a queue's
+work: the one Python statement of what dispatch.lua checks before it offers a conversation,
+for everything that reports on routing (the admin API's agent counts and waiting reasons,
+the occupancy gauges).
 
 dispatch.lua must keep its own copy, inside the script; tests/test_router/test_eligibility.py
 asks both the same questions so that the two cannot drift apart."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import msgspec
 
@@ -25,6 +26,31 @@ class Share(msgspec.Struct, frozen=True, kw_only=True):
     room: bool  # whether dispatch could offer them one more of the queue's conversations now
 
 
+def meets(agent: AgentSpec, required: Mapping[str, int]) -> bool:
+    """As dispatch.lua's meets(): every skill at the level required, or above."""
+    return all(agent.skills.get(skill, 0) >= level for skill, level in required.items())
+
+
+def eligible(agent: AgentSpec, channel: str, requirements: Sequence[Mapping[str, int]]) -> bool:
+    """Whether routing could ever offer the agent a conversation on ``channel`` that needs
+    one of ``requirements`` (its own or its queue's skills, then its overflow queues'), as
+    dispatch.lua's fits() and qualifies() ask it, load left aside: capacity on the channel
+    (and in total, with ``max_total``) and the skills of one requirement."""
+    if agent.capacity.get(channel, 0) <= 0:
+        return False
+    if agent.max_total is not None and agent.max_total <= 0:
+        return False
+    return any(meets(agent, required) for required in requirements)
+
+
+def has_room(agent: AgentSpec, channel: str, load: Mapping[str, int]) -> bool:
+    """As dispatch.lua's fits(): load on the channel below its capacity, and the total
+    (``"*"``) below ``max_total`` when there is one."""
+    if load.get(channel, 0) >= agent.capacity.get(channel, 0):
+        return False
+    return agent.max_total is None or load.get(TOTAL, 0) < agent.max_total
+
+
 def share(
     agent: AgentSpec, queue: QueueConfig, load: Mapping[str, int] | None = None
 ) -> Share | None:
@@ -33,7 +59,7 @@ def share(
     channel when the queue names none) once ``max_total`` caps it. ``load``: the agent's
     open and offered conversations per channel, with their total across channels under
     ``"*"``; none when left out."""
-    if any(agent.skills.get(skill, 0) < level for skill, level in queue.skills.items()):
+    if not meets(agent, queue.skills):
         return None
     channels = queue.channels or list(agent.capacity)
     capacity = sum(agent.capacity.get(c, 0) for c in channels)
@@ -42,11 +68,8 @@ def share(
     if capacity <= 0:
         return None
     load = load or {}
-    # As dispatch.lua's fits(): room on the conversation's channel and within the total.
-    room_in_total = agent.max_total is None or load.get(TOTAL, 0) < agent.max_total
-    room = room_in_total and any(load.get(c, 0) < agent.capacity.get(c, 0) for c in channels)
     return Share(
         capacity=capacity,
         load=min(capacity, sum(load.get(c, 0) for c in channels)),
-        room=room,
+        room=any(has_room(agent, c, load) for c in channels),
     )

@@ -22,11 +22,21 @@ SLA_WINDOW_MS = 15 * 60_000
 class Maintenance(RouterCore):
     async def expire_agents(self, now_ms: int, grace_ms: int) -> list[AgentExpiry]:
         """Agents gone past their grace period go offline; their offers are taken back and
-        their unanswered conversations requeued."""
+        their conversations requeued, but for those answered in an on_agent_gone = "keep"
+        queue."""
+        return await self._agents_gone(now_ms, grace_ms, "")
+
+    async def agent_gone(self, agent: str, now_ms: int) -> list[AgentExpiry]:
+        """As expire_agents, for one agent gone for good now (a supervisor set them offline),
+        whether or not their socket is still there."""
+        return await self._agents_gone(now_ms, 0, agent)
+
+    async def _agents_gone(self, now_ms: int, grace_ms: int, agent: str) -> list[AgentExpiry]:
         flat = await self._scripts.run(
             "expire_agents",
             now_ms=now_ms,
             grace_ms=grace_ms,
+            agent=agent,
             **self._queues(),
         )
         events = []

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from router.config import QueueConfig
+from router.config import QueueConfig, on_agent_gone
 from router.core import ms
 
 
@@ -39,6 +39,7 @@ def queue_rules(queue: QueueConfig) -> dict[str, Any]:
             "after_max_wait": queue.after_max_wait,
             "idle_warn_ms": ms(queue.inactivity_warn_s),
             "idle_close_ms": ms(queue.inactivity_close_s),
+            "on_agent_gone": on_agent_gone(queue),
         }
     )
 

@@ -67,7 +67,7 @@ class Released(msgspec.Struct, frozen=True):
 
 
 class TimerEvent(msgspec.Struct, frozen=True):
-    kind: str  # escalated | aged | max_wait | idle_warn | idle_close
+    kind: str  # escalated | aged | max_wait | idle_warn | idle_close | reoffer
     conversation_id: str
     detail: str
 

@@ -80,7 +80,7 @@ EXPIRE_AGENTS = LuaContract(
         "last_assigned", "queue_config",
     ),
     more_keys=QUEUES,
-    args=("now_ms", "grace_ms"),
+    args=("now_ms", "grace_ms", "agent"),
     more_args=QUEUE_NAMES,
 )  # fmt: skip
 TIMERS = LuaContract(

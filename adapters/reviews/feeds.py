@@ -22,6 +22,7 @@ import aiohttp
 import feedparser
 import msgspec
 
+from adapters.inputs import decode_json
 from adapters.reviews.config import FeedConfig, FieldMap
 from adapters.reviews.review import (
     Review,
@@ -195,7 +196,7 @@ async def parse_async(feed: FeedConfig, body: bytes) -> Page:
 
 def _decode_json(body: bytes) -> Any:
     try:
-        return msgspec.json.decode(body)
+        return decode_json(msgspec.json.decode, body)
     except msgspec.DecodeError as exc:
         raise FeedError(f"malformed JSON: {exc}") from None
 

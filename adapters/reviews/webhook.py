@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from adapters.inputs import NestedTooDeeply, client_fault, decode_json
 from adapters.reviews.config import FeedConfig, FieldMap, ReviewsConfig, webhook_secret
 from adapters.reviews.feeds import review_from_mapping
 from adapters.reviews.intake import Intake, IntakeBusy
@@ -71,7 +72,9 @@ class Webhook:
             return await self._handle(request)
         except Refused as refused:
             return refused.response
-        except Exception:
+        except Exception as exc:
+            if client_fault(request, exc):
+                raise  # a hang-up or a broken body: the gateway answers 400, quietly
             log.exception("reviews webhook %s failed", request.match_info.get("feed"))
             return _refuse(503, "unavailable", "the review was not stored; retry later")
 
@@ -138,7 +141,9 @@ class Webhook:
 
     def _reviews(self, feed: FeedConfig, body: bytes) -> list[Review]:
         try:
-            data: Any = msgspec.json.decode(body)
+            data: Any = decode_json(msgspec.json.decode, body)
+        except NestedTooDeeply as exc:
+            raise Refused(400, "malformed", str(exc)) from None
         except msgspec.DecodeError as exc:
             raise Refused(400, "malformed", f"not JSON: {exc}") from None
         items = data if isinstance(data, list) else [data]

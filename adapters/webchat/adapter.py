@@ -36,6 +36,7 @@ from adapters.contract import (
 )
 from adapters.webchat import frames, prechat
 from adapters.webchat.config import WebChatConfig
+from adapters.webchat.limits import client_address, count_this_minute, networks, this_minute
 from adapters.webchat.uploads import MAX_FILES_PER_MESSAGE, FileStore, UploadRoutes
 from adapters.webchat.visitors import Visitors
 
@@ -69,6 +70,8 @@ class _Session:
     visitor_id: str | None = None
     # The token of a visitor made by this socket's hello, until their first message.
     fresh_token: str | None = None
+    # Who is at the other end (limits.client_address), for the per-address limit.
+    address: str = "unknown"
     # Token bucket for messages_per_minute.
     allowance: float = 10.0
     checked_at: float = dataclasses.field(default_factory=time.monotonic)
@@ -88,6 +91,7 @@ class WebChatAdapter(Adapter[WebChatConfig]):
         self._closing = False
         self._origins = {o.rstrip("/").lower() for o in config.allowed_origins}
         self._burst = float(min(config.messages_per_minute, 10))
+        self._proxies = networks(config.trusted_proxies)
         visitors = self._visitors = Visitors(host, self.name, config.visitor_ttl_s)
         self._fields = config.prechat_fields
         self._profiles = prechat.ProfileStore(
@@ -162,6 +166,8 @@ class WebChatAdapter(Adapter[WebChatConfig]):
             frame = frames.QueueFrame(position=event.position, eta_s=event.eta_s)
         elif event.kind == "agent_joined":
             frame = frames.AgentFrame(name=event.agent_name or "An agent")
+        elif event.kind == "agent_left":
+            frame = frames.AgentLeftFrame(reason=event.reason or "agent_gone")
         else:
             frame = frames.ClosedFrame(reason=event.reason or DEFAULT_CLOSE_REASON)
         await self._deliver(event.customer.id, frames.encode(frame))
@@ -219,7 +225,8 @@ class WebChatAdapter(Adapter[WebChatConfig]):
             timeout=CLOSE_TIMEOUT_S,
         )
         await ws.prepare(request)
-        session = _Session(ws, allowance=self._burst)
+        address = client_address(request, self._proxies)
+        session = _Session(ws, allowance=self._burst, address=address)
         self._open.add(ws)
         try:
             await self._serve(session)
@@ -246,7 +253,10 @@ class WebChatAdapter(Adapter[WebChatConfig]):
                     await session.ws.close(code=CLOSE_HELLO_TIMEOUT, message=b"hello timeout")
                     return
             try:
-                msg = await session.ws.receive(timeout=timeout)
+                # Our own deadline: aiohttp's receive(timeout=) restarts on every pong it
+                # absorbs, so a socket answering heartbeats would never reach its hello timeout.
+                async with asyncio.timeout(timeout):
+                    msg = await session.ws.receive()
             except TimeoutError:
                 continue
             if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
@@ -285,7 +295,16 @@ class WebChatAdapter(Adapter[WebChatConfig]):
         if self._closing:
             await session.ws.close(code=CLOSE_GOING_AWAY, message=b"going away")
             return
-        visitor_id, token, fresh = await self._visitors.resolve(hello.visitor_token)
+        token = hello.visitor_token or ""
+        visitor_id = await self._visitors.find(token)
+        fresh = visitor_id is None
+        if visitor_id is None:
+            if not await self._new_visitor_allowed(session):
+                detail = "too many new chats from your address; try again in a minute"
+                await _reply(session.ws, _error("rate_limited", detail))
+                await session.ws.close(code=CLOSE_POLICY, message=b"too many new visitors")
+                return
+            visitor_id, token = await self._visitors.create()
         local = self._sockets.setdefault(visitor_id, set())
         if len(local) >= self.config.max_sockets_per_visitor:
             await _reply(session.ws, _error("too_many_connections", "too many open chats"))
@@ -321,7 +340,7 @@ class WebChatAdapter(Adapter[WebChatConfig]):
     ) -> None:
         cmid = msg.client_msg_id
         problem = self._check_message(msg)
-        if problem is None and not self._take_allowance(session):
+        if problem is None and not await self._message_allowed(session, visitor_id):
             problem = _error("rate_limited", "too many messages; slow down", None)
         profile: prechat.Profile | None = None
         attachments: list[Attachment] = []
@@ -406,6 +425,21 @@ class WebChatAdapter(Adapter[WebChatConfig]):
             detail = f"1 to {CLIENT_MSG_ID_MAX_CHARS} characters"
             return _error("invalid", detail, "client_msg_id")
         return None
+
+    async def _message_allowed(self, session: _Session, visitor_id: str) -> bool:
+        """Within the socket's burst, then within the visitor's minute across all sockets."""
+        per_minute = self.config.messages_per_minute
+        if not per_minute or not self._take_allowance(session):
+            return not per_minute
+        key = self._visitors.messages_key(visitor_id, this_minute())
+        return await count_this_minute(self.host.redis, key) <= per_minute
+
+    async def _new_visitor_allowed(self, session: _Session) -> bool:
+        per_minute = self.config.new_visitors_per_minute
+        if not per_minute:
+            return True
+        key = self._visitors.address_key(session.address, this_minute())
+        return await count_this_minute(self.host.redis, key) <= per_minute
 
     def _take_allowance(self, session: _Session) -> bool:
         per_minute = self.config.messages_per_minute

@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from adapters.webchat.limits import networks
+
 Origin = Annotated[str, msgspec.Meta(pattern=r"^https?://[^/\s]+$")]
 FieldName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 MimeType = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9.+-]+/[a-z0-9.+-]+$")]
@@ -92,8 +94,14 @@ class WebChatConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
       that send no Origin header (not browsers, which could send any) are not checked.
     - ``hello_timeout_s``: a socket that has not sent ``hello`` by then is closed (4408).
       0 waits forever.
-    - ``messages_per_minute``: per socket, in bursts of up to 10; beyond it a message gets
-      ``error {code: "rate_limited"}`` and is not stored. 0: no limit.
+    - ``messages_per_minute``: per visitor, across their sockets and the gateway's processes
+      (counted in Redis per minute), and per socket in bursts of up to 10; beyond it a
+      message gets ``error {code: "rate_limited"}`` and is not stored. 0: no limit.
+    - ``new_visitors_per_minute``: new visitors (a hello without a known token) per client
+      address per minute, across processes; one more gets ``error {code: "rate_limited"}``
+      and is closed (1008). 0: no limit.
+    - ``trusted_proxies``: addresses or networks of proxies in front of the gateway whose
+      ``X-Forwarded-For`` names the client; empty: the socket's peer is the client.
     - ``max_sockets_per_visitor``: open tabs of one visitor on one gateway process; one more
       gets ``error {code: "too_many_connections"}`` and is closed (1008).
     - ``serve_page``: serve the try-it page at ``/webchat/`` and its files at
@@ -116,6 +124,8 @@ class WebChatConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     allowed_origins: list[Origin] = []
     hello_timeout_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     messages_per_minute: Annotated[int, msgspec.Meta(ge=0)] = 30
+    new_visitors_per_minute: Annotated[int, msgspec.Meta(ge=0)] = 30
+    trusted_proxies: list[str] = []
     max_sockets_per_visitor: Annotated[int, msgspec.Meta(ge=1)] = 8
     serve_page: bool = True
     prechat: list[FieldName | PrechatField] = []
@@ -123,6 +133,7 @@ class WebChatConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     close_messages: dict[CloseReason, dict[PageLanguage, Sentence]] = {}
 
     def __post_init__(self) -> None:
+        networks(self.trusted_proxies)  # a bad entry is a config error naming it
         fields = self.prechat_fields
         names = [f.name for f in fields]
         if len(set(names)) != len(names):

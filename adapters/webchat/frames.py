@@ -9,6 +9,7 @@ from __future__ import annotations
 import msgspec
 
 from adapters.contract import StoredMessage
+from adapters.inputs import decode_json
 
 
 class Frame(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=True):
@@ -92,6 +93,13 @@ class AgentFrame(Frame, tag="agent"):
     name: str
 
 
+class AgentLeftFrame(Frame, tag="agent_left"):
+    """The agent had to leave (gone for good: past the grace period, or set offline); the
+    conversation waits for another agent."""
+
+    reason: str
+
+
 class ClosedFrame(Frame, tag="closed"):
     reason: str
 
@@ -103,7 +111,9 @@ class ErrorFrame(Frame, tag="error"):
     client_msg_id: str | None = None
 
 
-ServerFrame = Welcome | MessageFrame | QueueFrame | AgentFrame | ClosedFrame | ErrorFrame
+ServerFrame = (
+    Welcome | MessageFrame | QueueFrame | AgentFrame | AgentLeftFrame | ClosedFrame | ErrorFrame
+)
 
 
 class NodeDelivery(msgspec.Struct, array_like=True):
@@ -130,7 +140,7 @@ def encode_node(delivery: NodeDelivery) -> bytes:
 
 def decode_client(data: bytes | str) -> ClientFrame:
     """Decode one client frame; raises msgspec.DecodeError (see :func:`decode_error`)."""
-    return client_decoder.decode(data)
+    return decode_json(client_decoder.decode, data)
 
 
 def decode_error(exc: msgspec.DecodeError) -> ErrorFrame:

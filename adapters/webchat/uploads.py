@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-import time
 import unicodedata
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +29,7 @@ from redis.exceptions import RedisError
 
 from adapters.contract import AdapterHost, Attachment
 from adapters.webchat.config import SNIFFED_IMAGES, UploadsConfig
+from adapters.webchat.limits import count_this_minute, this_minute
 from adapters.webchat.visitors import Visitors
 
 log = logging.getLogger("zhongtai.webchat")
@@ -229,12 +229,8 @@ class UploadRoutes:
         per_minute = self.config.per_minute
         if not per_minute:
             return
-        key = self.visitors.uploads_key(visitor_id, str(int(time.time() // 60)))
-        pipe = self.store.host.redis.pipeline(transaction=False)
-        pipe.incr(key)
-        pipe.expire(key, 120)
-        count, _ = await pipe.execute()
-        if count > per_minute:
+        key = self.visitors.uploads_key(visitor_id, this_minute())
+        if await count_this_minute(self.store.host.redis, key) > per_minute:
             detail = f"at most {per_minute} files a minute; wait a little"
             raise _Refuse(429, "rate_limited", detail)
 

@@ -37,26 +37,33 @@ class Visitors:
     def uploads_key(self, visitor_id: str, minute: str) -> str:
         return self.host.key(self.adapter, "visitor", visitor_id, "uploads", minute)
 
+    def messages_key(self, visitor_id: str, minute: str) -> str:
+        return self.host.key(self.adapter, "visitor", visitor_id, "messages", minute)
+
+    def address_key(self, address: str, minute: str) -> str:
+        return self.host.key(self.adapter, "address", address, "visitors", minute)
+
     def file_key(self, file_id: str) -> str:
         return self.host.key(self.adapter, "file", file_id)
 
     # Tokens.
 
-    async def resolve(self, token: str | None) -> tuple[str, str, bool]:
-        """(visitor id, token, whether new): the visitor behind a token, whose life each use
-        extends, or a new visitor with a fresh token."""
-        redis = self.host.redis
-        if token and len(token) <= TOKEN_MAX_CHARS:
-            found = await redis.getex(self.token_key(token), ex=self.ttl)
-            if found is not None:
-                return found.decode(), token, False
+    async def find(self, token: str | None) -> str | None:
+        """The visitor behind a token, whose life each use extends; None when unknown."""
+        if not token or len(token) > TOKEN_MAX_CHARS:
+            return None
+        found = await self.host.redis.getex(self.token_key(token), ex=self.ttl)
+        return found.decode() if found is not None else None
+
+    async def create(self) -> tuple[str, str]:
+        """A new visitor and their fresh token."""
         visitor_id = uuid.uuid4().hex
         token = secrets.token_urlsafe(32)
         # Short-lived until the visitor writes (see remember): sockets that only say hello,
         # such as scanners and bots, leave little behind.
         silent_ttl = min(self.ttl, SILENT_VISITOR_TTL_S)
-        await redis.set(self.token_key(token), visitor_id, ex=silent_ttl)
-        return visitor_id, token, True
+        await self.host.redis.set(self.token_key(token), visitor_id, ex=silent_ttl)
+        return visitor_id, token
 
     async def remember(self, token: str) -> None:
         """Someone who writes is worth remembering for the full visitor TTL."""

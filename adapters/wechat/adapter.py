@@ -33,6 +33,7 @@ from adapters.wechat.messages import MediaUrl, Normalised, kf_normalise
 from adapters.wechat.outbound import Sender, Target
 from adapters.wechat.profiles import Profiles
 from adapters.wechat.tokens import TokenCache
+from adapters.wechat.verify import ReplayGuard
 from adapters.wechat.window import Windows
 
 log = logging.getLogger("zhongtai.wechat")
@@ -72,6 +73,7 @@ class WeChatAdapter(Adapter[WeChatConfig]):
         self._sender: Sender | None = None
         self._kf: KfPuller | None = None
         self._profiles: Profiles | None = None
+        self._replay: ReplayGuard | None = None
         self._closing = False
 
     # Lifecycle.
@@ -95,6 +97,7 @@ class WeChatAdapter(Adapter[WeChatConfig]):
         )
         self._kf = KfPuller(redis, self._key, self._kf_sync, self._kf_item)
         self._profiles = Profiles(redis, self._key, cfg.profile_ttl_s)
+        self._replay = ReplayGuard(redis, self._key, cfg.timestamp_tolerance_s)
 
     async def run(self) -> None:
         await asyncio.gather(self._window_loop(), self._kf_loop())
@@ -118,6 +121,12 @@ class WeChatAdapter(Adapter[WeChatConfig]):
         if self._windows is None:
             raise RuntimeError("the wechat adapter has not started")
         return self._windows
+
+    @property
+    def replay(self) -> ReplayGuard:
+        if self._replay is None:
+            raise RuntimeError("the wechat adapter has not started")
+        return self._replay
 
     @property
     def profiles(self) -> Profiles:

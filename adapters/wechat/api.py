@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
+from adapters.inputs import decode_json
 from adapters.wechat.tokens import TokenCache
 
 log = logging.getLogger("zhongtai.wechat")
@@ -125,7 +126,7 @@ class Api:
             if status >= 400:
                 raise WeChatError(-status, f"HTTP {status}: {raw[:200]!r}")
             try:
-                answer = _json.decode(raw)
+                answer = decode_json(_json.decode, raw)
             except msgspec.DecodeError:
                 raise WeChatError(-1, f"not JSON: {raw[:200]!r}") from None
             if not isinstance(answer, dict):

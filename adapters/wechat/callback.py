@@ -6,37 +6,35 @@
 - ``GET /wechat/{account}/media/{media_id}`` and ``/wechat/kf/{corp}/media/{media_id}``: a
   customer's voice, video or file, relayed from WeChat for agents, with a signed link.
 
-Every refusal is a status with a one-line reason in the body and in the log: 403 signature,
-400 malformed or refused XML, 413 too large, 404 unknown account, 503 when the message could
-not be stored (WeChat then retries, and dedupe makes one message of the retries).
+Every refusal is a status with a one-line reason in the body and in the log, and never holds
+exception text: 403 signature, msg_signature, a stale timestamp or a plaintext callback to a
+safe-mode account (verify.py); 409 a (timestamp, nonce) pair already taken; 400 malformed,
+refused or unreadable XML (safexml.py); 413 too large; 404 unknown account; 503 when the
+message could not be stored (WeChat then retries, its pair is released so the retry is
+taken, and dedupe makes one message of the retries). WeChat retries any answer but 200 a
+few times; the refusals' retries are refused the same way, and lose nothing that was stored.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
+import time
 from collections.abc import Mapping
 from typing import Protocol
 
 from aiohttp import web
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.enterprise.crypto import WeChatCrypto as WeComCrypto
-from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
-from wechatpy.utils import WeChatSigner
+from wechatpy.exceptions import InvalidAppIdException
 
 from adapters.wechat import endpoints
 from adapters.wechat.api import Api, WeChatError
 from adapters.wechat.config import AccountConfig, KfConfig, WeChatConfig
-from adapters.wechat.messages import (
-    BadXML,
-    MediaUrl,
-    Normalised,
-    oa_normalise,
-    parse_oa_message,
-    xml_fields,
-)
+from adapters.wechat.messages import MediaUrl, Normalised, oa_normalise, parse_oa_message
+from adapters.wechat.safexml import BadXML, xml_fields
 from adapters.wechat.tokens import TokenCache
+from adapters.wechat.verify import Refused, ReplayGuard, check_fresh, check_signature
 
 log = logging.getLogger("zhongtai.wechat")
 
@@ -55,6 +53,9 @@ class Receiver(Protocol):
     kf_crypto: dict[str, WeComCrypto]
     api: Api
 
+    @property
+    def replay(self) -> ReplayGuard: ...
+
     def oa_tokens(self, name: str) -> TokenCache: ...
 
     def kf_tokens(self, corp_key: str) -> TokenCache: ...
@@ -66,12 +67,6 @@ class Receiver(Protocol):
     async def accept_oa(self, account: AccountConfig, n: Normalised) -> None: ...
 
     async def kf_notice(self, corp: str, open_kfid: str, sync_token: str) -> None: ...
-
-
-class _Refuse(Exception):
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status, self.reason = status, reason
 
 
 def build_app(adapter: Receiver) -> web.Application:
@@ -88,12 +83,6 @@ def build_app(adapter: Receiver) -> web.Application:
     return app
 
 
-def signature_ok(token: str, signature: str, *parts: str) -> bool:
-    signer = WeChatSigner()
-    signer.add_data(token, *parts)
-    return hmac.compare_digest(signer.signature, signature.lower())
-
-
 def _refusal(request: web.Request, status: int, reason: str) -> web.Response:
     log.warning("wechat: %s %s -> %d: %s", request.method, request.path, status, reason)
     return web.Response(status=status, text=reason)
@@ -103,22 +92,41 @@ class Callbacks:
     def __init__(self, adapter: Receiver) -> None:
         self.adapter = adapter
         self.limit = adapter.config.max_body_bytes
+        self.tolerance_s = adapter.config.timestamp_tolerance_s
 
     async def _body(self, request: web.Request) -> bytes:
         if request.content_length is not None and request.content_length > self.limit:
-            raise _Refuse(413, f"body larger than {self.limit} bytes")
+            raise Refused(413, f"body larger than {self.limit} bytes")
         data = bytearray()
         async for chunk in request.content.iter_any():
             data += chunk
             if len(data) > self.limit:
-                raise _Refuse(413, f"body larger than {self.limit} bytes")
+                raise Refused(413, f"body larger than {self.limit} bytes")
         return bytes(data)
 
-    def _query(self, request: web.Request, *names: str) -> list[str]:
+    def _signed(
+        self, request: web.Request, token: str, signature_name: str, *extra: str
+    ) -> list[str]:
+        """The signature (as computed), timestamp, nonce and ``extra`` parameters of the
+        query, once the signature over token, timestamp, nonce and ``extra`` and the
+        timestamp's freshness are checked; refuses with 403 otherwise."""
+        names = (signature_name, "timestamp", "nonce", *extra)
         values = [request.query.get(name, "") for name in names]
         if not all(values):
-            raise _Refuse(403, f"missing signature parameters: {', '.join(names)}")
+            raise Refused(403, f"missing signature parameters: {', '.join(names)}")
+        signature, timestamp, nonce, *rest = values
+        values[0] = check_signature(token, signature, timestamp, nonce, *rest, what=signature_name)
+        check_fresh(timestamp, nonce, time.time(), self.tolerance_s)
         return values
+
+    async def _take(self, scope: str, timestamp: str, nonce: str) -> None:
+        try:
+            first = await self.adapter.replay.claim(scope, timestamp, nonce)
+        except Exception as exc:  # Redis away: nothing was taken, so WeChat may retry
+            log.warning("wechat: %s: could not record the callback's nonce: %s", scope, exc)
+            raise Refused(503, "could not store the message; retry") from None
+        if not first:
+            raise Refused(409, "replayed: this timestamp and nonce were already used")
 
     # Official Accounts.
 
@@ -127,10 +135,8 @@ class Callbacks:
         if account is None:
             return _refusal(request, 404, "unknown WeChat account")
         try:
-            signature, timestamp, nonce = self._query(request, "signature", "timestamp", "nonce")
-            if not signature_ok(account.token, signature, timestamp, nonce):
-                raise _Refuse(403, "bad signature")
-        except _Refuse as refuse:
+            self._signed(request, account.token, "signature")
+        except Refused as refuse:
             return _refusal(request, refuse.status, refuse.reason)
         echostr = request.query.get("echostr")
         if echostr is None:
@@ -144,52 +150,72 @@ class Callbacks:
             return _refusal(request, 404, "unknown WeChat account")
         try:
             # WeChat signs every request (safe mode too) over token, timestamp and nonce.
-            signature, timestamp, nonce = self._query(request, "signature", "timestamp", "nonce")
-            if not signature_ok(account.token, signature, timestamp, nonce):
-                raise _Refuse(403, "bad signature")
+            _, timestamp, nonce = self._signed(request, account.token, "signature")
             body = await self._body(request)
             if request.query.get("encrypt_type", "raw").lower() == "aes":
                 body = self._decrypt_oa(name, request, body, timestamp, nonce)
+            elif account.mode == "safe":
+                # The query's signature says nothing of a plaintext body: anyone holding one
+                # signed query could send any message.
+                raise Refused(
+                    403,
+                    "plaintext callback refused: the account is in safe mode "
+                    '(set mode = "compatible" to take both)',
+                )
             message = parse_oa_message(body)
             normalised = oa_normalise(message, self.adapter.media_url_for(name))
-        except _Refuse as refuse:
+            await self._take(name, timestamp, nonce)
+        except Refused as refuse:
             return _refusal(request, refuse.status, refuse.reason)
         except BadXML as exc:
             return _refusal(request, 400, str(exc))
-        except (KeyError, TypeError, ValueError, AttributeError, UnicodeDecodeError) as exc:
-            return _refusal(request, 400, f"not a WeChat message: {exc!r}")
+        except (LookupError, TypeError, ValueError, AttributeError) as exc:
+            log.info("wechat: %s: unreadable message (%s)", name, type(exc).__name__)
+            return _refusal(request, 400, "not a WeChat message this gateway can read")
         try:
             await self.adapter.accept_oa(account, normalised)
         except Exception:
+            await self._forget(name, timestamp, nonce)
             log.exception("wechat: storing %s from %s failed", normalised.external_id, name)
             # Not "success": WeChat retries, and dedupe keeps one copy if it was stored.
             return web.Response(status=503, text="could not store the message; retry")
         return web.Response(text=SUCCESS)
+
+    async def _forget(self, scope: str, timestamp: str, nonce: str) -> None:
+        """Release a pair whose message was not stored, so that WeChat's retry is taken."""
+        try:
+            await self.adapter.replay.release(scope, timestamp, nonce)
+        except Exception as exc:
+            log.warning("wechat: %s: could not release a replay claim: %s", scope, exc)
 
     def _decrypt_oa(
         self, name: str, request: web.Request, body: bytes, timestamp: str, nonce: str
     ) -> str:
         crypto = self.adapter.oa_crypto.get(name)
         if crypto is None:
-            raise _Refuse(
+            raise Refused(
                 400,
-                "the callback is encrypted (safe or compatible mode) but no aes_key is "
-                "configured for this account",
+                "the callback is encrypted (safe or compatible mode) but the account is in "
+                "plaintext mode: no aes_key is configured for it",
             )
         msg_signature = request.query.get("msg_signature", "")
         if not msg_signature:
-            raise _Refuse(403, "msg_signature is missing")
+            raise Refused(403, "msg_signature is missing")
         envelope = xml_fields(body)
-        if not isinstance(envelope.get("Encrypt"), str):
+        encrypt = envelope.get("Encrypt")
+        if not isinstance(encrypt, str) or not encrypt:
             raise BadXML("encrypt_type=aes, but the body has no Encrypt element")
+        token = self.adapter.accounts[name].token
+        expected = check_signature(
+            token, msg_signature, timestamp, nonce, encrypt, what="msg_signature"
+        )
         try:
-            return crypto.decrypt_message(envelope, msg_signature, timestamp, nonce)
-        except InvalidSignatureException:
-            raise _Refuse(403, "bad msg_signature") from None
+            # Our own check passed; wechatpy's repeats it with the value it computes.
+            return crypto.decrypt_message(envelope, expected, timestamp, nonce)
         except InvalidAppIdException:
-            raise _Refuse(403, "the message is encrypted for another AppID") from None
+            raise Refused(403, "the message is encrypted for another AppID") from None
         except Exception as exc:
-            raise _Refuse(400, f"cannot decrypt: {type(exc).__name__}") from None
+            raise Refused(400, f"cannot decrypt: {type(exc).__name__}") from None
 
     async def oa_media(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["account"]
@@ -206,14 +232,12 @@ class Callbacks:
             return _refusal(request, 404, "unknown WeCom corp")
         crypto = self.adapter.kf_crypto[corp.key]
         try:
-            signature, timestamp, nonce, echostr = self._query(
-                request, "msg_signature", "timestamp", "nonce", "echostr"
+            expected, timestamp, nonce, echostr = self._signed(
+                request, corp.token, "msg_signature", "echostr"
             )
-            plain = crypto.check_signature(signature, timestamp, nonce, echostr)
-        except _Refuse as refuse:
+            plain = crypto.check_signature(expected, timestamp, nonce, echostr)
+        except Refused as refuse:
             return _refusal(request, refuse.status, refuse.reason)
-        except InvalidSignatureException:
-            return _refusal(request, 403, "bad msg_signature")
         except Exception as exc:  # wrong corp id, bad padding, not base64
             return _refusal(request, 400, f"cannot decrypt echostr: {type(exc).__name__}")
         return web.Response(text=plain)
@@ -223,22 +247,29 @@ class Callbacks:
         if corp is None:
             return _refusal(request, 404, "unknown WeCom corp")
         crypto = self.adapter.kf_crypto[corp.key]
+        scope = f"kf.{corp.key}"
         try:
-            signature, timestamp, nonce = self._query(
-                request, "msg_signature", "timestamp", "nonce"
-            )
+            names = ("msg_signature", "timestamp", "nonce")
+            signature, timestamp, nonce = (request.query.get(n, "") for n in names)
+            if not (signature and timestamp and nonce):
+                raise Refused(403, f"missing signature parameters: {', '.join(names)}")
             body = await self._body(request)
             envelope = xml_fields(body)
-            if not isinstance(envelope.get("Encrypt"), str):
+            encrypt = envelope.get("Encrypt")
+            if not isinstance(encrypt, str) or not encrypt:
                 raise BadXML("the body has no Encrypt element")
+            # msg_signature covers the ciphertext, so it is checked once the body is read.
+            expected = check_signature(
+                corp.token, signature, timestamp, nonce, encrypt, what="msg_signature"
+            )
+            check_fresh(timestamp, nonce, time.time(), self.tolerance_s)
             try:
-                inner = crypto.decrypt_message(envelope, signature, timestamp, nonce)
-            except InvalidSignatureException:
-                raise _Refuse(403, "bad msg_signature") from None
+                inner = crypto.decrypt_message(envelope, expected, timestamp, nonce)
             except Exception as exc:
-                raise _Refuse(400, f"cannot decrypt: {type(exc).__name__}") from None
+                raise Refused(400, f"cannot decrypt: {type(exc).__name__}") from None
             fields = xml_fields(inner)
-        except _Refuse as refuse:
+            await self._take(scope, timestamp, nonce)
+        except Refused as refuse:
             return _refusal(request, refuse.status, refuse.reason)
         except BadXML as exc:
             return _refusal(request, 400, str(exc))
@@ -248,6 +279,7 @@ class Callbacks:
             return web.Response(text=SUCCESS)
         open_kfid = str(fields.get("OpenKfId") or "")
         if not open_kfid:
+            await self._forget(scope, timestamp, nonce)
             return _refusal(request, 400, "OpenKfId is missing")
         if corp.open_kfids and open_kfid not in corp.open_kfids:
             log.info("wechat kf: %s: %s is not one of ours; ignored", corp.key, open_kfid)
@@ -255,6 +287,7 @@ class Callbacks:
         try:
             await self.adapter.kf_notice(corp.key, open_kfid, str(fields.get("Token") or ""))
         except Exception:
+            await self._forget(scope, timestamp, nonce)
             log.exception("wechat kf: recording a notice for %s failed", open_kfid)
             return web.Response(status=503, text="could not record the notice; retry")
         return web.Response(text=SUCCESS)

@@ -8,7 +8,7 @@ live in ``WeChatConfig.__post_init__`` and name the entry in their message.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -23,6 +23,10 @@ ApiBase = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")]
 Seconds = Annotated[float, msgspec.Meta(ge=0)]
 Count = Annotated[int, msgspec.Meta(ge=0)]
 
+# How an Official Account's callbacks arrive (消息加解密方式): plaintext (明文模式), compatible
+# (兼容模式: encrypted, with the plaintext fields alongside) or safe (安全模式: encrypted only).
+Mode = Literal["plaintext", "compatible", "safe"]
+
 # Names a callback path could not tell apart from the kf callback and media routes.
 RESERVED_NAMES = frozenset({"kf", "media"})
 
@@ -36,6 +40,10 @@ class AccountConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     token: CallbackToken
     # Absent: plaintext mode only; encrypted (safe or compatible mode) callbacks are refused.
     aes_key: AesKey | None = None
+    # The mode set in the platform. Default: "safe" with an aes_key (plaintext callbacks are
+    # refused: their body is signed by nothing), "plaintext" without. "compatible" is the
+    # explicit opt-in to take both, for the switch from plaintext to safe mode.
+    mode: Mode | None = None
     api_base: ApiBase = "https://api.weixin.qq.com"
     # Look up the follower's profile (user/info: unionid, the operator's remark) in the
     # background, and show the remark as the customer's name on later messages.
@@ -68,6 +76,9 @@ class WeChatConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     enabled: bool = True
     accounts: list[AccountConfig] = []
     kf: list[KfConfig] = []
+    # Callbacks whose signed timestamp is further than this from our clock get 403, and each
+    # (timestamp, nonce) pair is taken once within the window (the signature never expires).
+    timestamp_tolerance_s: Annotated[float, msgspec.Meta(gt=0)] = 300.0
     # Callback bodies larger than this get 413 (WeChat's own are a few kilobytes).
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 65536
     # The reply window opened by a customer's message, and how many replies it allows.
@@ -106,6 +117,15 @@ class WeChatConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             if account.name in seen:
                 raise ValueError(f"accounts[{i}].name: duplicate account name {account.name!r}")
             seen.add(account.name)
+            if account.mode is None:
+                account.mode = "safe" if account.aes_key else "plaintext"
+            elif account.mode == "plaintext" and account.aes_key:
+                raise ValueError(
+                    f"accounts[{i}].mode: 'plaintext' takes no aes_key; remove it, or choose "
+                    "'safe' or 'compatible'"
+                )
+            elif account.mode != "plaintext" and not account.aes_key:
+                raise ValueError(f"accounts[{i}].mode: {account.mode!r} needs aes_key")
         corps: set[str] = set()
         for i, kf in enumerate(self.kf):
             if kf.key in corps:

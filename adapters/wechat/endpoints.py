@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from adapters.inputs import decode_json
 from adapters.wechat.api import Api, WeChatError, media_form, url
 from adapters.wechat.tokens import TokenCache
 
@@ -127,7 +128,7 @@ async def get_media(
 
 def api_json(data: bytes) -> dict[str, Any]:
     try:
-        answer = msgspec.json.decode(data)
+        answer = decode_json(msgspec.json.decode, data)
     except msgspec.DecodeError:
         return {}
     return answer if isinstance(answer, dict) else {}

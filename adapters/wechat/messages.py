@@ -1,5 +1,5 @@
-"""What WeChat sends, made channel-neutral: safe XML parsing, and the Official Account's XML
-messages and the WeCom customer-service JSON messages turned into one normalised shape.
+"""What WeChat sends, made channel-neutral: the Official Account's XML messages (read
+through safexml.py) and the WeCom customer-service JSON messages, in one normalised shape.
 
 Everything here is pure (no I/O), so the callback and the kf puller share it and the tests
 can check every kind without a server.
@@ -8,7 +8,6 @@ can check every kind without a server.
 from __future__ import annotations
 
 import dataclasses
-import xml.parsers.expat
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -17,6 +16,7 @@ from wechatpy.messages import BaseMessage
 from wechatpy.parser import parse_message
 
 from adapters.contract import Attachment
+from adapters.wechat.safexml import BadXML, xml_fields, xml_text
 
 # What a message does to the reply window (see window.py): a customer's message opens the
 # 48-hour window, some events (menu click, follow, QR scan) a short one, unfollowing ends all.
@@ -24,10 +24,6 @@ Grant = Literal["message", "event", "none", "revoke"]
 
 # Builds the gateway URL an agent can fetch a media file from: (media_id, file name) -> URL.
 MediaUrl = Callable[[str, str], str]
-
-
-class BadXML(ValueError):
-    """The body is not a WeChat XML document we accept; str() is the reason for the 400."""
 
 
 @dataclasses.dataclass
@@ -43,53 +39,6 @@ class Normalised:
     event: str = ""  # the WeChat event name in lower case ("" for messages)
 
 
-# Safe XML.
-
-
-class _Refused(Exception):
-    pass
-
-
-def _refuse_dtd(*_args: object) -> None:
-    raise _Refused("a DTD is not allowed")
-
-
-def _refuse_entity(*_args: object) -> None:
-    raise _Refused("entity declarations are not allowed")
-
-
-def check_xml(data: bytes | str) -> None:
-    """Refuse what WeChat never sends and XML attacks need: a DTD, entity declarations, and
-    anything that is not well-formed. expat reads the whole document here, before wechatpy
-    or xmltodict see it, so no entity is ever expanded."""
-    parser = xml.parsers.expat.ParserCreate()
-    parser.StartDoctypeDeclHandler = _refuse_dtd
-    parser.EntityDeclHandler = _refuse_entity
-    parser.UnparsedEntityDeclHandler = _refuse_entity
-    parser.ExternalEntityRefHandler = _refuse_entity  # type: ignore[assignment]
-    try:
-        parser.Parse(data, True)
-    except _Refused as exc:
-        raise BadXML(str(exc)) from None
-    except xml.parsers.expat.ExpatError as exc:
-        raise BadXML(f"malformed XML: {exc}") from None
-
-
-def xml_fields(data: bytes | str) -> dict[str, Any]:
-    """The children of the <xml> root of a checked document, as xmltodict reads them."""
-    import xmltodict
-
-    check_xml(data)
-    try:
-        root = xmltodict.parse(data)
-    except Exception as exc:  # xmltodict raises plain ValueErrors and expat errors
-        raise BadXML(f"malformed XML: {exc}") from None
-    fields = root.get("xml") if isinstance(root, dict) else None
-    if not isinstance(fields, dict):
-        raise BadXML("the root element must be <xml> with child elements")
-    return fields
-
-
 def parse_oa_message(data: bytes | str) -> BaseMessage:
     """A checked Official Account message, parsed by wechatpy."""
     fields = xml_fields(data)
@@ -97,8 +46,9 @@ def parse_oa_message(data: bytes | str) -> BaseMessage:
         raise BadXML("MsgType is missing")
     if not isinstance(fields.get("FromUserName"), str):
         raise BadXML("FromUserName is missing")
-    text = data.decode("utf-8") if isinstance(data, bytes) else data
-    return parse_message(text)
+    if fields["MsgType"].lower() == "event" and not isinstance(fields.get("Event"), str):
+        raise BadXML("an event without Event")
+    return parse_message(xml_text(data))
 
 
 # Official Account messages.

@@ -15,6 +15,7 @@ from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from adapters.inputs import client_fault
 from gateway.admin import agents, conversations, queues
 from gateway.admin.auth import authorize
 from gateway.admin.errors import (
@@ -51,7 +52,9 @@ async def api_boundary(request: web.Request, handler: Handler) -> web.StreamResp
     except (RedisConnectionError, RedisTimeoutError) as exc:
         log.warning("admin API: %s %s: Redis unavailable: %s", request.method, request.path, exc)
         return json_response(ErrorBody(error="unavailable", detail="Redis is unreachable"), 503)
-    except Exception:
+    except Exception as exc:
+        if client_fault(request, exc):
+            raise  # a hang-up or a broken body: gateway/badrequests.py answers it
         log.exception("admin API: %s %s failed", request.method, request.path)
         return json_response(ErrorBody(error="internal"), 500)
 

@@ -8,6 +8,7 @@ from typing import Annotated, TypeVar
 import msgspec
 from aiohttp import web
 
+from adapters.inputs import decode_json
 from gateway.admin.errors import ApiError, decode_problem
 
 MAX_BODY_BYTES = 16 * 1024
@@ -38,8 +39,8 @@ async def read_body(request: web.Request) -> bytes:
 
 async def decode_body(request: web.Request, type_: type[B]) -> B:
     """The JSON body as ``type_``; an empty body is ``{}``."""
-    body = await read_body(request)
+    body = (await read_body(request)).strip() or b"{}"
     try:
-        return msgspec.json.decode(body.strip() or b"{}", type=type_)
+        return decode_json(lambda data: msgspec.json.decode(data, type=type_), body)
     except msgspec.DecodeError as exc:
         raise decode_problem(exc) from None

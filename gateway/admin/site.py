@@ -13,6 +13,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway.admin.api import add_api_routes
 from gateway.admin.gauges import refresh_gauges
 from gateway.admin.keys import MAIN_APP, app_services, request_services
+from gateway.badrequests import client_faults
+from gateway.masking import mask_credentials
 from gateway.observability.instrument import ErrorCounter
 from gateway.redis.failover import probe_writes
 
@@ -26,7 +28,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
     except Exception as exc:
         # Serve the process's own counters even when Redis is away; the gauges keep their
         # last values and /readyz reports the outage.
-        log.warning("metrics: could not read Redis: %s", exc)
+        log.warning("metrics: could not read Redis: %s", mask_credentials(str(exc)))
     body = generate_latest(services.metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -50,7 +52,7 @@ async def readyz(request: web.Request) -> web.Response:
         except TimeoutError:
             problems.append(f"redis: no answer within {timeout_s} s")
         except Exception as exc:
-            problems.append(f"redis: {exc}")
+            problems.append(f"redis: {mask_credentials(str(exc))}")
         if not services.bus.subscribed.is_set():
             problems.append("node subscription down")
         for name, adapter in services.adapters.items():
@@ -58,14 +60,14 @@ async def readyz(request: web.Request) -> web.Response:
                 if not await adapter.ready():
                     problems.append(f"adapter {name} not ready")
             except Exception as exc:
-                problems.append(f"adapter {name}: {exc}")
+                problems.append(f"adapter {name}: {mask_credentials(str(exc))}")
     if problems:
         return web.json_response({"status": "unavailable", "problems": problems}, status=503)
     return web.json_response({"status": "ready", "node": services.node_id})
 
 
 def build_admin_app(main_app: web.Application) -> web.Application:
-    admin = web.Application()
+    admin = web.Application(middlewares=[client_faults])
     admin[MAIN_APP] = main_app
     admin.router.add_get("/metrics", metrics_handler)
     admin.router.add_get("/healthz", healthz)

@@ -31,6 +31,10 @@ class QueueSnapshot(msgspec.Struct, kw_only=True):
     statuses: dict[str, str]  # every known agent's status
     waiting: dict[str, list[tuple[str, Route]]]  # queue -> its first conversations, in order
     accepts: dict[str, list[int]]  # queue -> recent accept times in ms, newest first
+    # For the waiting ones' waiting_reason (router/waiting.py): agents' loads (agent ->
+    # channel, "*" included -> n), and who declined each (conversation -> agent -> ms).
+    loads: dict[str, dict[str, int]] = {}
+    declined: dict[str, dict[str, float]] = {}
 
 
 class AgentSnapshot(msgspec.Struct, kw_only=True):
@@ -48,6 +52,11 @@ class ConversationSnapshot(msgspec.Struct, kw_only=True):
     conversation: Conversation
     route: Route | None
     offers: list[Offer]
+    # For its waiting_reason, as in QueueSnapshot.
+    open_queues: set[str] = set()
+    statuses: dict[str, str] = {}
+    loads: dict[str, dict[str, int]] = {}
+    declined: dict[str, float] = {}
 
 
 def per_agent(raw: Mapping[Any, Any]) -> dict[str, dict[str, int]]:
@@ -57,6 +66,23 @@ def per_agent(raw: Mapping[Any, Any]) -> dict[str, dict[str, int]]:
         agent, _, channel = text(field).rpartition("|")
         found.setdefault(agent, {})[channel] = int(value)
     return found
+
+
+async def waiting_inputs(
+    services: Services, ids: Sequence[str]
+) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, float]]]:
+    """What waiting reasons need beside routes and statuses, in one round trip: every
+    agent's load (their total under "*" kept), and the decliners of each of ``ids``."""
+    presence, keys = services.presence, services.router.keys
+    async with presence.redis.pipeline(transaction=False) as pipe:
+        pipe.hgetall(presence.keys.load)
+        if ids:
+            pipe.hmget(keys.declined, list(ids))
+        found = await pipe.execute()
+    declined = found[1] if ids else []
+    return per_agent(found[0]), {
+        c: msgspec.json.decode(raw) for c, raw in zip(ids, declined, strict=True) if raw
+    }
 
 
 async def snapshot_queues(services: Services, limit: int = DEFAULT_WAITING_LIMIT) -> QueueSnapshot:
@@ -73,6 +99,8 @@ async def snapshot_queues(services: Services, limit: int = DEFAULT_WAITING_LIMIT
         routes = await router.routes(ids)
         waiting[queue.name] = [(c, routes[c]) for c in ids if c in routes]
         accepts[queue.name] = await router.recent_accepts(queue.name)
+    listed = [c for entries in waiting.values() for c, _ in entries]
+    loads, declined = await waiting_inputs(services, listed) if listed else ({}, {})
     return QueueSnapshot(
         now_ms=now,
         open_queues=open_queues,
@@ -80,6 +108,8 @@ async def snapshot_queues(services: Services, limit: int = DEFAULT_WAITING_LIMIT
         statuses=statuses,
         waiting=waiting,
         accepts=accepts,
+        loads=loads,
+        declined=declined,
     )
 
 
@@ -115,10 +145,16 @@ async def snapshot_agents(
 async def snapshot_conversation(
     services: Services, conversation: Conversation
 ) -> ConversationSnapshot:
-    now = services.switchboard.clock()
+    board = services.switchboard
+    now = board.clock()
+    loads, declined = await waiting_inputs(services, [conversation.id])
     return ConversationSnapshot(
         now_ms=now,
         conversation=conversation,
         route=await services.router.route(conversation.id),
         offers=await services.router.pending_offers(),
+        open_queues=set(board.placer.open_queues(now)),
+        statuses=await services.presence.statuses(),
+        loads=loads,
+        declined=declined.get(conversation.id, {}),
     )

@@ -6,7 +6,7 @@ field."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 import msgspec
@@ -24,6 +24,7 @@ from gateway.services import Services
 from router.config import QueueConfig
 from router.eligibility import share
 from router.route import Route
+from router.waiting import WaitingFacts, WaitingReason, waiting_reason
 
 
 class Ok(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -37,6 +38,7 @@ class WaitingConversation(msgspec.Struct, kw_only=True):
     conversation_id: str
     wait_s: float
     priority: int
+    waiting_reason: WaitingReason | None  # why it waits (router/waiting.py)
 
 
 class QueueView(msgspec.Struct, kw_only=True):
@@ -106,6 +108,7 @@ class ConversationView(msgspec.Struct, kw_only=True):
     conversation: Conversation
     offer: PendingOffer | None
     route: RouteFacts | None
+    waiting_reason: WaitingReason | None  # None: not waiting (assigned or closed)
 
 
 def seconds_between(later_ms: int, earlier_ms: int) -> float:
@@ -132,9 +135,34 @@ def status_counts(
     return counts
 
 
-def queue_view(services: Services, queue: QueueConfig, snap: QueueSnapshot) -> QueueView:
+def waiting_facts(
+    services: Services,
+    now_ms: int,
+    open_queues: Iterable[str],
+    statuses: Mapping[str, str],
+    loads: Mapping[str, Mapping[str, int]],
+) -> WaitingFacts:
+    """What waiting reasons are worked out from, beside each conversation's own state."""
+    routing = services.config.routing
+    return WaitingFacts(
+        now_ms=now_ms,
+        open_queues=frozenset(open_queues),
+        queues=services.switchboard.placer.queues,
+        agents=services.config.agents,
+        statuses=statuses,
+        loads=loads,
+        offer_timeout_ms=int(routing.offer_timeout_s * 1000),
+        decline_cooldown_ms=int(routing.decline_cooldown_s * 1000),
+    )
+
+
+def queue_view(
+    services: Services, queue: QueueConfig, snap: QueueSnapshot, facts: WaitingFacts | None = None
+) -> QueueView:
     stat = snap.stats.get(queue.name)
     oldest = stat.oldest_enqueued_ms if stat else None
+    if facts is None:
+        facts = waiting_facts(services, snap.now_ms, snap.open_queues, snap.statuses, snap.loads)
     return QueueView(
         name=queue.name,
         channels=queue.channels,
@@ -151,6 +179,7 @@ def queue_view(services: Services, queue: QueueConfig, snap: QueueSnapshot) -> Q
                 conversation_id=c,
                 wait_s=seconds_between(snap.now_ms, route.enqueued_ms),
                 priority=route.priority,
+                waiting_reason=waiting_reason("queued", route, snap.declined.get(c, {}), facts),
             )
             for c, route in snap.waiting.get(queue.name, [])
         ],
@@ -160,7 +189,8 @@ def queue_view(services: Services, queue: QueueConfig, snap: QueueSnapshot) -> Q
 
 def queue_views(services: Services, snap: QueueSnapshot) -> list[QueueView]:
     """Every configured queue as GET /api/queues shows it."""
-    return [queue_view(services, queue, snap) for queue in services.config.queues]
+    facts = waiting_facts(services, snap.now_ms, snap.open_queues, snap.statuses, snap.loads)
+    return [queue_view(services, queue, snap, facts) for queue in services.config.queues]
 
 
 def agent_view(agent: AgentConfig, snap: AgentSnapshot) -> AgentView:
@@ -230,8 +260,10 @@ def pending_offer(offers: list[Offer], conversation_id: str, now_ms: int) -> Pen
 
 def conversation_view(services: Services, snap: ConversationSnapshot) -> ConversationView:
     conversation, route = snap.conversation, snap.route
+    facts = waiting_facts(services, snap.now_ms, snap.open_queues, snap.statuses, snap.loads)
     return ConversationView(
         conversation=conversation,
         offer=pending_offer(snap.offers, conversation.id, snap.now_ms),
         route=None if route is None else route_facts(services, conversation, route, snap.now_ms),
+        waiting_reason=waiting_reason(conversation.state, route, snap.declined, facts),
     )

@@ -22,6 +22,7 @@ from gateway.agents.protocol import (
 from gateway.agents.sessions import AgentSession
 from gateway.config import MAX_CLOSE_REASON, AgentConfig
 from gateway.flows.clock import at_ms
+from gateway.flows.departures import follow_up_departures
 from gateway.flows.records import SUPERVISOR, encode_record, history_of, new_note, notes_of
 from gateway.flows.switchboard import Switchboard
 from presence.registry import BUILT_IN_STATUSES
@@ -73,15 +74,38 @@ class AgentActions:
         return conversations, offers
 
     async def set_status(self, agent_id: str, status: str, reason: str = "") -> None:
+        """``reason``: who set it, when not the agent ("" is the agent's own choice). Set
+        offline by someone else (a supervisor), the agent is gone for good, as after the grace
+        period: their offers and conversations go to other agents (on_agent_gone)."""
         if status not in self.statuses():
             raise RoutingError("bad_status", f"unknown status {status!r}; one of {self.statuses()}")
         if await self.board.presence.set_status(agent_id, status, reason):
             self.board.request_dispatch()
+        if status == "offline" and reason:
+            await self._gone(agent_id, reason)
         self.board.tap.changed()
         node = await self.board.presence.node_of(agent_id)
         await self.board.sessions.deliver(
             agent_id, node, StatusFrame(status=status, reason=reason or None)
         )
+
+    async def _gone(self, agent_id: str, reason: str) -> None:
+        board = self.board
+        events = await self.router.agent_gone(agent_id, board.clock())
+        for event in events:
+            log.info(
+                "agent %s set offline (%s): %s %s",
+                agent_id,
+                reason,
+                event.what,
+                event.conversation_id or "",
+                extra={"agent": agent_id},
+            )
+        await follow_up_departures(
+            events, self.router, self.metrics, board.to_customers, board.to_agents
+        )
+        if any(e.what in ("requeued", "revoked") for e in events):
+            board.request_dispatch()
 
     async def accept(self, session: AgentSession, offer_id: str) -> None:
         now = self.board.clock()

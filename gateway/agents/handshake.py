@@ -6,6 +6,7 @@ and how to word an error in its protocol."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -37,7 +38,10 @@ async def _read_hello(
 ) -> Hello | None:
     """The first frame must be hello; anything else is answered and None returned."""
     try:
-        msg = await ws.receive(timeout=HELLO_TIMEOUT_S)
+        # A deadline of our own: aiohttp's receive(timeout=) starts again on every pong it
+        # absorbs, so a client that answers heartbeats and never says hello would stay forever.
+        async with asyncio.timeout(HELLO_TIMEOUT_S):
+            msg = await ws.receive()
     except TimeoutError:
         await _send(ws, error("hello_timeout", "send hello first", None))
         return None

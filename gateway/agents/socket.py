@@ -9,6 +9,7 @@ import msgspec
 from aiohttp import WSMsgType, web
 
 from adapters.contract import DeliveryError
+from adapters.inputs import decode_json
 from gateway.agents.handshake import sign_in
 from gateway.agents.protocol import (
     PROTOCOL_VERSION,
@@ -53,7 +54,7 @@ def authenticate(services: Services, token: str | None) -> AgentConfig | None:
 
 def _hello_of(data: bytes) -> Hello | bytes:
     try:
-        frame = client_decoder.decode(data)
+        frame = decode_json(client_decoder.decode, data)
     except msgspec.DecodeError as exc:
         return encode(decode_error(exc))
     if not isinstance(frame, Hello):
@@ -154,7 +155,7 @@ async def _serve_frames(services: Services, session: AgentSession) -> None:
         if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
             continue
         try:
-            frame = client_decoder.decode(msg.data)
+            frame = decode_json(client_decoder.decode, msg.data)
         except msgspec.DecodeError as exc:
             await session.send(decode_error(exc))
             continue

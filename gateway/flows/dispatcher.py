@@ -17,6 +17,7 @@ from gateway.flows.outbound import ToAgents
 from gateway.flows.outcomes import OfferOutcomes
 from gateway.flows.records import notes_of
 from gateway.observability.metrics import Metrics
+from gateway.outages import Outage
 from gateway.supervisors.tap import ChangeTap
 from gateway.tasks import stop_if_cancelled
 from router.config import RoutingConfig
@@ -49,13 +50,15 @@ class Dispatcher:
 
     async def run(self) -> None:
         """The dispatcher task: one per process, started by the app."""
+        outage = Outage(log, "dispatch")
         while True:
             await self._wanted.wait()
             self._wanted.clear()
             try:
                 await self.dispatch()
-            except Exception:
-                log.exception("dispatch failed; the next request retries")
+                outage.succeeded()
+            except Exception as exc:
+                outage.failed(exc)  # the next request retries (housekeeping asks each second)
             stop_if_cancelled()
 
     async def dispatch(self) -> list[OfferMade]:

@@ -1,8 +1,8 @@
 """What time does on its own, run by the housekeeping loop: offers expire, agents gone
 past the grace period lose what they held, and conversation timers fire (escalation,
-ageing, the longest wait, inactivity). Lua finds what is due and changes the state; this
-module does the follow-ups on the channels and sessions, and asks for a dispatch when
-something went back to a queue."""
+ageing, the longest wait, inactivity, a re-offer to a decliner falling due). Lua finds
+what is due and changes the state; this module does the follow-ups on the channels and
+sessions, and asks for a dispatch when something went back to a queue or may be offered."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from gateway.agents.protocol import StatusFrame
 from gateway.flows.clock import Clock
 from gateway.flows.closing import Closing
+from gateway.flows.departures import follow_up_departures
 from gateway.flows.dispatcher import Dispatcher
 from gateway.flows.outbound import ToAgents, ToCustomers
 from gateway.flows.outcomes import OfferOutcomes
@@ -64,9 +65,7 @@ class Timers:
                 event.conversation_id or "",
                 extra={"agent": event.agent},
             )
-            if event.what == "revoked" and event.offer_id:
-                route = await self.router.route(event.conversation_id or "")
-                self.metrics.offers.labels(route.queue if route else "", "revoked").inc()
+        await follow_up_departures(events, self.router, self.metrics, self.to_customers)
         if any(e.what in ("requeued", "revoked") for e in events):
             self.dispatcher.request()
         return events
@@ -77,6 +76,8 @@ class Timers:
         now = self.clock()
         events = await self.router.fire_timers(now, self.placer.open_queues(now))
         for event in events:
+            if event.kind == "reoffer":
+                continue  # the dispatch below makes the re-offer; nothing to tell anyone
             try:
                 await self._follow_up(event)
             except Exception:
@@ -86,7 +87,7 @@ class Timers:
                     event.conversation_id,
                     extra={"conversation": event.conversation_id},
                 )
-        if any(e.kind in ("escalated", "aged") for e in events):
+        if any(e.kind in ("escalated", "aged", "reoffer") for e in events):
             self.dispatcher.request()
         return events
 

@@ -13,6 +13,7 @@ import logging
 from aiohttp import WSMsgType, web
 
 from adapters.model import Message
+from gateway.outages import Outage
 from gateway.services import Services
 from gateway.supervisors.protocol import Closed, Frame, MessageFrame, encode
 from gateway.supervisors.scope import Scope
@@ -100,6 +101,7 @@ class SupervisorSession:
         interval_s = self.services.config.core.supervisor.wallboard_min_interval_ms / 1000
         loop = asyncio.get_running_loop()
         wake = tap.subscribe()
+        outage = Outage(log, f"supervisor {self.lead.id}'s wallboard")
         try:
             while True:
                 wake.clear()
@@ -109,8 +111,9 @@ class SupervisorSession:
                         self.services, self.scope, self._since, self._reads
                     )
                     self.push(board)
-                except Exception:
-                    log.exception("supervisor %s: wallboard failed; retrying", self.lead.id)
+                    outage.succeeded()
+                except Exception as exc:
+                    outage.failed(exc)  # the next change or refresh tries again
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), REFRESH_S)
                 # Changes inside the interval coalesce into the next frame.

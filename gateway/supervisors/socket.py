@@ -11,6 +11,7 @@ import logging
 import msgspec
 from aiohttp import WSMsgType, web
 
+from adapters.inputs import decode_json
 from gateway.agents.handshake import sign_in
 from gateway.agents.protocol import Hello
 from gateway.config import SupervisorConfig
@@ -48,7 +49,7 @@ def authenticate(services: Services, token: str | None) -> SupervisorConfig | No
 
 def _hello_of(data: bytes) -> Hello | bytes:
     try:
-        return hello_decoder.decode(data)
+        return decode_json(hello_decoder.decode, data)
     except msgspec.DecodeError as exc:
         error = bad_frame(exc)
         if error.field == "type":
@@ -124,7 +125,7 @@ async def _serve_frames(services: Services, session: SupervisorSession) -> None:
         if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
             continue
         try:
-            frame = client_decoder.decode(msg.data)
+            frame = decode_json(client_decoder.decode, msg.data)
         except msgspec.DecodeError as exc:
             session.push(bad_frame(exc, _request_id_of(msg.data)))
             continue
@@ -135,7 +136,7 @@ def _request_id_of(data: bytes | str) -> str | None:
     """The request_id of a frame that failed to decode, when it has a readable one, so the
     client can tell which request the error answers."""
     try:
-        found = msgspec.json.decode(data)
+        found = decode_json(msgspec.json.decode, data)
     except msgspec.DecodeError:
         return None
     request_id = found.get("request_id") if isinstance(found, dict) else None

@@ -105,7 +105,7 @@ local function requeue(state_key, queues, conv, route)
   end
 end
 
-local TIMER_KINDS = {'esc', 'age', 'max', 'idle', 'idle2'}
+local TIMER_KINDS = {'esc', 'age', 'max', 'idle', 'idle2', 'reoffer'}
 
 local function clear_timers(timers_key, conv)
   for _, kind in ipairs(TIMER_KINDS) do

@@ -24,7 +24,8 @@
 -- ARGV[2] offer_timeout_ms: how long an offer waits for the agent, ms
 -- ARGV[3] batch: most decisions to make
 -- ARGV[4] scan_limit: how many waiting conversations to look at per queue
--- ARGV[5] decline_cooldown_ms: how long a decliner is not offered the conversation again, ms
+-- ARGV[5] decline_cooldown_ms: how long a decliner is not offered the conversation again
+--   while another agent with room and the skills has not declined it, ms
 -- ARGV[6..] queue_names: the open queues' names
 -- Returns a flat list, seven items per decision: offer id ('' when assigned directly),
 -- conversation, agent, agent's node, queue, enqueued ms, 'offer' | 'assign'.
@@ -106,19 +107,35 @@ end
 -- skip the scan. This keeps a call cheap when a backlog waits and every agent is busy.
 local no_room = {}
 
+-- The agents who may be offered the conversation now. When every agent with room and the
+-- skills declined it (or let an offer of it time out) within the cooldown, the customer is not
+-- left waiting for the cooldown: once an offer timeout has passed since the latest of those
+-- declines, the one who declined longest ago is offered it again. Until then the second
+-- result is when that will be (nil when no re-offer is waited for).
 local function eligible(route, requirements, declined)
   local key = route.c .. '|' .. cjson.encode(requirements)
-  if no_room[key] then return {} end
+  if no_room[key] then return {}, nil end
   local found, any_room = {}, false
+  local oldest, oldest_when, latest_when = nil, nil, nil
   for _, agent in ipairs(agents) do
     if fits(agent, route.c) and qualifies(agent, requirements) then
       any_room = true
       local when = declined[agent]
-      if not (when and now - when < cooldown) then found[#found + 1] = agent end
+      if not (when and now - when < cooldown) then
+        found[#found + 1] = agent
+      else
+        -- Agents are sorted: on equal decline times the first id stays the oldest.
+        if oldest_when == nil or when < oldest_when then oldest, oldest_when = agent, when end
+        if latest_when == nil or when > latest_when then latest_when = when end
+      end
     end
   end
   if not any_room then no_room[key] = true end
-  return found
+  if #found == 0 and oldest then
+    if now - latest_when >= timeout then return {oldest}, nil end
+    return found, latest_when + timeout
+  end
+  return found, nil
 end
 
 -- When the agent was last assigned work, counting their pending offers (_common.lua).
@@ -164,9 +181,10 @@ local function round_robin(pool, queue)
   return chosen
 end
 
+-- The agent chosen, or nil and when a re-offer to a decliner is due (eligible()).
 local function choose(route, cfg, requirements, declined)
-  local pool = eligible(route, requirements, declined)
-  if #pool == 0 then return nil end
+  local pool, reoffer_at = eligible(route, requirements, declined)
+  if #pool == 0 then return nil, reoffer_at end
   if cfg.strategy == 'round_robin' then return round_robin(pool, route.q) end
   if cfg.strategy == 'longest_idle' then
     return idlest(pool, function() return 0 end)
@@ -245,7 +263,11 @@ for _, cand in ipairs(candidates) do
     if not agent and not wait then
       local raw_declined = redis.call('HGET', KEYS[10], conv)
       local declined = raw_declined and cjson.decode(raw_declined) or {}
-      agent = choose(route, cfg, requirements, declined)
+      local reoffer_at
+      agent, reoffer_at = choose(route, cfg, requirements, declined)
+      -- Everyone who could take it declined it lately: the conversation timers wake a
+      -- dispatch when the re-offer is due (timers.lua), on whichever process sweeps first.
+      if reoffer_at then redis.call('ZADD', KEYS[19], reoffer_at, 'reoffer|' .. conv) end
     end
     if agent then
       local offer, mode = reserve(agent, conv, route, cfg, queue_key)

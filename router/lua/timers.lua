@@ -1,5 +1,5 @@
 -- Fire the conversation timers that are due: escalation steps, priority ageing, the maximum
--- wait, and inactivity. Routing changes happen here, atomically; what needs a channel (an
+-- wait, inactivity, and the re-offer to a decliner that dispatch.lua waits for. Routing changes happen here, atomically; what needs a channel (an
 -- auto-reply, a close with a message) is returned for the caller, and timers whose follow-up
 -- the caller must do are leased (moved lease_ms ahead) rather than removed, so that a
 -- process dying before the follow-up strands nothing: the close removes them.
@@ -13,7 +13,8 @@
 -- ARGV[3] lease_ms: lease and retry ms
 -- ARGV[4..] queue_names: the open queues' names
 -- Returns a flat list, three items per event: kind ('escalated' | 'aged' | 'max_wait' |
--- 'idle_warn' | 'idle_close'), conversation, detail (step number, priority, or action).
+-- 'idle_warn' | 'idle_close' | 'reoffer'), conversation, detail (step number, priority,
+-- action, or '').
 local now = tonumber(ARGV[1])
 local lease = tonumber(ARGV[3])
 local queues = queue_map(5, 4)
@@ -96,6 +97,9 @@ for _, member in ipairs(due) do
     elseif state == 'assigned' and kind == 'idle2' then
       later(member, now + lease)
       emit('idle_close', conv, '')
+    elseif kind == 'reoffer' and state == 'queued' then
+      -- Nothing changes here: the caller asks for a dispatch, which makes the re-offer.
+      emit('reoffer', conv, '')
     end
   end
 end

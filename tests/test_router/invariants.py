@@ -351,6 +351,9 @@ def check_one_place(s: RoutingState) -> list[str]:
 
 IDLE_TIMERS = ("idle", "idle2")
 WAITING_TIMERS = ("esc", "age", "max")
+# A re-offer to a decliner that dispatch waits for; it may outlive the wait (the conversation
+# offered or assigned meanwhile) until it fires, and then does nothing.
+REOFFER_TIMERS = ("reoffer",)
 
 
 def check_conversation_timers(s: RoutingState) -> list[str]:
@@ -360,7 +363,7 @@ def check_conversation_timers(s: RoutingState) -> list[str]:
     for member, due in sorted(s.conv_timers.items()):
         kind, _, conv = member.partition("|")
         state = s.states.get(conv)
-        if kind not in IDLE_TIMERS + WAITING_TIMERS:
+        if kind not in IDLE_TIMERS + WAITING_TIMERS + REOFFER_TIMERS:
             problems.append(f"inv5: timer {member!r} (due {due:.0f}) is of an unknown kind")
         elif state not in OPEN_STATES:
             problems.append(f"inv5: timer {member!r} (due {due:.0f}) is for a {state} conversation")
@@ -458,11 +461,16 @@ def check_enqueue_times(s: RoutingState, first_enqueued: Mapping[str, int]) -> l
 
 
 def check_grace_expiry(
-    before: RoutingState, after: RoutingState, expired_agents: Iterable[str]
+    before: RoutingState,
+    after: RoutingState,
+    expired_agents: Iterable[str],
+    keeps: Mapping[str, bool],
 ) -> list[str]:
-    """Invariant 7 across one grace-expiry sweep (``before`` and ``after`` it): each expired
-    agent's unanswered conversations are back in their queue with the same priority and
-    enqueue time, the answered ones are still theirs, and the agent is offline."""
+    """Invariant 7 across one grace-expiry sweep (``before`` and ``after`` it), or a
+    supervisor setting agents offline: each gone agent's conversations are back in their
+    queue with the same priority and enqueue time, but for the answered ones of queues that
+    keep them for the agent (``keeps``: queue -> on_agent_gone is "keep"), which are still
+    theirs; and the agent is offline."""
     problems = []
     for agent in sorted(set(expired_agents)):
         if after.status.get(agent) != "offline" or agent in after.available:
@@ -473,7 +481,7 @@ def check_grace_expiry(
         for conv in before.held_by(agent):
             if after.states.get(conv) == "closed":
                 continue
-            if conv in before.first_reply:
+            if conv in before.first_reply and keeps.get(before.routes[conv]["q"], False):
                 if after.holder_of.get(conv) != agent:
                     problems.append(
                         f"inv7: answered {conv} was taken from {agent} at grace expiry: "
@@ -484,7 +492,7 @@ def check_grace_expiry(
                 queued_in = after.queues_holding(conv)
                 if after.states.get(conv) != "queued" or queued_in != [route.get("q")]:
                     problems.append(
-                        f"inv7: unanswered {conv} of {agent} is not back in queue "
+                        f"inv7: {conv} of {agent} is not back in queue "
                         f"{route.get('q')}: {after.describe(conv)}"
                     )
                 kept = {k: after.routes.get(conv, {}).get(k) for k in ("q", "p", "e")}

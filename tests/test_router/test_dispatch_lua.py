@@ -185,3 +185,72 @@ async def test_grace_expiry_requeues_unanswered_with_original_enqueue_time(redis
     assert await presence.loads("alice") == {"webchat": 0}
     stats = await router.queue_stats()
     assert stats["general"].oldest_enqueued_ms == NOW
+
+
+async def test_when_every_agent_declined_the_oldest_decliner_is_offered_it_again(redis, tenant):
+    """Default settings: a 30 s offer timeout, a 300 s cooldown. bob lets his offer time out,
+    alice declines hers: the conversation is not left waiting for the cooldown while both have
+    room, but offered again one offer timeout after the last decline, to bob, whose decline is
+    the older; the conversation timers hold when, so that a sweep wakes the dispatch."""
+    two = [{"id": "alice", "capacity": {"webchat": 2}}, {"id": "bob", "capacity": {"webchat": 2}}]
+    router, _ = await start(redis, tenant, two, online=["bob"])
+    conv = await arrive(router, "v1")
+    [first] = await router.dispatch(NOW)
+    assert first.agent == "bob"
+    [timed_out] = await router.expire_offers(NOW + 30_000)
+    assert timed_out.agent == "bob"
+    await Presence(redis, tenant).connect("alice", "node-1", "conn-alice", "available")
+    [second] = await router.dispatch(NOW + 30_001)
+    assert second.agent == "alice"
+    last_decline = NOW + 31_000
+    await router.decline(second.offer_id or "", "alice", last_decline)
+    assert await router.dispatch(last_decline + 1) == []
+    due = await redis.zscore(router.keys.timers, f"reoffer|{conv}")
+    assert due == last_decline + 30_000
+    # Before the timer: still waiting; the timer fires and says a dispatch is due.
+    assert await router.dispatch(last_decline + 29_999) == []
+    fired = await router.fire_timers(last_decline + 30_000)
+    assert [(e.kind, e.conversation_id) for e in fired] == [("reoffer", conv)]
+    [again] = await router.dispatch(last_decline + 30_000)
+    assert (again.conversation_id, again.agent) == (conv, "bob")
+
+
+async def test_no_reoffer_while_an_agent_who_did_not_decline_has_room(redis, tenant):
+    agents = [{"id": a, "capacity": {"webchat": 1}} for a in ("alice", "bob", "carol")]
+    router, _ = await start(redis, tenant, agents, online=["alice", "bob"])
+    conv = await arrive(router, "v1")
+    other = await arrive(router, "v2", at=NOW + 1)
+    offers = await router.dispatch(NOW + 2)
+    by_conv = {o.conversation_id: o for o in offers}
+    # bob takes the other conversation and is full; alice declines hers.
+    await router.accept(by_conv[other].offer_id or "", by_conv[other].agent, NOW + 3)
+    declined = by_conv[conv]
+    await router.decline(declined.offer_id or "", declined.agent, NOW + 4)
+    # The only agent with room declined: re-offered to them after one offer timeout.
+    assert await router.dispatch(NOW + 5) == []
+    [again] = await router.dispatch(NOW + 4 + 30_000)
+    assert again.agent == declined.agent
+    await router.decline(again.offer_id or "", declined.agent, NOW + 30_010)
+    # carol, who never declined, comes: she is offered it at once, nobody waits for a re-offer.
+    await Presence(redis, tenant).connect("carol", "node-1", "conn-carol", "available")
+    [third] = await router.dispatch(NOW + 30_011)
+    assert third.agent == "carol"
+
+
+async def test_an_agent_without_room_or_skills_is_never_re_offered(redis, tenant):
+    router, _ = await start(
+        redis,
+        tenant,
+        [
+            {"id": "alice", "skills": {"billing": 1}, "capacity": {"webchat": 1}},
+            {"id": "bob", "skills": {"billing": 3}, "capacity": {"webchat": 1}},
+        ],
+        queues=[{"name": "billing", "skills": {"billing": 3}}],
+    )
+    conv = await arrive(router, "v1")
+    [offer] = await router.dispatch(NOW)
+    assert offer.agent == "bob"
+    await router.decline(offer.offer_id or "", "bob", NOW + 1)
+    # alice lacks the skill: she does not count, and bob is re-offered it on time.
+    [again] = await router.dispatch(NOW + 1 + 30_000)
+    assert (again.conversation_id, again.agent) == (conv, "bob")

@@ -14,7 +14,7 @@ from adapters.model import Customer, Message
 from presence.agents import AgentSpec
 from presence.registry import Presence
 from router.config import QueueConfig, RoutingConfig
-from router.eligibility import Share, share
+from router.eligibility import Share, eligible, has_room, share
 from router.engine import Router
 from router.ids import new_id
 from router.reads import text
@@ -116,6 +116,9 @@ async def test_dispatch_and_eligibility_agree(redis, tenant, case: Case):
 
     offered = [d.agent for d in decisions] == [AGENT]
     assert offered == (part is not None and part.room) == case.offered, (decisions, part)
+    # The per-conversation questions (the admin API's waiting reasons) answer the same.
+    could = eligible(agent, "webchat", [dict(QUEUE.skills)]) and has_room(agent, "webchat", load)
+    assert could == offered, (could, load)
 
 
 def test_a_share_counts_load_and_capacity_on_the_queues_channels_only():

@@ -56,19 +56,21 @@ from adapters.model import Customer, Message
 from gateway.config import AgentConfig, CoreConfig, RoutingConfig, with_defaults
 from gateway.redis.embedded import RedisServer
 from presence.registry import Presence
-from router.config import EscalationStep, QueueConfig
+from router.config import EscalationStep, QueueConfig, on_agent_gone
 from router.engine import Router
 from router.ids import new_id
 from router.keys import customer_field
 from router.placement import queue_for_channel
-from router.results import Placement, RoutingError
+from router.results import AgentExpiry, Placement, RoutingError
 from router.route import encode_route
 
 T = TypeVar("T")
 
 START_MS = 1_800_000_000_000
 OFFER_TIMEOUT_MS = 2_500
-DECLINE_COOLDOWN_MS = 3_000
+# Well past the offer timeout, so that sequences reach re-offers to decliners (dispatch.lua)
+# as well as the cooldown running out.
+DECLINE_COOLDOWN_MS = 9_000
 GRACE_MS = 5_000
 NODE_TTL_MS = 15_000
 MISSED_OFFERS_BEFORE_AWAY = 1
@@ -127,6 +129,9 @@ SKILLS = {a.id: a.skills for a in AGENTS}
 AUTO_ACCEPT = {a.id for a in AGENTS if a.auto_accept}
 QUEUE_NAMES = [q.name for q in QUEUES]
 QUEUE_SPECS = {q.name: q for q in QUEUES}
+# By their channels: chat and vip give an answered conversation of a gone agent to another,
+# mail keeps it for the agent.
+KEEPS = {q.name: on_agent_gone(q) == "keep" for q in QUEUES}
 CHANNELS = ["webchat", "email", "wechat"]
 CUSTOMERS = ["u1", "u2", "u3"]
 NODES = ["node-1", "node-2"]
@@ -197,10 +202,37 @@ def why_not(
         return None  # a preference skips the skills and the decline cooldown
     if not qualifies(agent, route):
         return "lacking skills"
-    declined_at = s.declined.get(conv, {}).get(agent)
-    if declined_at is not None and now - declined_at < DECLINE_COOLDOWN_MS:
+    if recent_decline(s, conv, agent, now) is not None and agent != reoffer_to(s, conv, now, extra):
         return "a recent decliner"
     return None
+
+
+def recent_decline(s: RoutingState, conv: str, agent: str, now: int) -> float | None:
+    """When ``agent`` declined ``conv`` (or let an offer time out), within the cooldown."""
+    declined_at = s.declined.get(conv, {}).get(agent)
+    if declined_at is not None and now - declined_at < DECLINE_COOLDOWN_MS:
+        return declined_at
+    return None
+
+
+def reoffer_to(
+    s: RoutingState, conv: str, now: int, extra: dict[str, int] | None = None
+) -> str | None:
+    """The decliner ``conv`` is offered again: when every available agent with room and the
+    skills declined it within the cooldown, the one who declined longest ago (then by id),
+    once an offer timeout has passed since the latest of those declines."""
+    route = s.routes[conv]
+    takers = [
+        a
+        for a in AGENT_IDS
+        if a in s.available and fits(s, a, route["c"], extra or {}) and qualifies(a, route)
+    ]
+    declines = {a: recent_decline(s, conv, a, now) for a in takers}
+    if not takers or any(when is None for when in declines.values()):
+        return None
+    if now - max(w for w in declines.values() if w is not None) < OFFER_TIMEOUT_MS:
+        return None
+    return min(takers, key=lambda a: (declines[a], a))
 
 
 def situations(before: RoutingState, after: RoutingState) -> set[str]:
@@ -458,6 +490,8 @@ class RoutingMachine(RuleBasedStateMachine):
                 assert d.agent == wanted, f"{conv} went to {d.agent}, it waits for {wanted}"
             reason = why_not(before, conv, d.agent, self.now, extra)
             assert reason is None, f"{conv} went to {d.agent}, who is {reason}"
+            if wanted is None and recent_decline(before, conv, d.agent, self.now) is not None:
+                self.seen.add("re-offered to a decliner")
             if wanted is None:
                 strategy, chosen = self.strategy_choice(before, conv, idle, extra)
                 assert chosen in (None, d.agent), (
@@ -607,12 +641,24 @@ class RoutingMachine(RuleBasedStateMachine):
             if e.what == "revoked":
                 self.gone_offers.append((e.offer_id or "", e.agent))
                 assert after.states[e.conversation_id or ""] == "queued", e
+        self.check_agents_gone(before, after, gone, events)
+
+    def check_agents_gone(
+        self,
+        before: RoutingState,
+        after: RoutingState,
+        gone: list[str],
+        events: list[AgentExpiry],
+    ) -> None:
         requeued = sorted((e.agent, e.conversation_id) for e in events if e.what == "requeued")
-        unanswered = sorted(
-            (a, c) for a in gone for c in before.held_by(a) if c not in before.first_reply
+        taken = sorted(
+            (a, c)
+            for a in gone
+            for c in before.held_by(a)
+            if c not in before.first_reply or not KEEPS[before.routes[c]["q"]]
         )
-        assert requeued == unanswered, (requeued, unanswered)
-        problems = check_grace_expiry(before, after, gone)
+        assert requeued == taken, (requeued, taken)
+        problems = check_grace_expiry(before, after, gone, KEEPS)
         assert not problems, "\n".join(problems)
 
     # Agents.
@@ -668,6 +714,22 @@ class RoutingMachine(RuleBasedStateMachine):
         self.now += GRACE_MS
         self.snap = self.read()
         self.expire_agents()
+
+    @precondition(lambda self: self.snap.assignments or self.snap.offers)
+    @rule(agent=agents)
+    def supervisor_sets_offline(self, agent: str) -> None:
+        """A supervisor sets an agent offline: gone for good now, socket or not, as after
+        the grace period (the gateway's actions.set_status does both steps)."""
+        before = self.snap
+        self.run(self.presence.set_status(agent, "offline", "set_by_supervisor"))
+        events = self.run(self.router.agent_gone(agent, self.now))
+        after = self.read()
+        assert [e.agent for e in events if e.what == "offline"] == [agent], events
+        revoked = sorted(e.offer_id for e in events if e.what == "revoked")
+        pending = sorted(offer for offer, o in before.offers.items() if o["a"] == agent)
+        assert revoked == pending, (revoked, pending)
+        self.gone_offers.extend((offer, agent) for offer in pending)
+        self.check_agents_gone(before, after, [agent], events)
 
     # Conversations.
 

@@ -210,6 +210,10 @@
         this.notice(fill(T.joined, { name: f.name || T.anAgent }));
         this.setStatus(fill(T.helping, { name: f.name || T.anAgent }));
         break;
+      case "agent_left":
+        this.notice(T.agentLeft).dataset.reason = f.reason;
+        this.setStatus(T.waitingAgain);
+        break;
       case "closed":
         this.notice(closeSentence(f.reason)).dataset.reason = f.reason;
         this.setStatus("");

@@ -102,3 +102,13 @@ def test_the_page_uses_the_sentences_and_the_language_switch() -> None:
     assert "closeSentence(f.reason)" in chat
     assert 'get("lang")' in chat and "navigator.language" in chat
     assert "strings.js" in (ROOT / "adapters" / "webchat" / "static" / "index.html").read_text()
+
+
+def test_the_page_tells_the_customer_their_agent_left() -> None:
+    chat = CHAT_JS.read_text(encoding="utf-8")
+    assert 'case "agent_left":' in chat and "T.agentLeft" in chat
+    text = STRINGS_JS.read_text(encoding="utf-8")
+    en = text[text.index("    en: {") : text.index("    zh: {")]
+    zh = text[text.index("    zh: {") :]
+    assert "another agent will take over shortly" in en
+    assert re.search(r'agentLeft: "[^"]*[\u4e00-\u9fff]', zh)

@@ -459,10 +459,14 @@ def oa_callback(
     app_id: str = "",
     compatible: bool = False,
     openid: str = "",
+    timestamp: int | None = None,
+    nonce: str | None = None,
 ) -> tuple[dict[str, str], bytes]:
     """(query, body) of a POST to the account's URL: plaintext, or in safe mode (compatible:
-    the plaintext fields too) encrypted and signed with msg_signature."""
-    timestamp, nonce = str(int(time.time())), secrets.token_hex(5)
+    the plaintext fields too) encrypted and signed with msg_signature. The timestamp is now
+    and the nonce fresh unless given."""
+    timestamp = str(int(time.time()) if timestamp is None else timestamp)
+    nonce = secrets.token_hex(5) if nonce is None else nonce
     query = {"signature": sign(token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce}
     if openid:
         query["openid"] = openid
@@ -486,8 +490,9 @@ def oa_callback(
     return query, body.encode()
 
 
-def oa_verify_query(token: str, echostr: str) -> dict[str, str]:
-    timestamp, nonce = str(int(time.time())), secrets.token_hex(5)
+def oa_verify_query(token: str, echostr: str, timestamp: int | None = None) -> dict[str, str]:
+    timestamp = str(int(time.time()) if timestamp is None else timestamp)
+    nonce = secrets.token_hex(5)
     return {
         "signature": sign(token, timestamp, nonce),
         "timestamp": timestamp,
@@ -511,7 +516,12 @@ def kf_verify_query(token: str, aes_key: str, corp_id: str, echo: str) -> dict[s
 
 
 def kf_notice(
-    token: str, aes_key: str, corp_id: str, open_kfid: str, sync_token: str
+    token: str,
+    aes_key: str,
+    corp_id: str,
+    open_kfid: str,
+    sync_token: str,
+    timestamp: int | None = None,
 ) -> tuple[dict[str, str], bytes]:
     """(query, body) of WeCom's kf_msg_or_event callback."""
     inner = (
@@ -520,15 +530,16 @@ def kf_notice(
         f"</Event><Token><![CDATA[{sync_token}]]></Token><OpenKfId><![CDATA[{open_kfid}]]>"
         "</OpenKfId></xml>"
     )
-    timestamp, nonce = str(int(time.time())), secrets.token_hex(5)
+    timestamp_text = str(int(time.time()) if timestamp is None else timestamp)
+    nonce = secrets.token_hex(5)
     crypto = WeComCrypto(token, aes_key, corp_id)
-    envelope = crypto.encrypt_message(inner, nonce, timestamp)
+    envelope = crypto.encrypt_message(inner, nonce, timestamp_text)
     parsed = xmltodict.parse(envelope)["xml"]
     body = (
         f"<xml><ToUserName><![CDATA[{corp_id}]]></ToUserName><Encrypt><![CDATA["
         f"{parsed['Encrypt']}]]></Encrypt><AgentID><![CDATA[]]></AgentID></xml>"
     )
-    query = {"msg_signature": parsed["MsgSignature"], "timestamp": timestamp, "nonce": nonce}
+    query = {"msg_signature": parsed["MsgSignature"], "timestamp": timestamp_text, "nonce": nonce}
     return query, body.encode()
 
 

@@ -40,8 +40,13 @@ async def test_get_verification_echoes_echostr_after_the_signature_check(config,
 
 @pytest.mark.parametrize(
     ("account", "safe", "compatible"),
-    [("plain", False, False), ("main", True, False), ("main", True, True), ("main", False, False)],
-    ids=["plaintext", "safe", "compatible", "plaintext-on-an-aes-account"],
+    [
+        ("plain", False, False),
+        ("main", True, False),
+        ("mixed", True, True),
+        ("mixed", False, False),
+    ],
+    ids=["plaintext", "safe", "compatible", "plaintext-on-a-compatible-account"],
 )
 async def test_a_text_reaches_the_agent_and_three_deliveries_make_one_message(
     config, redis_url, account, safe, compatible

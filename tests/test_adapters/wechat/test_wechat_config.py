@@ -63,12 +63,32 @@ def test_errors_name_the_table_and_key(table, where, key):
         ({"accounts": [ACCOUNT, ACCOUNT]}, "accounts[1].name"),
         ({"accounts": [ACCOUNT | {"name": "kf"}]}, "accounts[0].name"),
         ({"kf": [KF, KF]}, "kf[1].name"),
+        ({"accounts": [ACCOUNT | {"mode": "safe"}]}, "accounts[0].mode"),
+        ({"accounts": [ACCOUNT | {"mode": "compatible"}]}, "accounts[0].mode"),
+        ({"accounts": [ACCOUNT | {"mode": "plaintext", "aes_key": "a" * 43}]}, "accounts[0].mode"),
     ],
 )
 def test_duplicate_and_reserved_names_are_refused_naming_the_entry(table, mentions):
     with pytest.raises(ConfigError) as error:
         parse(table)
     assert mentions in str(error.value)
+
+
+def test_the_mode_follows_the_aes_key_unless_given():
+    config = parse(
+        {
+            "accounts": [
+                ACCOUNT,
+                ACCOUNT | {"name": "aes", "aes_key": "a" * 43},
+                ACCOUNT | {"name": "both", "aes_key": "a" * 43, "mode": "compatible"},
+            ]
+        }
+    ).adapters["wechat"]
+    assert [a.mode for a in config.accounts] == ["plaintext", "safe", "compatible"]
+    assert config.timestamp_tolerance_s == 300.0
+    with pytest.raises(ConfigError) as error:
+        parse({"accounts": [ACCOUNT | {"mode": "open"}]})
+    assert (error.value.table, error.value.key) == ("wechat.accounts[0]", "mode")
 
 
 def test_the_channel_guide_and_the_reference_name_every_key():

@@ -6,13 +6,8 @@ from __future__ import annotations
 import pytest
 from fake_wechat_api import oa_xml
 
-from adapters.wechat.messages import (
-    BadXML,
-    check_xml,
-    kf_normalise,
-    oa_normalise,
-    parse_oa_message,
-)
+from adapters.wechat.messages import kf_normalise, oa_normalise, parse_oa_message
+from adapters.wechat.safexml import BadXML, check_xml
 
 
 def media_url(media_id: str, name: str) -> str:

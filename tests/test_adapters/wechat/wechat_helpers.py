@@ -1,6 +1,6 @@
 """Helpers of the WeChat channel's tests: credentials, a [wechat] table pointing at the fake
-platform (two Official Accounts, "main" in safe mode and "plain" in plaintext mode, and one
-WeCom corp "shop"), and posting callbacks the way WeChat does."""
+platform (three Official Accounts, "main" in safe mode, "mixed" in compatible mode and "plain"
+in plaintext mode, and one WeCom corp "shop"), and posting callbacks the way WeChat does."""
 
 from __future__ import annotations
 
@@ -28,6 +28,15 @@ def wechat_table(fake: FakeWeChat, **overrides: Any) -> dict[str, Any]:
                 "app_secret": APP_SECRET,
                 "token": TOKEN,
                 "aes_key": AES_KEY,
+                "api_base": fake.mp_base,
+            },
+            {
+                "name": "mixed",
+                "app_id": APP_ID,
+                "app_secret": APP_SECRET,
+                "token": TOKEN,
+                "aes_key": AES_KEY,
+                "mode": "compatible",
                 "api_base": fake.mp_base,
             },
             {
@@ -78,7 +87,7 @@ async def post_callback(
 ) -> tuple[int, str]:
     """POST a message to /wechat/{account} as WeChat would; (status, body)."""
     if safe is None:
-        safe = account == "main"
+        safe = account in ("main", "mixed")
     query, body = oa_callback(
         token,
         xml,

@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 FLOWS = Path(__file__).resolve().parents[3] / "gateway" / "flows"
-ORDER = ["clock", "records", "outbound", "outcomes", "dispatcher", "ingest", "closing", "timers"]
+ORDER = [
+    "clock", "records", "outbound", "departures", "outcomes", "dispatcher", "ingest", "closing",
+    "timers",
+]  # fmt: skip
 # ingest and closing stand side by side: neither imports the other.
 PEERS = {("closing", "ingest")}
 
