@@ -76,6 +76,14 @@ class DeliveryError(Exception):
         self.code, self.detail, self.retryable = code, detail, retryable
 
 
+class NotDurable(Exception):
+    """ingest stored the message but could not confirm that it would survive a failover
+    of Redis (``[redis] min_replica_acks``). Tell the sender to send it again (a 503, an
+    error frame): the retry is recognised as a duplicate and confirmed then."""
+
+    code = "not_replicated"
+
+
 NodeHandler = Callable[[bytes], Awaitable[None]]
 
 
@@ -97,7 +105,8 @@ class AdapterHost(Protocol):
 
     async def ingest(self, inbound: Inbound) -> IngestResult:
         """Store the message (deduplicated on channel, account and external_id) and route it.
-        When this returns, the message is durable in Redis."""
+        When this returns, the message is durable in Redis; NotDurable when stored but not
+        confirmed by enough replicas."""
 
     async def open_conversation(
         self, channel: str, account: str, customer_id: str, thread: str | None = None

@@ -27,7 +27,8 @@ from gateway.masking import mask_credentials
 from gateway.observability.instrument import instrument_scripts, request_timer
 from gateway.observability.metrics import Metrics, sla_thresholds
 from gateway.redis.bus import NodeBus
-from gateway.redis.client import make_pubsub_redis, make_redis
+from gateway.redis.client import open_clients
+from gateway.redis.failover import describe
 from gateway.services import SERVICES, Services
 from gateway.supervisors.site import (
     add_supervisor_routes,
@@ -121,10 +122,10 @@ async def _wait_for_redis(redis: object, url: str) -> None:
 async def _core(app: web.Application) -> AsyncIterator[None]:
     s = app[SERVICES]
     config = s.config
-    s.redis = make_redis(s.redis_url, config.redis)
-    s.subscriber = make_pubsub_redis(s.redis_url, config.redis)
+    clients = open_clients(s.redis_url or None, config.redis)
+    s.redis, s.subscriber, s.failover = clients.redis, clients.subscriber, clients.watch
     try:
-        await _wait_for_redis(s.redis, s.redis_url)
+        await _wait_for_redis(s.redis, describe(config.redis, s.redis_url))
         s.router = Router(
             s.redis,
             config.server.tenant,
@@ -135,6 +136,8 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         s.presence = Presence(s.redis, config.server.tenant)
         instrument_scripts(s.metrics, s.router, s.presence)
         s.bus = NodeBus(s.redis, s.subscriber, s.presence.keys, s.node_id)
+        if clients.watch is not None:  # the new master's channel, not the old one's
+            clients.watch.on_switch(lambda _: s.bus.resubscribe())
         s.sessions = AgentSessions(s.bus)
         s.switchboard = Switchboard(config, s.router, s.presence, s.sessions, s.metrics, s.adapters)
         s.actions = AgentActions(s.switchboard)
@@ -148,8 +151,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         await _close_adapters(s)
         with contextlib.suppress(Exception):
             await s.presence.leave(s.node_id)
-        await s.subscriber.aclose()
-        await s.redis.aclose()
+        await clients.aclose()
 
 
 async def _background_tasks(app: web.Application) -> AsyncIterator[None]:
@@ -160,6 +162,8 @@ async def _background_tasks(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(s.switchboard.run_dispatcher(), name="dispatcher"),
         asyncio.create_task(run_housekeeping(s), name="housekeeping"),
     ]
+    if s.failover is not None:
+        tasks.append(asyncio.create_task(s.failover.run(), name="sentinel-watch"))
     tasks += [
         asyncio.create_task(adapter.run(), name=f"adapter-{name}")
         for name, adapter in s.adapters.items()

@@ -78,6 +78,14 @@ class RedisConfig(Strict):
     pool_size: int = 64
     socket_timeout_s: float = 5.0
     connect_timeout_s: float = 5.0
+    # Redis Sentinel (gateway/redis/failover.py): the master is asked of these, "host:port".
+    sentinels: list[str] = []
+    sentinel_master: str = "mymaster"
+    sentinel_username: str | None = None
+    sentinel_password: str | None = None
+    # WAIT for this many replicas before a message is acknowledged (gateway/redis/acks.py).
+    min_replica_acks: int = 0
+    min_replica_timeout_ms: int = 1000
 
 
 class AgentConfig(AgentSpec):
@@ -334,10 +342,29 @@ def _check_canned(replies: list[CannedReplyConfig], queues: set[str], file: str)
                 raise ConfigError(file, where, "queues", _no_queue(queue, queues))
 
 
+def _check_redis(redis: RedisConfig, file: str) -> None:
+    for i, address in enumerate(redis.sentinels):
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            problem = f'entry {i} ({address!r}) is not host:port, e.g. "10.0.0.5:26379"'
+            raise ConfigError(file, "redis", "sentinels", problem)
+    if redis.sentinels and not redis.sentinel_master.strip():
+        raise ConfigError(file, "redis", "sentinel_master", "cannot be empty")
+    if redis.min_replica_acks < 0:
+        raise ConfigError(file, "redis", "min_replica_acks", "cannot be negative")
+    if redis.min_replica_timeout_ms <= 0:
+        raise ConfigError(file, "redis", "min_replica_timeout_ms", "must be greater than 0")
+    if redis.min_replica_acks and redis.min_replica_timeout_ms >= redis.socket_timeout_s * 1000:
+        problem = "must be below socket_timeout_s (WAIT holds the connection while it waits)"
+        raise ConfigError(file, "redis", "min_replica_timeout_ms", problem)
+
+
 def apply_environment(core: CoreConfig, env: Mapping[str, str]) -> CoreConfig:
     """Secrets from the environment override the file."""
     if url := env.get("ZHONGTAI_REDIS_URL"):
         core.redis.url = url
+    if password := env.get("ZHONGTAI_REDIS_SENTINEL_PASSWORD"):
+        core.redis.sentinel_password = password
     if token := env.get("ZHONGTAI_ADMIN_TOKEN"):
         core.admin.token = token
     for agent in core.agents:
@@ -391,6 +418,7 @@ def parse_config(
     check_redis_url(core.redis.url, file, "redis", url_key)
     core = with_defaults(core)
     _check_semantics(core, file, channels)
+    _check_redis(core.redis, file)
     return Config(core=core, adapters=adapters, source=file)
 
 

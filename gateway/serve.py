@@ -72,7 +72,7 @@ def serve(config: Config) -> int:
     """Run until a signal; returns the exit status."""
     redis_url = config.redis.url
     embedded: RedisServer | None = None
-    if redis_url is None:
+    if redis_url is None and not config.redis.sentinels:
         data_dir = Path(config.server.data_dir)
         embedded = RedisServer(data_dir=data_dir, persistent=True)
         embedded.start()
@@ -84,7 +84,7 @@ def serve(config: Config) -> int:
             data_dir,
         )
     try:
-        _run(run_gateway(config, redis_url))
+        _run(run_gateway(config, redis_url or ""))
     finally:
         if embedded is not None:
             embedded.stop()

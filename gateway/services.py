@@ -15,6 +15,7 @@ from gateway.flows.host import GatewayHost
 from gateway.flows.switchboard import Switchboard
 from gateway.observability.metrics import Metrics
 from gateway.redis.bus import NodeBus
+from gateway.redis.failover import SwitchWatch
 from presence.registry import Presence
 from router.engine import Router
 
@@ -29,6 +30,7 @@ class Services:
     adapters: dict[str, Adapter]
     redis: Any = None
     subscriber: Any = None
+    failover: SwitchWatch | None = None  # on Sentinel: the watch for +switch-master
     router: Router = field(init=False)
     presence: Presence = field(init=False)
     bus: NodeBus = field(init=False)

@@ -43,6 +43,10 @@ class LuaContract(msgspec.Struct, frozen=True):
     args: tuple[str, ...] = ()
     more_keys: tuple[str, ...] = ()
     more_args: tuple[str, ...] = ()
+    # Running it twice with the same arguments is the same as once (ingest: deduped by the
+    # message's external id): the client sends it again when the answer was lost in a
+    # failover (gateway/redis/lane.py).
+    idempotent: bool = False
 
     def __post_init__(self) -> None:
         names = self.names()
@@ -210,6 +214,8 @@ class Scripts(dict[str, Any]):
         for contract in contracts:
             source, prelude_lines = read_lua(package, contract.name)
             script = redis.register_script(source)
+            if contract.idempotent and hasattr(redis, "mark_retry_safe"):
+                redis.mark_retry_safe(script.sha)
             self[contract.name] = LuaScript(script, package, contract.name, prelude_lines)
             self._layouts[contract.name] = _Layout(contract, key_builders)
 

@@ -24,6 +24,7 @@ INGEST = LuaContract(
         "timer_item_count",
     ),
     more_args=("timer_items", *QUEUE_NAMES),
+    idempotent=True,
 )  # fmt: skip
 DISPATCH = LuaContract(
     "dispatch",

@@ -29,6 +29,7 @@ from adapters.contract import (
     CustomerRef,
     DeliveryError,
     Inbound,
+    NotDurable,
     Outbound,
     StoredMessage,
     utc_now,
@@ -276,6 +277,9 @@ class WebChatAdapter(Adapter[WebChatConfig]):
             elif isinstance(frame, frames.SendMessage):
                 await self._on_message(session, session.visitor_id, frame)
             # typing: accepted; the host has no way yet to show it to the agent.
+        except NotDurable as exc:  # stored, not yet on a replica: the page sends it again
+            cmid = getattr(frame, "client_msg_id", None)
+            await _reply(session.ws, _error(exc.code, str(exc), None, cmid))
         except Exception:
             # Never a traceback to the customer: log it, answer with a stable code.
             log.exception("webchat: %s frame failed", type(frame).__name__)

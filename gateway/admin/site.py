@@ -16,6 +16,7 @@ from gateway.admin.keys import MAIN_APP, app_services, request_services
 from gateway.badrequests import client_faults
 from gateway.masking import mask_credentials
 from gateway.observability.instrument import ErrorCounter
+from gateway.redis.failover import probe_writes
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,10 @@ async def readyz(request: web.Request) -> web.Response:
     else:
         timeout_s = services.config.redis.socket_timeout_s
         try:
-            # A hung Redis must make the probe answer 503 in time, not hang the probe.
-            await asyncio.wait_for(services.redis.ping(), timeout=timeout_s)
+            # A hung Redis must make the probe answer 503 in time, not hang the probe; and a
+            # write, since a demoted master still answers PING.
+            probe = probe_writes(services.redis, services.config.server.tenant, services.node_id)
+            await asyncio.wait_for(probe, timeout=timeout_s)
         except TimeoutError:
             problems.append(f"redis: no answer within {timeout_s} s")
         except Exception as exc:

@@ -155,8 +155,11 @@ class AgentActions:
             attachments=attachments,
             author=agent.id,
         )
+        acks = self.board.acks
+        generation = acks.generation()
         stored = await self.router.add_reply(conversation_id, agent.id, client_msg_id, message, now)
         if stored.duplicate:
+            await acks.confirm(generation)
             await session.send(ReplyAck(client_msg_id=client_msg_id, message_id=stored.message_id))
             return
         conversation = await self.router.meta(conversation_id)
@@ -172,6 +175,7 @@ class AgentActions:
         if stored.first_reply:
             waited = (now - conversation.created_at.timestamp() * 1000) / 1000
             self.metrics.first_response.labels(conversation.channel).observe(max(0.0, waited))
+        await acks.confirm(generation)
         await session.send(
             ReplyAck(client_msg_id=client_msg_id, message_id=message.id, sent_at=message.sent_at)
         )

@@ -15,6 +15,7 @@ from gateway.flows.clock import Clock
 from gateway.flows.dispatcher import Dispatcher
 from gateway.flows.outbound import ToAgents, ToCustomers
 from gateway.observability.metrics import Metrics
+from gateway.redis.acks import ReplicaAcks
 from gateway.supervisors.tap import ChangeTap
 from router.engine import Router
 from router.ids import new_id
@@ -34,6 +35,7 @@ class Ingester:
     dispatcher: Dispatcher
     clock: Clock
     tap: ChangeTap = field(default_factory=ChangeTap)
+    acks: ReplicaAcks | None = None
 
     async def ingest(self, inbound: Inbound) -> IngestResult:
         now = self.clock()
@@ -47,6 +49,7 @@ class Ingester:
             metadata=inbound.metadata,
         )
         placed = self._place(inbound, now)
+        generation = self.acks.generation() if self.acks else 0
         try:
             result = await self.router.ingest(
                 inbound.channel,
@@ -80,6 +83,10 @@ class Ingester:
                     result.queue_position,
                     placed.closed_notice,
                 )
+        if self.acks:
+            # After the agent has it: a retry is a duplicate, and duplicates are not
+            # delivered again. Before the channel's acknowledgement, which follows our return.
+            await self.acks.confirm(generation)
         return IngestResult(
             conversation_id=result.conversation_id,
             message=result.message,

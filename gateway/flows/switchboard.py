@@ -28,6 +28,7 @@ from gateway.flows.outbound import ToAgents, ToCustomers
 from gateway.flows.outcomes import OfferOutcomes
 from gateway.flows.timers import Timers
 from gateway.observability.metrics import Metrics
+from gateway.redis.acks import ReplicaAcks
 from gateway.supervisors.tap import ChangeTap
 from presence.registry import Presence
 from router.engine import Router
@@ -62,6 +63,8 @@ class Switchboard:
             core.queues, core.rules, core.grades, core.hours, core.routing.default_queue
         )
         self.agents: dict[str, AgentConfig] = {a.id: a for a in config.agents}
+        # WAIT for replicas before a stored message is acknowledged ([redis] min_replica_acks).
+        self.acks = ReplicaAcks(router.redis, config.redis, metrics.replica_ack_timeouts)
         self.to_customers = ToCustomers(router, metrics, adapters, clock, self.tap)
         self.to_agents = ToAgents(router, presence, sessions)
         self.outcomes = OfferOutcomes(
@@ -93,6 +96,7 @@ class Switchboard:
             dispatcher=self.dispatcher,
             clock=clock,
             tap=self.tap,
+            acks=self.acks,
         )
         self.closing = Closing(
             router=router,

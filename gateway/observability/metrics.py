@@ -132,6 +132,12 @@ class Metrics:
             ["channel", "outcome"],
             registry=r,
         )
+        self.replica_ack_timeouts = Counter(
+            "zhongtai_replica_ack_timeouts_total",
+            "Stored messages and replies fewer than [redis] min_replica_acks replicas confirmed "
+            "in time (the client was told not_replicated, and sends again).",
+            registry=r,
+        )
         self.outbound = Counter(
             "zhongtai_outbound_messages_total",
             "Agent replies sent to channels, by outcome.",

@@ -36,6 +36,7 @@ class NodeBus:
         self._keys = keys
         self._handlers: dict[str, Handler] = {}
         self.subscribed = asyncio.Event()
+        self._pubsub: Any = None
 
     def on(self, topic: str, handler: Handler) -> None:
         self._handlers[topic] = handler
@@ -58,10 +59,17 @@ class NodeBus:
         except Exception:
             log.exception("node topic %r handler failed", topic)
 
+    async def resubscribe(self) -> None:
+        """Drop the subscription (the master moved): run() subscribes again, through a new
+        connection, on whichever node is master now."""
+        pubsub = self._pubsub
+        if pubsub is not None and pubsub.connection is not None:
+            await pubsub.connection.disconnect()
+
     async def run(self) -> None:
         """Receive until cancelled; resubscribes after a lost connection."""
         while True:
-            pubsub = self.subscriber.pubsub(ignore_subscribe_messages=True)
+            pubsub = self._pubsub = self.subscriber.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
                 self.subscribed.set()

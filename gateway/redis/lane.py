@@ -7,6 +7,10 @@ issued in one event-loop turn in one write, and one reader task hands the answer
 Redis gives in order, back to their callers. Pipelines and MULTI/EXEC go the same way, as
 commands written back to back; what needs a connection of its own (WATCH, a pipeline of
 scripts) uses the pool, and pub/sub has its own client.
+
+Through a failover (gateway/redis/failover.py) a command that certainly did not run is sent
+again, on a connection made afresh, for up to the socket timeout; so is an idempotent script
+lost in flight. Everything else fails as before, for its caller to decide.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import DataError, ResponseError
+from redis.exceptions import DataError, ReadOnlyError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from gateway.redis.failover import NotRun, NotSent, Retry, never_ran, resendable
 
 try:  # the `fast` extra: hiredis packs a command in C, redis-py's asyncio client in Python
     from hiredis import pack_command as _hiredis_pack
@@ -97,6 +103,9 @@ class Lane:
         self._answered = 0
         self._background: set[asyncio.Task[None]] = set()
         self._closed = False
+        # Counts connections made: an answer on the same generation came on one connection
+        # (what WAIT needs, gateway/redis/acks.py).
+        self.generation = 0
 
     async def call(self, args: tuple[Any, ...]) -> Any:
         """Send one command and return its raw answer (an error answer is raised)."""
@@ -112,7 +121,12 @@ class Lane:
         """Queue packed commands for this loop turn's write. batch 0: one command;
         n: n commands answered together."""
         if not self._tasks:
-            await self._connect()
+            try:
+                await self._connect()
+            except RedisConnectionError as exc:
+                raise NotSent(str(exc)) from exc
+            except OSError as exc:
+                raise NotSent(f"cannot connect to Redis: {exc}") from exc
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         if not self._outbox:
@@ -120,6 +134,11 @@ class Lane:
         self._outbox.extend(packed)
         self._waiting.append(_Batch(batch, future) if batch else future)
         return await future
+
+    async def reconnect(self, why: str) -> None:
+        """Drop the connection now (the master moved); the next command connects again."""
+        if self._tasks:
+            await self._drop(RedisConnectionError(why))
 
     async def aclose(self) -> None:
         self._closed = True
@@ -132,6 +151,7 @@ class Lane:
             if self._closed:
                 raise RedisConnectionError("the Redis client was closed")
             await self._connection.connect()
+            self.generation += 1
             self._writer = self._connection._writer
             self._tasks = [asyncio.create_task(self._read(), name="redis-lane-reader")]
             if self._timeout_s:
@@ -153,6 +173,11 @@ class Lane:
         while True:
             try:
                 answer = await self._connection.read_response(timeout=math.inf)
+            except ReadOnlyError as error:
+                # Demoted to a replica: what follows on this connection runs no write either,
+                # so it fails as NotRun and the next command connects again (to the new master).
+                answer = error
+                self._drop_soon(NotRun(f"the Redis node is a replica now: {error}"))
             except ResponseError as error:
                 answer = error
             except Exception as exc:
@@ -193,14 +218,23 @@ class Lane:
                 return
             previous = now
 
+    def current_generation(self) -> int:
+        """The connection the next command goes on: this one, or the one it will make."""
+        return self.generation if self._tasks else self.generation + 1
+
     def _drop_soon(self, error: BaseException) -> None:
-        task = asyncio.get_running_loop().create_task(self._drop(error))
+        # For this connection only: by the time the task runs, the next may carry commands.
+        drop = self._drop(error, self.generation)
+        task = asyncio.get_running_loop().create_task(drop)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _drop(self, error: BaseException) -> None:
-        """Fail what is in flight and disconnect; the next command reconnects."""
+    async def _drop(self, error: BaseException, generation: int | None = None) -> None:
+        """Fail what is in flight and disconnect; the next command reconnects. With a
+        generation: only if that connection is still the one in use."""
         async with self._connect_lock:
+            if generation is not None and (generation != self.generation or not self._tasks):
+                return
             tasks, self._tasks, self._writer = self._tasks, [], None
             current = asyncio.current_task()
             for task in tasks:
@@ -210,9 +244,14 @@ class Lane:
             if not isinstance(error, (RedisConnectionError, RedisTimeoutError)):
                 error = RedisConnectionError(f"Redis connection lost: {error}")
             for entry in waiting:
-                future = entry.future if type(entry) is _Batch else entry
+                future, failure = entry, error
+                if type(entry) is _Batch:
+                    future = entry.future
+                    if entry.answers and isinstance(error, NotRun):
+                        # Half answered before the demotion: its first part may have run.
+                        failure = RedisConnectionError(str(error))
                 if not future.done():
-                    future.set_exception(error)
+                    future.set_exception(failure)
             if waiting and not self._closed:
                 log.warning(
                     "Redis connection dropped with %d commands in flight: %s", len(waiting), error
@@ -234,21 +273,52 @@ class LaneRedis(Redis):
     """redis-py's client with commands, scripts and pipelines sent through a Lane; WATCH and
     pipelines of scripts use the connection pool as usual."""
 
-    def __init__(self, *, timeout_s: float | None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        timeout_s: float | None,
+        lane_connection: AbstractConnection | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         pool = self.connection_pool
-        self.lane = Lane(pool.connection_class(**pool.connection_kwargs), timeout_s)
+        connection = lane_connection or pool.connection_class(**pool.connection_kwargs)
+        self.lane = Lane(connection, timeout_s)
+        self.retry_s = timeout_s or 0.0
+        # The SHAs of idempotent scripts (LuaContract.idempotent): sent again when lost.
+        self.retry_safe: set[str] = set()
+
+    def mark_retry_safe(self, sha: str) -> None:
+        self.retry_safe.add(sha)
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         command_name = args[0]
-        try:
-            response = await self.lane.call(args)
-        except ResponseError:
-            if EMPTY_RESPONSE in options:
-                return options[EMPTY_RESPONSE]
-            raise
+        retry = Retry(self.retry_s)
+        while True:
+            try:
+                response = await self.lane.call(args)
+                break
+            except ResponseError as error:
+                if never_ran(error) and await retry.again(error):
+                    continue
+                if EMPTY_RESPONSE in options:
+                    return options[EMPTY_RESPONSE]
+                raise
+            except RedisConnectionError as error:
+                if (never_ran(error) or self._idempotent(args)) and await retry.again(error):
+                    continue
+                raise
         value = _parsed(self.response_callbacks, command_name, response, options)
         return await value if inspect.isawaitable(value) else value
+
+    def _idempotent(self, args: tuple[Any, ...]) -> bool:
+        if resendable(args):
+            return True
+        name = args[0]
+        if name not in ("EVALSHA", "evalsha") or len(args) < 2:
+            return False
+        sha = args[1].decode() if isinstance(args[1], bytes) else str(args[1])
+        return sha in self.retry_safe
 
     def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Pipeline:
         return LanePipeline(
@@ -281,10 +351,7 @@ class LanePipeline(Pipeline):
         if not stack:
             return []
         try:
-            if self.is_transaction or self.explicit_transaction:
-                answers = await self._transaction(stack)
-            else:
-                answers = await self.lane.call_many([args for args, _ in stack])
+            answers = await self._answers(stack)
             if raise_on_error:
                 self.raise_first_error(stack, answers)
             parsed = [
@@ -296,6 +363,21 @@ class LanePipeline(Pipeline):
             return [await v if inspect.isawaitable(v) else v for v in parsed]
         finally:
             await self.reset()
+
+    async def _answers(self, stack: list[Any]) -> list[Any]:
+        """Every answer, the whole pipeline sent again while it certainly did not run."""
+        retry = Retry(self.lane._timeout_s or 0.0)
+        while True:
+            try:
+                if self.is_transaction or self.explicit_transaction:
+                    return await self._transaction(stack)
+                return await self.lane.call_many([args for args, _ in stack])
+            except (RedisConnectionError, ResponseError) as error:
+                reads = isinstance(error, RedisConnectionError) and all(
+                    resendable(args) for args, _ in stack
+                )
+                if not ((never_ran(error) or reads) and await retry.again(error)):
+                    raise
 
     async def _transaction(self, stack: list[Any]) -> list[Any]:
         commands = [("MULTI",), *(args for args, _ in stack), ("EXEC",)]
