@@ -7,8 +7,9 @@ import { mountCanned } from "./canned.js";
 import { agentSocketUrl, CLOSE_BAD_TOKEN, CLOSE_REPLACED, Connection } from "./connection.js";
 import { mountConversations } from "./conversations.js";
 import { setText } from "./dom.js";
-import { customerName, duration } from "./format.js";
+import { customerName } from "./format.js";
 import { mountHistory } from "./history.js";
+import { addProblem, showConnection } from "./notices.js";
 import { createI18n, pickLanguage } from "./i18n.js";
 import { Alerts } from "./notify.js";
 import { mountOffers } from "./offers.js";
@@ -93,20 +94,7 @@ function main() {
   const announce = (text) => setText($("announcer"), text);
   const whoOf = (conversation) => customerName(conversation && conversation.customer, t);
 
-  function problem(text) {
-    const box = $("problems");
-    const line = document.createElement("p");
-    line.textContent = text;
-    const dismiss = document.createElement("button");
-    dismiss.type = "button";
-    dismiss.className = "link";
-    dismiss.textContent = "×";
-    dismiss.setAttribute("aria-label", t("problems.dismiss"));
-    dismiss.addEventListener("click", () => line.remove());
-    line.append(" ", dismiss);
-    box.append(line);
-    while (box.children.length > 3) box.firstElementChild.remove();
-  }
+  const problem = (text) => addProblem($("problems"), text, t);
 
   store.addEventListener("change", (event) => {
     const d = event.detail;
@@ -180,11 +168,8 @@ function main() {
     $("banner").hidden = false;
   }
 
-  function showConnection(detail) {
-    const el = $("connection");
-    el.dataset.state = detail.state;
-    const key = { open: "conn.open", waiting: "conn.waiting", stopped: "conn.stopped" }[detail.state] || "conn.connecting";
-    setText(el, t(key, { time: duration((detail.retryInMs || 0) + 999, t) }));
+  function onConnection(detail) {
+    showConnection($("connection"), detail, t);
     if (detail.state === "open") $("banner").hidden = true;
   }
 
@@ -223,7 +208,7 @@ function main() {
       }
       store.apply(event.detail.frame);
     });
-    connection.addEventListener("state", (event) => showConnection(event.detail));
+    connection.addEventListener("state", (event) => onConnection(event.detail));
     connection.addEventListener("stopped", (event) => {
       const { code } = event.detail;
       if (code === CLOSE_REPLACED) {

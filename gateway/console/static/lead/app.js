@@ -3,8 +3,8 @@
 // console's sign-in (../app.js) comes here when a token is a lead's.
 
 import { CLOSE_BAD_TOKEN, CLOSE_UNSUPPORTED, Connection, supervisorSocketUrl } from "../connection.js";
-import { h, setText } from "../dom.js";
-import { duration } from "../format.js";
+import { setText } from "../dom.js";
+import { addProblem, showConnection } from "../notices.js";
 import { mountBoard } from "./board.js";
 import { Requests } from "./requests.js";
 import { mountSearch } from "./search.js";
@@ -31,15 +31,7 @@ export function startLead({ token, i18n, onWelcome, onRefused, onSignOut }) {
   const send = (frame) => (connection ? connection.send(frame) : false);
   const announce = (text) => setText($("lead-announcer"), text);
 
-  function problem(error) {
-    const box = $("lead-problems");
-    const line = h("p", { text: t("error.prefix", { code: error.code, detail: error.detail }) });
-    const dismiss = h("button", { type: "button", class: "link", text: "×", "aria-label": t("problems.dismiss") });
-    dismiss.addEventListener("click", () => line.remove());
-    line.append(" ", dismiss);
-    box.append(line);
-    while (box.children.length > 3) box.firstElementChild.remove();
-  }
+  const problem = (error) => addProblem($("lead-problems"), t("error.prefix", { code: error.code, detail: error.detail }), t);
 
   const board = mountBoard({
     queuesBody: $("board-queues").tBodies[0],
@@ -121,19 +113,12 @@ export function startLead({ token, i18n, onWelcome, onRefused, onSignOut }) {
     },
   };
 
-  function showConnection(detail) {
-    const el = $("lead-connection");
-    el.dataset.state = detail.state;
-    const key = { open: "conn.open", waiting: "conn.waiting", stopped: "conn.stopped" }[detail.state] || "conn.connecting";
-    setText(el, t(key, { time: duration((detail.retryInMs || 0) + 999, t) }));
-  }
-
   connection = new Connection(supervisorSocketUrl(), token);
   connection.addEventListener("frame", (event) => {
     const handler = handlers[event.detail.frame.type];
     if (handler) handler(event.detail.frame);
   });
-  connection.addEventListener("state", (event) => showConnection(event.detail));
+  connection.addEventListener("state", (event) => showConnection($("lead-connection"), event.detail, t));
   connection.addEventListener("stopped", (event) => {
     const { code } = event.detail;
     root.hidden = true;
