@@ -1,5 +1,8 @@
-"""Identifiers that sort by creation time, so that equal-priority conversations enqueued in
-the same millisecond still leave the queue in arrival order."""
+"""Identifiers that sort by creation time to the millisecond: a listing sorted by id is
+roughly chronological, and ids made in different processes never collide. Within one
+millisecond the random tail decides, so ids do not record arrival order there; the queues
+order by their own score (priority, then enqueue time) and break ties by id only to be
+deterministic."""
 
 from __future__ import annotations
 
