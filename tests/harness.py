@@ -177,12 +177,23 @@ async def customer(
         yield client
 
 
-async def accept_offer(agent_socket: Client) -> str:
-    """Accept the next offer on an agent's socket; the id of the conversation assigned."""
-    offer = await agent_socket.expect("offer")
-    await agent_socket.send(type="accept", offer_id=offer["offer_id"])
-    assigned = await agent_socket.expect("assigned")
-    return assigned["conversation"]["id"]
+async def accept_offer(agent_socket: Client, timeout: float = 30.0) -> str:  # noqa: ASYNC109
+    """Accept the next offer on an agent's socket; the id of the conversation assigned.
+
+    On a busy machine an accept can arrive after a short offer timeout: the offer is then
+    revoked and the conversation offered again, so this takes the next offer until one is
+    assigned (what an agent would do) instead of depending on how fast the machine is."""
+    async with asyncio.timeout(timeout):
+        while True:
+            offer = await agent_socket.expect("offer", timeout=timeout)
+            await agent_socket.send(type="accept", offer_id=offer["offer_id"])
+            conversation = offer["conversation"]["id"]
+            while True:
+                frame = await agent_socket.expect(("assigned", "offer_revoked"), timeout=timeout)
+                if frame["type"] == "assigned" and frame["conversation"]["id"] == conversation:
+                    return conversation
+                if frame["type"] == "offer_revoked" and frame["offer_id"] == offer["offer_id"]:
+                    break
 
 
 async def admin_ready(admin_port: int) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from harness import Client, GatewayProcess, connect
+from harness import Client, GatewayProcess, accept_offer, connect
 from helpers import free_port, wait_until
 from obs_support import NO_PROMETHEUS, RULES, dashboard_expressions
 
@@ -199,10 +199,7 @@ async def traffic(gw1: GatewayProcess, gw2: GatewayProcess, stack: contextlib.As
     alice = await hello(gw1.ws_url("/agent/ws"), stack, token="tok-alice", protocol=1)
     held = []
     while len(held) < 2:
-        offer = await alice.expect("offer")
-        await alice.send(type="accept", offer_id=offer["offer_id"])
-        assigned = await alice.expect("assigned")
-        held.append(assigned["conversation"]["id"])
+        held.append(await accept_offer(alice))
     for i, conversation in enumerate(held):
         await alice.send(
             type="reply", conversation_id=conversation, text="Hello!", client_msg_id=f"r{i}"
@@ -214,9 +211,7 @@ async def traffic(gw1: GatewayProcess, gw2: GatewayProcess, stack: contextlib.As
     # A customer answered within the SLA, now that alice is there.
     late = await hello(gw2.ws_url("/webchat/ws"), stack, visitor_token=None)
     await late.send(type="message", text="quick question")
-    offer = await alice.expect("offer")
-    await alice.send(type="accept", offer_id=offer["offer_id"])
-    await alice.expect("assigned")
+    await accept_offer(alice)
 
     async with aiohttp.ClientSession() as http:
         for gateway in (gw1, gw2):
