@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-from harness import agent, agent_client, customer, make_config, running
+from harness import accept_offer, agent, agent_client, customer, make_config, running
 
 from adapters.fake import FakeAdapter
 
@@ -400,25 +400,27 @@ async def test_business_hours_hold_or_hand_over(tenant, redis_url, after_hours_q
 
 
 async def test_queue_position_updates_with_an_estimate(tenant, redis_url):
-    config = make_config(tenant, agents=[chat_agent("alice", capacity=1)], routing=FAST)
+    # Two accepts are recorded before anyone's place changes, so the estimate is there
+    # whenever the position sweep runs (it tells a customer on change only).
+    config = make_config(tenant, agents=[chat_agent("alice", capacity=2)], routing=FAST)
     async with (
         running(config, redis_url) as gw,
         agent_client(gw, "alice") as alice,
         customer(gw) as first,
         customer(gw) as second,
         customer(gw) as third,
+        customer(gw) as fourth,
     ):
         await first.send(type="message", text="1")
-        offer = await alice.expect("offer")
-        await alice.send(type="accept", offer_id=offer["offer_id"])
+        held = await accept_offer(alice)
         await second.send(type="message", text="2")
-        await second.expect("queue", position=1)
+        await accept_offer(alice)
         await third.send(type="message", text="3")
-        await third.expect("queue", position=2)
-        await alice.send(type="close", conversation_id=offer["conversation"]["id"])
-        offer = await alice.expect("offer")
-        await alice.send(type="accept", offer_id=offer["offer_id"])
-        moved = await third.expect("queue", position=1, timeout=5)
+        await third.expect("queue", position=1)
+        await fourth.send(type="message", text="4")
+        await fourth.expect("queue", position=2)
+        await alice.send(type="close", conversation_id=held)
+        moved = await fourth.expect("queue", position=1)
         # Two accepts a moment apart: a fast queue, so a short estimate.
         assert moved["eta_s"] is not None and moved["eta_s"] >= 0
 
