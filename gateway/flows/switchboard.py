@@ -22,6 +22,7 @@ from gateway.agents.sessions import AgentSessions
 from gateway.config import AgentConfig, Config
 from gateway.flows.clock import Clock, wall_clock_ms
 from gateway.flows.closing import Closing
+from gateway.flows.deadlines import DeadlineAlerts
 from gateway.flows.dispatcher import Dispatcher
 from gateway.flows.ingest import Ingester
 from gateway.flows.outbound import ToAgents, ToCustomers
@@ -120,6 +121,14 @@ class Switchboard:
             dispatcher=self.dispatcher,
             closing=self.closing,
             clock=clock,
+            deadlines=DeadlineAlerts(
+                router=router,
+                metrics=metrics,
+                to_agents=self.to_agents,
+                dispatcher=self.dispatcher,
+                tap=self.tap,
+                clock=clock,
+            ),
         )
 
         # What callers call: each name is the part's own method, so there is one
