@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from adapters.model import Customer, Message
-from gateway.config import AgentConfig, CoreConfig, with_defaults
+from gateway.config import AgentConfig, CoreConfig, parse_config, with_defaults
+from gateway.config_errors import ConfigError
 from presence.registry import Presence
 from router.config import GradeConfig, OnDeadline, QueueConfig
 from router.engine import Router
@@ -129,3 +132,31 @@ async def test_first_reply_cancels_first_response_and_close_cancels_all(redis, t
     assert await router.fire_timers(NOW + 60_000) == []
     states = {d.kind: d.state for d in (await router.conversation(conv)).deadlines}
     assert states == {"first_response": "met", "resolve": "met"}
+
+
+@pytest.mark.parametrize(
+    ("grade_fields", "key", "problem"),
+    [
+        ({"on_deadline": {"action": "raise_priority"}}, "on_deadline.priority", "priority"),
+        ({"on_deadline": {"action": "move_to_queue"}}, "on_deadline.queue", "queue"),
+        (
+            {"on_deadline": {"action": "move_to_queue", "queue": "nowhere"}},
+            "on_deadline.queue",
+            "'nowhere'",
+        ),
+        ({"first_response_s": 60, "resolve_s": 30}, "resolve_s", "first_response_s"),
+    ],
+)
+def test_a_grades_deadlines_are_checked_and_named(grade_fields, key, problem):
+    grades = [{"name": "A", "priority": 9, "sla_s": 30, **grade_fields}]
+    with pytest.raises(ConfigError) as raised:
+        parse_config({"queues": [{"name": "q"}], "grades": grades}, "z.toml", {}, env={})
+    assert (raised.value.table, raised.value.key) == ('grades "A"', key)
+    assert problem in raised.value.problem
+
+
+def test_an_unknown_action_is_refused_naming_it():
+    grades = [{"name": "A", "priority": 9, "sla_s": 30, "on_deadline": {"action": "panic"}}]
+    with pytest.raises(ConfigError) as raised:
+        parse_config({"queues": [{"name": "q"}], "grades": grades}, "z.toml", {}, env={})
+    assert "on_deadline.action" in str(raised.value)
