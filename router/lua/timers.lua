@@ -101,9 +101,12 @@ local function deadline_timer(member, kind, conv, state, route)
   local first_time = not dl[which .. 'x']
   if first_time then dl[which .. 'x'] = now end
   local outcome = dl.a
-  if dl.a == 'raise_priority' and dl.p and route.p < dl.p then
-    route.p = dl.p
-    if state == 'queued' and queues[route.q] then rescore(conv, route) end
+  if dl.a == 'raise_priority' and dl.p then
+    if route.p < dl.p then route.p = dl.p end
+    -- Its place in line is the queue's score: a queue closed now is rescored once it opens.
+    if state == 'queued' then
+      if queues[route.q] then rescore(conv, route) else later(member, now + lease) end
+    end
   elseif dl.a == 'move_to_queue' and dl.q and route.q ~= dl.q then
     if state == 'queued' and queues[route.q] and queues[dl.q] then
       local before = queue_config(KEYS[4], cache, route.q)

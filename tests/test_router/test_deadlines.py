@@ -160,3 +160,19 @@ def test_an_unknown_action_is_refused_naming_it():
     with pytest.raises(ConfigError) as raised:
         parse_config({"queues": [{"name": "q"}], "grades": grades}, "z.toml", {}, env={})
     assert "on_deadline.action" in str(raised.value)
+
+
+async def test_raise_priority_in_a_queue_closed_now_rescores_once_it_opens(redis, tenant):
+    router, _ = await start(redis, tenant)
+    graded = grade(remind_before_s=0.0, on_deadline=OnDeadline(action="raise_priority", priority=9))
+    conv = await complaint(router, "eve", NOW, graded)
+    closed_now: list[str] = ["senior"]  # general is closed at the deadline
+    assert fired(await router.fire_timers(NOW + 10_000, closed_now)) == [
+        ("complaint_deadline", conv, "first_response|raise_priority")
+    ]
+    assert (await router.conversation(conv)).priority == 9
+    assert await redis.zscore(router.keys.queue("general"), conv) != NOW
+    # Open again: the leased timer puts it in its place, and says nothing more.
+    assert await router.fire_timers(NOW + 16_000) == []
+    assert await redis.zscore(router.keys.queue("general"), conv) == NOW
+    assert await router.fire_timers(NOW + 60_000) == []
