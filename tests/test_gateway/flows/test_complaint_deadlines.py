@@ -134,3 +134,46 @@ async def test_a_held_complaint_moves_to_the_grades_queue_at_its_deadline(
         alert = await lin.expect("deadline", timeout=10, stage="missed")
         assert (alert["queue"], alert["agent"]) == ("general", "alice")
         assert not [f for f in alice.frames if f["type"] == "deadline" and f["stage"] == "reminder"]
+
+
+async def test_the_first_reply_meets_the_first_deadline_and_the_close_the_other(
+    tenant, redis_url, redis
+):
+    # Deadlines far enough off that nothing fires: the test reads what the reply and the
+    # close took away, in Redis and in the admin API.
+    overrides = tables({"action": "notify_leads"}, first_response_s=30.0, resolve_s=60.0)
+    async with (
+        centre(tenant, redis_url, **overrides) as gw,
+        agent_client(gw, "alice") as alice,
+        customer(gw) as visitor,
+    ):
+        await visitor.send(type="message", text=COMPLAINT)
+        conversation_id = (await alice.expect("assigned", timeout=10))["conversation"]["id"]
+        timers = f"zt:{{{tenant}}}:timers:conv"
+
+        async def kinds() -> set[str]:
+            members = await redis.zrange(timers, 0, -1)
+            return {
+                m.decode().split("|")[0] for m in members if m.decode().endswith(conversation_id)
+            }
+
+        assert {"first_remind", "first_due", "resolve_remind", "resolve_due"} <= await kinds()
+        await alice.send(
+            type="reply", conversation_id=conversation_id, text="您好", client_msg_id="r1"
+        )
+        await alice.expect("reply_ack", client_msg_id="r1")
+        assert not {"first_remind", "first_due"} & await kinds()
+        assert {"resolve_remind", "resolve_due"} <= await kinds()
+        view = await admin_get(gw, f"/api/conversations/{conversation_id}")
+        assert {d["kind"]: d["state"] for d in view["deadlines"]} == {
+            "first_response": "met",
+            "resolve": "pending",
+        }
+        await alice.send(type="close", conversation_id=conversation_id)
+        await alice.expect("closed", conversation_id=conversation_id)
+        assert not {"resolve_remind", "resolve_due"} & await kinds()
+        view = await admin_get(gw, f"/api/conversations/{conversation_id}")
+        assert {d["kind"]: d["state"] for d in view["deadlines"]} == {
+            "first_response": "met",
+            "resolve": "met",
+        }
