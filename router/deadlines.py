@@ -28,7 +28,8 @@ def _ms(seconds: float) -> int:
 
 
 def route_deadlines(grade: GradeConfig | None, opened_ms: int) -> RouteDeadlines | None:
-    """The deadlines a conversation of this grade opens with; None when it has none."""
+    """The deadlines a conversation of this grade opens with (or gets when an edit makes it
+    a complaint: deadlines.lua), from ``opened_ms``; None when the grade has none."""
     if grade is None or (grade.first_response_s is None and grade.resolve_s is None):
         return None
     on = grade.on_deadline
@@ -38,19 +39,20 @@ def route_deadlines(grade: GradeConfig | None, opened_ms: int) -> RouteDeadlines
         priority=on.priority if on.action == "raise_priority" else None,
         queue=on.queue if on.action == "move_to_queue" else None,
         remind_before_ms=_ms(grade.remind_before_s),
+        from_ms=opened_ms,
         first_due_ms=None if first is None else opened_ms + _ms(first),
         resolve_due_ms=None if resolve is None else opened_ms + _ms(resolve),
     )
 
 
-def remind_at_ms(due_ms: int, deadlines: RouteDeadlines, opened_ms: int) -> int | None:
+def remind_at_ms(due_ms: int, deadlines: RouteDeadlines) -> int | None:
     """When a deadline's reminder goes out: remind_before_s ahead; none when that is not
-    after the opening (a reminder as the complaint arrives tells nobody anything)."""
+    after the start (a reminder as the complaint arrives tells nobody anything)."""
     at = due_ms - deadlines.remind_before_ms
-    return at if deadlines.remind_before_ms > 0 and at > opened_ms else None
+    return at if deadlines.remind_before_ms > 0 and at > deadlines.from_ms else None
 
 
-def deadline_timers(deadlines: RouteDeadlines | None, opened_ms: int) -> list[str | int]:
+def deadline_timers(deadlines: RouteDeadlines | None) -> list[str | int]:
     """The timers for ingest: kind, due ms, ..."""
     if deadlines is None:
         return []
@@ -61,7 +63,7 @@ def deadline_timers(deadlines: RouteDeadlines | None, opened_ms: int) -> list[st
     ):
         if due is None:
             continue
-        at = remind_at_ms(due, deadlines, opened_ms)
+        at = remind_at_ms(due, deadlines)
         if at is not None:
             timers += [remind, at]
         timers += [kind, due]
@@ -72,9 +74,7 @@ def _at(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-def deadline_views(
-    deadlines: RouteDeadlines | None, state: ConversationState, opened_ms: int
-) -> list[Deadline]:
+def deadline_views(deadlines: RouteDeadlines | None, state: ConversationState) -> list[Deadline]:
     """The deadlines as agents and the admin API see them, with what became of each."""
     if deadlines is None:
         return []
@@ -92,7 +92,7 @@ def deadline_views(
             first_state = "reminded"
         else:
             first_state = "pending"
-        views.append(_view("first_response", first, deadlines, opened_ms, first_state))
+        views.append(_view("first_response", first, deadlines, first_state))
     if resolve is not None:
         resolve_state: DeadlineState
         if deadlines.resolve_missed_ms is not None:
@@ -103,14 +103,12 @@ def deadline_views(
             resolve_state = "reminded"
         else:
             resolve_state = "pending"
-        views.append(_view("resolve", resolve, deadlines, opened_ms, resolve_state))
+        views.append(_view("resolve", resolve, deadlines, resolve_state))
     return views
 
 
-def _view(
-    kind: str, due: int, deadlines: RouteDeadlines, opened_ms: int, state: DeadlineState
-) -> Deadline:
-    remind = remind_at_ms(due, deadlines, opened_ms)
+def _view(kind: str, due: int, deadlines: RouteDeadlines, state: DeadlineState) -> Deadline:
+    remind = remind_at_ms(due, deadlines)
     return Deadline(
         kind="first_response" if kind == "first_response" else "resolve",
         due_at=_at(due),

@@ -50,7 +50,7 @@ class Ingestion(RouterCore):
             route.last_agent_field = base_field  # the last agent is the customer's, across threads
         encoded = encode(message)
         timers = waiting_timers(queue, placement.waits_from_ms or now_ms)
-        timers += deadline_timers(route.deadlines, now_ms)
+        timers += deadline_timers(route.deadlines)
         for _ in range(8):
             new_conversation = new_id("c", now_ms)
             conv = expected or reopen or new_conversation

@@ -56,5 +56,5 @@ def conversation_of(
         transferred_from=route.transferred_from,
         leave_message=bool(route.leave_message),
         sla_s=route.sla_s,
-        deadlines=deadline_views(route.deadlines, state, route.enqueued_ms),
+        deadlines=deadline_views(route.deadlines, state),
     )

@@ -26,6 +26,7 @@ class RouteDeadlines(msgspec.Struct, kw_only=True, omit_defaults=True):
     priority: int | None = msgspec.field(default=None, name="p")  # raise_priority's
     queue: str | None = msgspec.field(default=None, name="q")  # move_to_queue's
     remind_before_ms: int = msgspec.field(default=0, name="b")
+    from_ms: int = msgspec.field(default=0, name="s")  # when they started: the opening
     first_due_ms: int | None = msgspec.field(default=None, name="f")
     resolve_due_ms: int | None = msgspec.field(default=None, name="r")
     first_replied_ms: int | None = msgspec.field(default=None, name="fm")

@@ -176,3 +176,29 @@ async def test_raise_priority_in_a_queue_closed_now_rescores_once_it_opens(redis
     assert await router.fire_timers(NOW + 16_000) == []
     assert await redis.zscore(router.keys.queue("general"), conv) == NOW
     assert await router.fire_timers(NOW + 60_000) == []
+
+
+async def test_an_edit_that_makes_a_complaint_starts_its_deadlines_from_the_edit(redis, tenant):
+    router, _ = await start(redis, tenant)
+    sent = datetime.fromtimestamp(NOW / 1000, UTC)
+    calm = Message(id=new_id("m", NOW), direction="in", text="five stars", sent_at=sent)
+    result = await router.ingest(
+        "webchat", "default", "rev-1", Customer(id="fay"), calm, NOW,
+        Placement(queue="general", priority=0),
+    )  # fmt: skip
+    conv = result.conversation_id
+    assert (await router.conversation(conv)).deadlines == []
+    graded = grade(remind_before_s=0.0)
+    angry = Placement(queue="general", priority=5, grade="A", grade_config=graded, basis="a")
+    assert (await router.replace(conv, angry, NOW + 60_000)).moved
+    assert await router.start_deadlines(conv, graded, NOW + 60_000)
+    # Counted from the edit; a second edit keeps the deadlines the first started.
+    assert not await router.start_deadlines(conv, graded, NOW + 70_000)
+    [view] = (await router.conversation(conv)).deadlines
+    assert view.due_at == datetime.fromtimestamp((NOW + 70_000) / 1000, UTC)
+    assert await router.fire_timers(NOW + 69_999) == []
+    assert fired(await router.fire_timers(NOW + 70_000)) == [
+        ("complaint_deadline", conv, "first_response|notify_leads")
+    ]
+    await router.close(conv, None, NOW + 80_000)
+    assert not await router.start_deadlines(conv, graded, NOW + 90_000)
