@@ -38,11 +38,13 @@ export function mountConversations({ list, empty, store, select, t, lang }) {
       last: h("span", { class: "last" }),
       due: h("span", { class: "due" }),
     };
+    refs.dueLine = h("span", { class: "line" }, refs.due);
     const button = h(
       "button",
       { type: "button", class: "conversation-item" },
       h("span", { class: "line" }, refs.name, refs.unread),
-      h("span", { class: "line" }, refs.channel, refs.due, refs.wait),
+      h("span", { class: "line" }, refs.channel, refs.wait),
+      refs.dueLine,
       refs.last,
     );
     button.addEventListener("click", () => select(id));
@@ -64,7 +66,7 @@ export function mountConversations({ list, empty, store, select, t, lang }) {
     const slaMs = c.sla_s ? c.sla_s * 1000 : null;
     r.wait.classList.toggle("late", since !== null && slaMs !== null && store.now() - since > slaMs);
     const next = nextDeadline(c.deadlines, store.now());
-    r.due.hidden = !next;
+    r.dueLine.hidden = !next;
     if (next) {
       const what = t(`deadline.${next.kind}`);
       setText(r.due, next.overdue ? t("deadline.overdue", { what }) : t("deadline.due", { what, time: clock(next.due, lang) }));
