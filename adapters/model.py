@@ -119,6 +119,21 @@ class Reclassified(msgspec.Struct, kw_only=True, frozen=True):
     to_queue: str | None = None
 
 
+DeadlineKind = Literal["first_response", "resolve"]
+# pending: not due yet; reminded: its reminder went out; met: answered (first response) or
+# closed (resolution) in time; missed: it passed; closed: closed before any first response.
+DeadlineState = Literal["pending", "reminded", "met", "missed", "closed"]
+
+
+class Deadline(msgspec.Struct, kw_only=True):
+    """A graded complaint's deadline (超时提醒), counted from the conversation's opening."""
+
+    kind: DeadlineKind
+    due_at: datetime
+    remind_at: datetime | None  # None: the grade sends no reminder
+    state: DeadlineState
+
+
 class Conversation(msgspec.Struct, kw_only=True):
     """A conversation as an agent sees it: metadata, routing state and recent messages."""
 
@@ -137,3 +152,4 @@ class Conversation(msgspec.Struct, kw_only=True):
     transferred_from: str | None = None
     leave_message: bool = False
     sla_s: float | None = None  # a grade's SLA; None: the queue's
+    deadlines: list[Deadline] = []  # a graded complaint's, when its grade has any

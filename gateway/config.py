@@ -12,7 +12,7 @@ import hmac
 import os
 import re
 import tomllib
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -272,11 +272,15 @@ def _no_queue(name: str, names: Iterable[str]) -> str:
 
 def _named(table: str, core: CoreConfig) -> str:
     """router.config names entries by index (``queues[0]``); errors name them by name."""
-    match = re.fullmatch(r"(queues|rules)\[(\d+)\]", table)
+    match = re.fullmatch(r"(queues|rules|grades)\[(\d+)\]", table)
     if match is None:
         return table
     index = int(match.group(2))
-    items = core.queues if match.group(1) == "queues" else core.rules
+    items: Sequence[QueueConfig | RuleConfig | GradeConfig] = {
+        "queues": core.queues,
+        "rules": core.rules,
+        "grades": core.grades,
+    }[match.group(1)]
     return entry(match.group(1), index, items[index].name)
 
 

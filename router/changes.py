@@ -8,8 +8,12 @@ from __future__ import annotations
 import json
 import time
 
+import msgspec
+
 from adapters.model import Message, Reclassified
+from router.config import GradeConfig
 from router.core import RouterCore, conversation_refusals, encode, ms, refuse
+from router.deadlines import deadline_timers, route_deadlines
 from router.reads import text
 from router.results import ClosedOutcome, Placement, ReplyStored
 
@@ -87,6 +91,22 @@ class ConversationChanges(RouterCore):
         )
         refuse(reply, unknown_queue=("unknown_queue", f"no queue named {placement.queue!r}"))
         return _reclassified([text(item) for item in reply])
+
+    async def start_deadlines(
+        self, conversation_id: str, grade: GradeConfig | None, now_ms: int
+    ) -> bool:
+        """Give a conversation an edit made a graded complaint (replace moved it) the grade's
+        deadlines, from now; whether it got them (not when it had some, or has closed)."""
+        deadlines = route_deadlines(grade, now_ms)
+        if deadlines is None:
+            return False
+        reply = await self._scripts.run(
+            "deadlines",
+            conversation=conversation_id,
+            deadlines=msgspec.json.encode(deadlines),
+            timer_items=deadline_timers(deadlines),
+        )
+        return bool(reply)
 
     async def add_reply(
         self, conversation_id: str, agent: str, client_msg_id: str, message: Message, now_ms: int

@@ -14,6 +14,7 @@ import msgspec
 Strategy = Literal["least_loaded", "longest_idle", "round_robin"]
 AfterMaxWait = Literal["none", "auto_reply", "leave_message", "close"]
 OnAgentGone = Literal["requeue", "keep"]
+DeadlineAction = Literal["raise_priority", "move_to_queue", "notify_leads"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Level = Annotated[int, msgspec.Meta(ge=1, le=5)]
 Priority = Annotated[int, msgspec.Meta(ge=0, le=9)]
@@ -111,12 +112,28 @@ class RuleConfig(Strict):
     grade: str | None = None
 
 
+class OnDeadline(Strict):
+    """What a complaint's missed deadline does (besides the metric and the frames to the
+    agent and the leads, which every action has): raise the priority to ``priority``, move
+    the conversation to ``queue``, or only tell the leads."""
+
+    action: DeadlineAction = "notify_leads"
+    priority: Priority | None = None  # raise_priority: the priority it gets
+    queue: str | None = None  # move_to_queue: the queue it goes to
+
+
 class GradeConfig(Strict):
-    """A complaint grade (投诉分级) and what it means for priority and SLA."""
+    """A complaint grade (投诉分级) and what it means for priority and SLA, and its
+    deadlines (超时提醒): the first response and the resolution, counted from the opening,
+    each with a reminder ``remind_before_s`` ahead and ``on_deadline`` when it passes."""
 
     name: str
     priority: Priority
     sla_s: Seconds
+    first_response_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    resolve_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    remind_before_s: Seconds = 60.0
+    on_deadline: OnDeadline = msgspec.field(default_factory=OnDeadline)
 
 
 class RoutingConfig(Strict):
@@ -202,6 +219,8 @@ def check_routing_tables(
     grade_names = {g.name for g in grades}
     if len(grade_names) != len(grades):
         raise NamedError("grades", "name", "grade names must be unique")
+    for i, grade in enumerate(grades):
+        _check_deadlines(f"grades[{i}]", grade, names)
     if len({r.name for r in rules}) != len(rules):
         raise NamedError("rules", "name", "rule names must be unique")
     for i, rule in enumerate(rules):
@@ -214,3 +233,20 @@ def check_routing_tables(
         problem = check_schedule(schedule)
         if problem is not None:
             raise NamedError(f"hours.{name}", problem[0], problem[1])
+
+
+def _check_deadlines(where: str, grade: GradeConfig, queues: set[str]) -> None:
+    on = grade.on_deadline
+    if on.action == "raise_priority" and on.priority is None:
+        raise NamedError(where, "on_deadline.priority", "raise_priority needs the priority")
+    if on.action == "move_to_queue":
+        if on.queue is None:
+            raise NamedError(where, "on_deadline.queue", "move_to_queue needs the queue")
+        if on.queue not in queues:
+            raise NamedError(where, "on_deadline.queue", f"no queue named {on.queue!r}")
+    if (
+        grade.first_response_s is not None
+        and grade.resolve_s is not None
+        and grade.resolve_s < grade.first_response_s
+    ):
+        raise NamedError(where, "resolve_s", "must not come before first_response_s")

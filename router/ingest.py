@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from adapters.model import Customer, Message
 from router.core import RouterCore, encode, ms
+from router.deadlines import deadline_timers, route_deadlines
 from router.ids import new_id
 from router.keys import customer_field
 from router.models import ConversationMeta
@@ -49,6 +50,7 @@ class Ingestion(RouterCore):
             route.last_agent_field = base_field  # the last agent is the customer's, across threads
         encoded = encode(message)
         timers = waiting_timers(queue, placement.waits_from_ms or now_ms)
+        timers += deadline_timers(route.deadlines)
         for _ in range(8):
             new_conversation = new_id("c", now_ms)
             conv = expected or reopen or new_conversation
@@ -121,6 +123,7 @@ class Ingestion(RouterCore):
             sla_s=placement.sla_s,
             waits_from_ms=placement.waits_from_ms,
             basis=placement.basis,
+            deadlines=route_deadlines(placement.grade_config, now_ms),
         )
         agent, _, since = last_agent.partition("|")
         window = ms(self.settings.returning_customer_window_s)

@@ -8,6 +8,7 @@ from datetime import datetime
 import msgspec
 
 from adapters.model import Conversation, ConversationState, Customer, Message
+from router.deadlines import deadline_views
 from router.route import Route
 
 
@@ -55,4 +56,5 @@ def conversation_of(
         transferred_from=route.transferred_from,
         leave_message=bool(route.leave_message),
         sla_s=route.sla_s,
+        deadlines=deadline_views(route.deadlines, state),
     )

@@ -113,5 +113,6 @@ class Placer:
             sla_s=decision.sla_s,
             waits_from_ms=waits_from_ms,
             basis=basis,
+            grade_config=decision.grade_config,
         )
         return Placed(placement=placement, closed_notice=notice)

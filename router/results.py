@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from adapters.model import Message, Reclassified
+from router.config import GradeConfig
 
 
 class Placement(msgspec.Struct, kw_only=True):
@@ -22,6 +23,8 @@ class Placement(msgspec.Struct, kw_only=True):
     # waiting conversation afresh on the same basis (an edit that classifies the same) leaves
     # it alone, escalation steps and ageing included. None: always placed afresh.
     basis: str | None = None
+    # The grade's table when it has one: its deadlines start when the conversation opens.
+    grade_config: GradeConfig | None = None
 
 
 class RoutingError(Exception):

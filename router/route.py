@@ -17,6 +17,25 @@ from __future__ import annotations
 import msgspec
 
 
+class RouteDeadlines(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A complaint's deadlines (``dl`` in the route): set by ingest from the grade, then
+    marked by the scripts (reply: the first response; timers: a reminder sent, a deadline
+    missed), so that what happened is read from one place and never decided twice."""
+
+    action: str = msgspec.field(name="a")  # the grade's on_deadline action
+    priority: int | None = msgspec.field(default=None, name="p")  # raise_priority's
+    queue: str | None = msgspec.field(default=None, name="q")  # move_to_queue's
+    remind_before_ms: int = msgspec.field(default=0, name="b")
+    from_ms: int = msgspec.field(default=0, name="s")  # when they started: the opening
+    first_due_ms: int | None = msgspec.field(default=None, name="f")
+    resolve_due_ms: int | None = msgspec.field(default=None, name="r")
+    first_replied_ms: int | None = msgspec.field(default=None, name="fm")
+    first_reminded_ms: int | None = msgspec.field(default=None, name="fw")
+    first_missed_ms: int | None = msgspec.field(default=None, name="fx")
+    resolve_reminded_ms: int | None = msgspec.field(default=None, name="rw")
+    resolve_missed_ms: int | None = msgspec.field(default=None, name="rx")
+
+
 class Route(msgspec.Struct, kw_only=True, omit_defaults=True):
     # Always there: the ingest script stores them and no script removes them.
     queue: str = msgspec.field(name="q")
@@ -48,6 +67,8 @@ class Route(msgspec.Struct, kw_only=True, omit_defaults=True):
     leave_message: int = msgspec.field(default=0, name="lm")
     transfer_note: str | None = msgspec.field(default=None, name="tn")
     transferred_from: str | None = msgspec.field(default=None, name="tf")
+    # A graded complaint's deadlines, when its grade has any (router/deadlines.py).
+    deadlines: RouteDeadlines | None = msgspec.field(default=None, name="dl")
 
 
 # Not strict: an integral float (as cjson may write a number) decodes into an int field.

@@ -123,6 +123,7 @@ class Decision(msgspec.Struct, kw_only=True):
     grade: str | None = None
     sla_s: float | None = None
     rule: str | None = None  # the matching rule's name, for logs and metrics
+    grade_config: GradeConfig | None = None  # the grade's table, for its deadlines
 
 
 def normalise(text: str) -> str:
@@ -198,6 +199,7 @@ class Classifier:
                 grade=rule.grade,
                 sla_s=grade.sla_s if grade is not None else None,
                 rule=rule.name,
+                grade_config=grade,
             )
             self._rules.append(_Rule(rule, decision))
 
@@ -250,4 +252,5 @@ def _copy(decision: Decision) -> Decision:
         grade=decision.grade,
         sla_s=decision.sla_s,
         rule=decision.rule,
+        grade_config=decision.grade_config,
     )

@@ -126,7 +126,14 @@ NOTE = LuaContract(
     args=("conversation", "agent", "note", "keep"),
 )
 
+DEADLINES = LuaContract(
+    "deadlines",
+    keys=("state", "route", "timers"),
+    args=("conversation", "deadlines"),
+    more_args=("timer_items",),
+)
+
 CONTRACTS = (
     INGEST, DISPATCH, RELEASE, ACCEPT, CLOSE, REPLY, EXPIRE_AGENTS, TIMERS, TRANSFER, REPLACE,
-    PURGE, NOTE,
+    PURGE, NOTE, DEADLINES,
 )  # fmt: skip

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import msgspec
 
-from adapters.model import Conversation
+from adapters.model import Conversation, Deadline
 from gateway.admin.snapshots import (
     AgentSnapshot,
     ConversationSnapshot,
@@ -109,6 +109,7 @@ class ConversationView(msgspec.Struct, kw_only=True):
     offer: PendingOffer | None
     route: RouteFacts | None
     waiting_reason: WaitingReason | None  # None: not waiting (assigned or closed)
+    deadlines: list[Deadline] = []  # a graded complaint's (超时提醒), with what became of each
 
 
 def seconds_between(later_ms: int, earlier_ms: int) -> float:
@@ -266,4 +267,5 @@ def conversation_view(services: Services, snap: ConversationSnapshot) -> Convers
         offer=pending_offer(snap.offers, conversation.id, snap.now_ms),
         route=None if route is None else route_facts(services, conversation, route, snap.now_ms),
         waiting_reason=waiting_reason(conversation.state, route, snap.declined, facts),
+        deadlines=conversation.deadlines,
     )

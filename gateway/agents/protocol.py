@@ -10,7 +10,7 @@ from datetime import datetime
 
 import msgspec
 
-from adapters.model import Attachment, Conversation, Message
+from adapters.model import Attachment, Conversation, DeadlineKind, Message
 
 PROTOCOL_VERSION = 1
 
@@ -201,6 +201,17 @@ class Notice(Frame, tag="notice"):
     detail: str
 
 
+class DeadlineFrame(Frame, tag="deadline"):
+    """A graded complaint's deadline (超时提醒) to the agent holding it: its reminder
+    (``stage = "reminder"``) or its passing (``"missed"``, with the grade's action)."""
+
+    conversation_id: str
+    deadline: DeadlineKind
+    stage: str  # reminder | missed
+    due_at: datetime
+    action: str | None = None  # missed: raise_priority | move_to_queue | notify_leads
+
+
 class NoteAdded(Frame, tag="note"):
     conversation_id: str
     note: Note
@@ -238,6 +249,7 @@ ServerFrame = (
     | ReplyAck
     | Closed
     | Notice
+    | DeadlineFrame
     | NoteAdded
     | History
     | StatusFrame

@@ -114,6 +114,9 @@ class Ingester:
                 replaced.to_queue,
                 extra={"conversation": conversation_id},
             )
+            # Deadlines start when the conversation becomes a graded complaint; another
+            # step than the move's, so a process dying in between leaves it without them.
+            await self.router.start_deadlines(conversation_id, placed.placement.grade_config, now)
             self.dispatcher.request()
         return replaced
 

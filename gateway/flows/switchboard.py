@@ -1,14 +1,16 @@
 """The flows between customers, the router and agents, built once per process and named in
 one place. Each flow is its own module, and they depend on each other in one direction:
 
-    clock, records <- outbound <- departures, outcomes <- dispatcher <- ingest, closing <- timers
+    clock, records <- outbound <- departures, outcomes <- dispatcher
+        <- ingest, closing, deadlines <- timers
 
 ``records`` encodes what is kept beside routing (internal notes, customers' earlier
 conversations), ``outbound`` sends to customers (``ToCustomers``) and agents
 (``ToAgents``), ``departures`` tells them what an agent gone for good left behind,
 ``outcomes`` counts what became of offers and assignments, ``dispatcher``
 is the one dispatcher task, ``ingest`` takes customer messages in, ``closing`` closes
-conversations and ``timers`` acts on what time does. Every routing decision itself is one
+conversations, ``deadlines`` tells of a graded complaint's reminders and missed deadlines, and
+``timers`` acts on what time does. Every routing decision itself is one
 Lua call (router/); what agents do is in gateway/agents/actions.py. Callers (the app, the
 adapter host, agent actions, housekeeping, the admin API) hold a ``Switchboard`` and need
 not know which module does what."""
@@ -22,6 +24,7 @@ from gateway.agents.sessions import AgentSessions
 from gateway.config import AgentConfig, Config
 from gateway.flows.clock import Clock, wall_clock_ms
 from gateway.flows.closing import Closing
+from gateway.flows.deadlines import DeadlineAlerts
 from gateway.flows.dispatcher import Dispatcher
 from gateway.flows.ingest import Ingester
 from gateway.flows.outbound import ToAgents, ToCustomers
@@ -120,6 +123,14 @@ class Switchboard:
             dispatcher=self.dispatcher,
             closing=self.closing,
             clock=clock,
+            deadlines=DeadlineAlerts(
+                router=router,
+                metrics=metrics,
+                to_agents=self.to_agents,
+                dispatcher=self.dispatcher,
+                tap=self.tap,
+                clock=clock,
+            ),
         )
 
         # What callers call: each name is the part's own method, so there is one

@@ -1,6 +1,7 @@
 """What time does on its own, run by the housekeeping loop: offers expire, agents gone
 past the grace period lose what they held, and conversation timers fire (escalation,
-ageing, the longest wait, inactivity, a re-offer to a decliner falling due). Lua finds
+ageing, the longest wait, inactivity, a re-offer to a decliner falling due, a graded
+complaint's deadlines: deadlines.py). Lua finds
 what is due and changes the state; this module does the follow-ups on the channels and
 sessions, and asks for a dispatch when something went back to a queue or may be offered."""
 
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 from gateway.agents.protocol import StatusFrame
 from gateway.flows.clock import Clock
 from gateway.flows.closing import Closing
+from gateway.flows.deadlines import KINDS as DEADLINE_KINDS
+from gateway.flows.deadlines import DeadlineAlerts
 from gateway.flows.departures import follow_up_departures
 from gateway.flows.dispatcher import Dispatcher
 from gateway.flows.outbound import ToAgents, ToCustomers
@@ -36,6 +39,7 @@ class Timers:
     dispatcher: Dispatcher
     closing: Closing
     clock: Clock
+    deadlines: DeadlineAlerts
 
     async def expire_offers(self) -> list[Released]:
         released = await self.router.expire_offers(self.clock())
@@ -94,6 +98,9 @@ class Timers:
     async def _follow_up(self, event: TimerEvent) -> None:
         conversation = await self.router.conversation(event.conversation_id)
         if conversation is None:
+            return
+        if event.kind in DEADLINE_KINDS:
+            await self.deadlines.follow_up(event, conversation)
             return
         spec = self.placer.queues.get(conversation.queue)
         if event.kind in ("escalated", "aged"):

@@ -256,6 +256,18 @@ class Metrics:
             ["queue", "kind"],
             registry=r,
         )
+        self.complaint_reminders = Counter(
+            "zhongtai_complaint_reminders_total",
+            "Reminders of a graded complaint's deadline ahead of it, by deadline.",
+            ["queue", "grade", "deadline"],
+            registry=r,
+        )
+        self.complaint_deadlines_missed = Counter(
+            "zhongtai_complaint_deadlines_missed_total",
+            "Graded complaints' deadlines missed, by deadline and the grade's action.",
+            ["queue", "grade", "deadline", "action"],
+            registry=r,
+        )
         self.overflows = Counter(
             "zhongtai_overflows_total",
             "Escalation steps that let the overflow queue's agents take the conversation.",

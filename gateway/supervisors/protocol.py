@@ -7,6 +7,7 @@ step."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import msgspec
@@ -165,6 +166,21 @@ class Closed(Frame, tag="closed"):
     reason: str
 
 
+class DeadlineAlert(Frame, tag="deadline"):
+    """A graded complaint's deadline (超时提醒) in one of the lead's queues: its reminder
+    (``stage = "reminder"``) or its passing (``"missed"``, with the grade's action). Sent to
+    every lead of the queue, watching or not; ``agent``: who holds it, if anyone."""
+
+    conversation_id: str
+    queue: str
+    grade: str | None
+    agent: str | None
+    deadline: str  # first_response | resolve
+    stage: str  # reminder | missed
+    due_at: datetime
+    action: str | None = None
+
+
 class Unwatched(Frame, tag="unwatched"):
     conversation_id: str
 
@@ -192,6 +208,7 @@ ServerFrame = (
     | Watching
     | MessageFrame
     | Closed
+    | DeadlineAlert
     | Unwatched
     | Done
     | Error

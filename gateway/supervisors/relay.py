@@ -10,7 +10,8 @@ tap hears to the processes whose leads want it, over the existing node bus
 - a message or close in a conversation watched elsewhere is published to those processes
   only (a dict lookup for every other message);
 - a change a wallboard shows is published to the processes with leads, coalesced to one per
-  [supervisor] wallboard_min_interval_ms.
+  [supervisor] wallboard_min_interval_ms;
+- a complaint's deadline alert is published to the processes with leads, each time.
 
 What arrives is handed to the local tap, which wakes local sockets only (nothing is relayed
 twice)."""
@@ -26,6 +27,7 @@ import msgspec
 
 from adapters.model import Message
 from gateway.redis.bus import NodeBus
+from gateway.supervisors.protocol import DeadlineAlert
 from gateway.supervisors.tap import ChangeTap
 from router.reads import text
 
@@ -59,6 +61,7 @@ class Relay:
         bus.on("sup.announce", self._on_announce)
         bus.on("sup.relayed", self._on_relayed)
         bus.on("sup.changed", self._on_changed)
+        bus.on("sup.deadline", self._on_deadline)
         tap.remote = self
 
     # Called by the tap (synchronously, inside the flows): only queue.
@@ -75,6 +78,13 @@ class Relay:
 
     def watches_changed(self) -> None:
         self._announce_now.set()
+
+    def deadline(self, alert: DeadlineAlert) -> None:
+        now = time.monotonic()
+        payload = self._encode(alert)
+        for node, expiry in list(self._boards_at.items()):
+            if expiry > now:
+                self._out.put_nowait((node, "sup.deadline", payload))
 
     def _forward(self, relayed: Relayed) -> None:
         nodes = self._watched_at.get(relayed.conversation_id)
@@ -110,6 +120,9 @@ class Relay:
 
     async def _on_changed(self, payload: bytes) -> None:
         self.tap.changed(local=True)
+
+    async def _on_deadline(self, payload: bytes) -> None:
+        self.tap.deadline(msgspec.msgpack.decode(payload, type=DeadlineAlert), local=True)
 
     def _expire(self) -> None:
         now = time.monotonic()

@@ -15,7 +15,7 @@ from aiohttp import WSMsgType, web
 from adapters.model import Message
 from gateway.outages import Outage
 from gateway.services import Services
-from gateway.supervisors.protocol import Closed, Frame, MessageFrame, encode
+from gateway.supervisors.protocol import Closed, DeadlineAlert, Frame, MessageFrame, encode
 from gateway.supervisors.scope import Scope
 from gateway.supervisors.wallboard import SharedReads, StatusSince, build_wallboard
 
@@ -66,6 +66,10 @@ class SupervisorSession:
     def on_closed(self, conversation_id: str, reason: str) -> None:
         self._live(conversation_id, Closed(conversation_id=conversation_id, reason=reason))
 
+    def on_deadline(self, alert: DeadlineAlert) -> None:
+        if self.scope.sees_queue(alert.queue):
+            self.push(alert)
+
     def hold(self, conversation_id: str) -> None:
         """Start a watch: live frames wait until its first read is sent."""
         self.watched.discard(conversation_id)
@@ -101,6 +105,7 @@ class SupervisorSession:
         interval_s = self.services.config.core.supervisor.wallboard_min_interval_ms / 1000
         loop = asyncio.get_running_loop()
         wake = tap.subscribe()
+        tap.listen_deadlines(self)  # for as long as the socket, as the wallboard
         outage = Outage(log, f"supervisor {self.lead.id}'s wallboard")
         try:
             while True:
@@ -122,6 +127,7 @@ class SupervisorSession:
                     await asyncio.sleep(delay)
         finally:
             tap.unsubscribe(wake)
+            tap.unlisten_deadlines(self)
 
     def forget(self) -> None:
         tap = self.services.switchboard.tap

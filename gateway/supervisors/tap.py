@@ -1,6 +1,7 @@
 """The change tap: a small in-process hub that the flows tell what just happened (a routing
 decision, a customer message, a message sent to a customer, a close, a status change) and
-that wakes the supervisor sockets interested in it. It decides nothing and stores nothing:
+that wakes the supervisor sockets interested in it (and a complaint's deadline, for the leads
+of its queue). It decides nothing and stores nothing:
 telling it costs a few set() calls, so the flows may tell it on every path.
 
 A wallboard wake-up is only a flag (``asyncio.Event``) per subscriber: a burst of changes
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from adapters.model import Message
+from gateway.supervisors.protocol import DeadlineAlert
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +28,12 @@ class Watcher(Protocol):
     def on_message(self, conversation_id: str, message: Message) -> None: ...
 
     def on_closed(self, conversation_id: str, reason: str) -> None: ...
+
+
+class DeadlineListener(Protocol):
+    """A lead's socket, told of complaint deadlines in the queues it sees."""
+
+    def on_deadline(self, alert: DeadlineAlert) -> None: ...
 
 
 class Remote(Protocol):
@@ -37,6 +45,8 @@ class Remote(Protocol):
 
     def changed(self) -> None: ...
 
+    def deadline(self, alert: DeadlineAlert) -> None: ...
+
     def watches_changed(self) -> None: ...
 
 
@@ -44,6 +54,7 @@ class ChangeTap:
     def __init__(self) -> None:
         self._boards: set[asyncio.Event] = set()
         self._watchers: dict[str, set[Watcher]] = {}
+        self._leads: set[DeadlineListener] = set()
         self.remote: Remote | None = None
         # Counts changes, so that a read of Redis made since the last one can be shared.
         self.generation = 0
@@ -70,7 +81,24 @@ class ChangeTap:
             self.remote.closed(conversation_id, reason)
         self.changed(local)
 
+    def deadline(self, alert: DeadlineAlert, local: bool = False) -> None:
+        """A complaint's reminder or missed deadline: to every lead socket (each keeps
+        those of its queues), here and, through the relay, in the other processes."""
+        for lead in list(self._leads):
+            try:
+                lead.on_deadline(alert)
+            except Exception:
+                log.exception("supervisor deadline listener failed on %s", alert.conversation_id)
+        if self.remote is not None and not local:
+            self.remote.deadline(alert)
+
     # What supervisor sockets call.
+
+    def listen_deadlines(self, lead: DeadlineListener) -> None:
+        self._leads.add(lead)
+
+    def unlisten_deadlines(self, lead: DeadlineListener) -> None:
+        self._leads.discard(lead)
 
     def subscribe(self) -> asyncio.Event:
         wake = asyncio.Event()

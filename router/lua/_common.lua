@@ -105,7 +105,9 @@ local function requeue(state_key, queues, conv, route)
   end
 end
 
-local TIMER_KINDS = {'esc', 'age', 'max', 'idle', 'idle2', 'reoffer'}
+-- The last four: a graded complaint's deadlines (router/deadlines.py).
+local TIMER_KINDS = {'esc', 'age', 'max', 'idle', 'idle2', 'reoffer',
+  'first_remind', 'first_due', 'resolve_remind', 'resolve_due'}
 
 local function clear_timers(timers_key, conv)
   for _, kind in ipairs(TIMER_KINDS) do

@@ -22,4 +22,11 @@ redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[5])
 local first = redis.call('HSETNX', KEYS[4], ARGV[1], ARGV[6])
 local route = get_route(KEYS[5], ARGV[1])
 restart_idle(KEYS[7], queue_config(KEYS[6], {}, route.q), ARGV[1], now)
+-- A complaint's first response: its first-response reminder and deadline are off (a later
+-- agent's first reply, after a transfer, is not the complaint's first response).
+if first == 1 and route.dl and not route.dl.fm then
+  route.dl.fm = now
+  put_route(KEYS[5], ARGV[1], route)
+  redis.call('ZREM', KEYS[7], 'first_remind|' .. ARGV[1], 'first_due|' .. ARGV[1])
+end
 return {'ok', ARGV[3], first}

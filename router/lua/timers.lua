@@ -13,8 +13,9 @@
 -- ARGV[3] lease_ms: lease and retry ms
 -- ARGV[4..] queue_names: the open queues' names
 -- Returns a flat list, three items per event: kind ('escalated' | 'aged' | 'max_wait' |
--- 'idle_warn' | 'idle_close' | 'reoffer'), conversation, detail (step number, priority,
--- action, or '').
+-- 'idle_warn' | 'idle_close' | 'reoffer' | 'complaint_reminder' | 'complaint_deadline' |
+-- 'complaint_transfer'), conversation, detail (step number, priority, action, a complaint's
+-- deadline, 'deadline|outcome' or 'deadline|queue', or '').
 local now = tonumber(ARGV[1])
 local lease = tonumber(ARGV[3])
 local queues = queue_map(5, 4)
@@ -79,6 +80,55 @@ local function waiting_timer(member, kind, conv, state, route, cfg)
   rescore(conv, route)
 end
 
+-- A graded complaint's deadlines (router/deadlines.py): a reminder is marked in the route and
+-- told; a deadline is marked, counted once, and the grade's action applied here. A move this
+-- script cannot make now (an offer out, a queue closed now, or an agent holding it, whom the
+-- caller transfers it from: 'transfer') is looked at again after the lease.
+local DEADLINES = {first_remind = 'f', first_due = 'f', resolve_remind = 'r', resolve_due = 'r'}
+
+local function deadline_timer(member, kind, conv, state, route)
+  local dl = route.dl
+  local which = DEADLINES[kind]
+  if not dl or (which == 'f' and dl.fm) then return end
+  local name = which == 'f' and 'first_response' or 'resolve'
+  if kind == 'first_remind' or kind == 'resolve_remind' then
+    dl[which .. 'w'] = now
+    put_route(KEYS[3], conv, route)
+    -- event: complaint_reminder
+    emit('complaint_reminder', conv, name)
+    return
+  end
+  local first_time = not dl[which .. 'x']
+  if first_time then dl[which .. 'x'] = now end
+  local outcome = dl.a
+  if dl.a == 'raise_priority' and dl.p then
+    if route.p < dl.p then route.p = dl.p end
+    -- Its place in line is the queue's score: a queue closed now is rescored once it opens.
+    if state == 'queued' then
+      if queues[route.q] then rescore(conv, route) else later(member, now + lease) end
+    end
+  elseif dl.a == 'move_to_queue' and dl.q and route.q ~= dl.q then
+    if state == 'queued' and queues[route.q] and queues[dl.q] then
+      local before = queue_config(KEYS[4], cache, route.q)
+      redis.call('ZREM', queues[route.q], conv)
+      route.q, route.s, route.x, route.es = dl.q, nil, nil, nil
+      restart_waiting_timers(KEYS[1], conv, route, before, queue_config(KEYS[4], cache, dl.q),
+        now, {})
+      rescore(conv, route)
+    else
+      later(member, now + lease)
+      outcome = state == 'assigned' and 'transfer' or 'later'
+    end
+  end
+  put_route(KEYS[3], conv, route)
+  if first_time then
+    -- event: complaint_deadline_missed
+    emit('complaint_deadline', conv, name .. '|' .. outcome)
+  elseif outcome == 'transfer' then
+    emit('complaint_transfer', conv, name .. '|' .. dl.q)
+  end
+end
+
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 for _, member in ipairs(due) do
   redis.call('ZREM', KEYS[1], member)
@@ -100,6 +150,8 @@ for _, member in ipairs(due) do
     elseif kind == 'reoffer' and state == 'queued' then
       -- Nothing changes here: the caller asks for a dispatch, which makes the re-offer.
       emit('reoffer', conv, '')
+    elseif DEADLINES[kind] then
+      deadline_timer(member, kind, conv, state, route)
     end
   end
 end

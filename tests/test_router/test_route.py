@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from router.route import Route, decode_route, encode_route
+from router.route import Route, RouteDeadlines, decode_route, encode_route
 
 
 def test_a_new_route_has_only_the_keys_that_are_set():
@@ -44,12 +44,14 @@ def test_every_field_has_its_key_and_none_is_written_as_null():
         leave_message=1,
         transfer_note="note",
         transferred_from="bob",
+        deadlines=RouteDeadlines(action="raise_priority", priority=9, first_due_ms=5),
     )
     stored = json.loads(encode_route(route))
     assert set(stored) == {
         "q", "c", "p", "e", "k", "s", "g", "sla", "w", "pb", "pa", "pu", "pk", "kl",
-        "x", "es", "ag", "mw", "lm", "tn", "tf",
+        "x", "es", "ag", "mw", "lm", "tn", "tf", "dl",
     }  # fmt: skip
+    assert stored["dl"] == {"a": "raise_priority", "p": 9, "f": 5}
     assert None not in stored.values()
     assert decode_route(encode_route(route)) == route
 

@@ -59,7 +59,7 @@ def test_no_matching_rule_gives_an_all_none_decision():
     decision = classify(rules, facts(channel="email"))
     assert decision == Decision()
     assert msgspec.structs.asdict(decision) == dict.fromkeys(
-        ("queue", "priority", "skills", "grade", "sla_s", "rule")
+        ("queue", "priority", "skills", "grade", "sla_s", "rule", "grade_config")
     )
 
 

@@ -14,6 +14,7 @@ from gateway.agents.protocol import (
     Assigned,
     Closed,
     Conversation,
+    DeadlineFrame,
     Error,
     History,
     Message,
@@ -73,6 +74,13 @@ class Desk:
                 self.on_assigned(frame.conversation)
             case NoteAdded():
                 self.on_note(frame)
+            case DeadlineFrame():
+                what = frame.deadline.replace("_", " ")
+                conv = self.short(frame.conversation_id)
+                if frame.stage == "missed":
+                    self.out.say(f"{conv}: complaint {what} deadline missed ({frame.action})")
+                else:
+                    self.out.say(f"{conv}: complaint {what} due at {clock(frame.due_at)}")
             case History():
                 self.on_history(frame)
             case MessageFrame():

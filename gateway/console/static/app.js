@@ -69,7 +69,7 @@ function main() {
   const views = {
     status: mountStatus({ select: $("status"), note: $("status-note"), store, send, t }),
     offers: mountOffers({ list: $("offers"), empty: $("offers-empty"), store, send, t, lang: i18n.locale }),
-    conversations: mountConversations({ list: $("conversations"), empty: $("conversations-empty"), store, select, t }),
+    conversations: mountConversations({ list: $("conversations"), empty: $("conversations-empty"), store, select, t, lang: i18n.locale }),
     thread: mountThread({
       view: $("conversation-view"), emptyState: $("thread-empty"), title: $("conversation-title"),
       details: $("conversation-details"), list: $("thread"), store, retry: resend, t, lang: i18n.locale,
@@ -116,6 +116,11 @@ function main() {
         announce(text);
         alerts.alert(text, d.message.text, `message-${d.conversationId}`);
       }
+    } else if (d.what === "deadline") {
+      const what = t(`deadline.${d.frame.deadline}`);
+      const text = t(`announce.deadline_${d.frame.stage}`, { who: whoOf(d.entry.conversation), what });
+      announce(text);
+      alerts.alert(text, "", `deadline-${d.conversationId}-${d.frame.deadline}-${d.frame.stage}`);
     } else if (d.what === "closed" && d.entry) {
       announce(t("announce.closed", { who: whoOf(d.entry.conversation), reason: i18n.reason(d.reason) }));
       storage.drafts(store.agent.id).set(d.conversationId, "");

@@ -1,8 +1,20 @@
-// The open conversations, several at once: who, which channel, unread messages and how
-// long the customer has waited for an answer. Selecting one opens its thread.
+// The open conversations, several at once: who, which channel, unread messages, how long
+// the customer has waited for an answer and, for a graded complaint, its next deadline's due
+// time or an overdue badge. Selecting one opens its thread.
 
 import { h, keyedList, setText } from "./dom.js";
-import { customerName, duration, timeOf } from "./format.js";
+import { clock, customerName, duration, timeOf } from "./format.js";
+
+/** A complaint's next deadline still to meet ({kind, due, overdue}), or null: a missed one
+ * first (it stays overdue), else the earliest pending or reminded. */
+export function nextDeadline(deadlines, now) {
+  const open = (deadlines || []).filter((d) => ["pending", "reminded", "missed"].includes(d.state));
+  const missed = open.find((d) => d.state === "missed");
+  const next = missed || open.sort((a, b) => timeOf(a.due_at) - timeOf(b.due_at))[0];
+  if (!next) return null;
+  const due = timeOf(next.due_at);
+  return { kind: next.kind, due, overdue: next.state === "missed" || now >= due, reminded: next.state === "reminded" };
+}
 
 /** When the customer's unanswered messages began: the first customer message after the
  * last one an agent wrote (the gateway's auto-replies do not answer anyone). */
@@ -15,7 +27,7 @@ export function waitingSince(messages) {
   return since;
 }
 
-export function mountConversations({ list, empty, store, select, t }) {
+export function mountConversations({ list, empty, store, select, t, lang }) {
   function create(entry) {
     const id = entry.conversation.id;
     const refs = {
@@ -24,12 +36,15 @@ export function mountConversations({ list, empty, store, select, t }) {
       unread: h("span", { class: "unread" }),
       wait: h("span", { class: "wait" }),
       last: h("span", { class: "last" }),
+      due: h("span", { class: "due" }),
     };
+    refs.dueLine = h("span", { class: "line" }, refs.due);
     const button = h(
       "button",
       { type: "button", class: "conversation-item" },
       h("span", { class: "line" }, refs.name, refs.unread),
       h("span", { class: "line" }, refs.channel, refs.wait),
+      refs.dueLine,
       refs.last,
     );
     button.addEventListener("click", () => select(id));
@@ -50,6 +65,14 @@ export function mountConversations({ list, empty, store, select, t }) {
     setText(r.wait, since === null ? "" : t("conversations.waiting", { time: duration(store.now() - since, t) }));
     const slaMs = c.sla_s ? c.sla_s * 1000 : null;
     r.wait.classList.toggle("late", since !== null && slaMs !== null && store.now() - since > slaMs);
+    const next = nextDeadline(c.deadlines, store.now());
+    r.dueLine.hidden = !next;
+    if (next) {
+      const what = t(`deadline.${next.kind}`);
+      setText(r.due, next.overdue ? t("deadline.overdue", { what }) : t("deadline.due", { what, time: clock(next.due, lang) }));
+      r.due.classList.toggle("overdue", next.overdue);
+      r.due.classList.toggle("soon", !next.overdue && next.reminded);
+    }
     const lastMessage = entry.messages[entry.messages.length - 1];
     setText(r.last, lastMessage ? lastMessage.text || (lastMessage.attachments || []).map((a) => a.name).join(", ") : "");
     if (store.selected === c.id) r.button.setAttribute("aria-current", "true");

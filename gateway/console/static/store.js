@@ -145,6 +145,16 @@ export class Store extends EventTarget {
     this.changed("notice", { conversationId: frame.conversation_id, entry });
   }
 
+  /** A complaint's deadline reminded or missed: its state in the conversation's deadlines,
+   * which the list's due badge shows. */
+  onDeadline(frame) {
+    const entry = this.conversations.get(frame.conversation_id);
+    if (!entry) return;
+    const deadline = (entry.conversation.deadlines || []).find((d) => d.kind === frame.deadline);
+    if (deadline) deadline.state = frame.stage === "missed" ? "missed" : "reminded";
+    this.changed("deadline", { conversationId: frame.conversation_id, entry, frame });
+  }
+
   onNote(frame) {
     const entry = this.conversations.get(frame.conversation_id);
     if (!entry || entry.notes.some((n) => n.id === frame.note.id)) return;
@@ -291,6 +301,7 @@ const HANDLERS = {
   reply_ack: Store.prototype.onReplyAck,
   closed: Store.prototype.onClosed,
   notice: Store.prototype.onNotice,
+  deadline: Store.prototype.onDeadline,
   note: Store.prototype.onNote,
   history: Store.prototype.onHistory,
   status: Store.prototype.onStatus,

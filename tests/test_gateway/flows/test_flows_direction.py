@@ -12,10 +12,10 @@ import pytest
 FLOWS = Path(__file__).resolve().parents[3] / "gateway" / "flows"
 ORDER = [
     "clock", "records", "outbound", "departures", "outcomes", "dispatcher", "ingest", "closing",
-    "timers",
+    "deadlines", "timers",
 ]  # fmt: skip
-# ingest and closing stand side by side: neither imports the other.
-PEERS = {("closing", "ingest")}
+# ingest, closing and deadlines stand side by side: none imports another.
+PEERS = {("closing", "ingest"), ("deadlines", "ingest"), ("deadlines", "closing")}
 
 
 def flows_imported(module: str) -> set[str]:

@@ -6,6 +6,7 @@ import { CLOSE_BAD_TOKEN, CLOSE_UNSUPPORTED, Connection, supervisorSocketUrl } f
 import { setText } from "../dom.js";
 import { addProblem, showConnection } from "../notices.js";
 import { mountBoard } from "./board.js";
+import { mountDeadlines } from "./deadlines.js";
 import { Requests } from "./requests.js";
 import { mountSearch } from "./search.js";
 import { LEAD_TEXTS } from "./texts.js";
@@ -75,6 +76,11 @@ export function startLead({ token, i18n, onWelcome, onRefused, onSignOut }) {
     onWatch: (id) => watch.watch(id), agentName: (id) => board.agentName(id), t, problem,
   });
 
+  const deadlines = mountDeadlines({
+    list: $("lead-deadlines"), empty: $("lead-deadlines-empty"), onWatch: (id) => watch.watch(id),
+    agentName: (id) => board.agentName(id), t, lang: i18n.locale,
+  });
+
   const handlers = {
     welcome(frame) {
       lead = frame.supervisor;
@@ -105,7 +111,12 @@ export function startLead({ token, i18n, onWelcome, onRefused, onSignOut }) {
     message: (frame) => watch.apply(frame),
     closed(frame) {
       watch.apply(frame);
+      deadlines.closed(frame.conversation_id);
       search.refresh();
+    },
+    deadline(frame) {
+      deadlines.apply(frame);
+      announce(t(`announce.deadline_${frame.stage}`, { who: frame.conversation_id, what: t(`deadline.${frame.deadline}`) }));
     },
     unwatched(frame) {
       watch.apply(frame);
@@ -130,6 +141,7 @@ export function startLead({ token, i18n, onWelcome, onRefused, onSignOut }) {
   });
   setInterval(() => {
     board.tick();
+    deadlines.tick();
     search.tick();
   }, TICK_MS);
   connection.start();
