@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
@@ -109,6 +110,7 @@ class ConversationView(msgspec.Struct, kw_only=True):
     offer: PendingOffer | None
     route: RouteFacts | None
     waiting_reason: WaitingReason | None  # None: not waiting (assigned or closed)
+    csat: Any = None  # gateway/admin/quality.py's CsatView, filled in by the API's handler
 
 
 def seconds_between(later_ms: int, earlier_ms: int) -> float:
