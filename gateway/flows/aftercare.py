@@ -183,7 +183,7 @@ class Aftercare:
         if self.csat_mode(inbound.channel) != "text":
             return None
         score = digit_of(inbound.text)
-        if score is None or inbound.attachments:
+        if score is None:  # attachments do not matter: email keeps the quoted mail as one
             return None
         field = customer_field(
             inbound.channel, inbound.account, inbound.customer.id, inbound.thread
