@@ -7,7 +7,7 @@ conversation's QA score is their weighted mean, worked out here and stored by on
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from aiohttp import web
@@ -68,11 +68,9 @@ class QaListResponse(msgspec.Struct, kw_only=True):
     next_cursor: str | None
 
 
-ItemScore = Annotated[float, msgspec.Meta(ge=0, le=QA_ITEM_MAX)]
-
-
 class QaScoreBody(Body):
-    items: dict[str, ItemScore]
+    # Checked item by item (weighted_mean), so that a refusal names the item.
+    items: dict[str, Any]
     note: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
 
 
@@ -112,12 +110,17 @@ def qa_view(record: QaRecord) -> QaView:
     )
 
 
-def weighted_mean(scorecard: list[ScorecardItem], items: dict[str, float]) -> float:
-    """The QA score: every item scored, each counting by its weight."""
+def weighted_mean(scorecard: list[ScorecardItem], items: dict[str, Any]) -> float:
+    """The QA score: every item scored 0 to 100, each counting by its weight."""
     known = {item.name for item in scorecard}
-    for name in items:
+    for name, value in items.items():
         if name not in known:
             raise ApiError(400, "bad_request", f"no scorecard item {name!r}", f"items.{name}")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ApiError(400, "bad_request", "a score is a number", f"items.{name}")
+        if not 0 <= value <= QA_ITEM_MAX:
+            detail = f"a score runs from 0 to {QA_ITEM_MAX}"
+            raise ApiError(400, "bad_request", detail, f"items.{name}")
     for item in scorecard:
         if item.name not in items:
             raise ApiError(400, "bad_request", "score every scorecard item", f"items.{item.name}")
