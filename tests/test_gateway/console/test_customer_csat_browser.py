@@ -1,12 +1,14 @@
 """The web chat page in real Chromium asks for a rating when the conversation closes: five
 score buttons (a radio group named by the question, each named by its score and meaning, the
-arrow keys moving between them), an optional comment, and a thank-you once it is stored."""
+arrow keys moving between them), an optional comment, and a thank-you once it is stored; the
+agent's console lists the ratings of the conversations it closed."""
 
 from __future__ import annotations
 
 import pytest
 from conftest import NewPage
-from harness import agent, agent_client, make_config, running
+from harness import agent, agent_client, customer, make_config, running
+from test_console_browser import accept_offer, sign_in
 
 playwright_api = pytest.importorskip(
     "playwright.async_api", reason="the Python package playwright is missing"
@@ -53,3 +55,25 @@ async def test_the_page_asks_for_a_rating_with_five_accessible_buttons(
         assert (rated["score"], rated["comment"]) == (4, "quick, thanks")
         await expect(page.get_by_text("Thank you for your rating.")).to_be_visible()
         await expect(group).to_have_count(0)
+
+
+async def test_the_agents_console_lists_the_ratings_of_its_closed_conversations(
+    tenant, redis_url, new_page: NewPage
+):
+    config = make_config(tenant, agents=[agent("alice", capacity=2, name="Alice")])
+    async with running(config, redis_url) as gw, customer(gw) as visitor:
+        page = await new_page()
+        await sign_in(page, gw)
+        await visitor.send(type="message", text="refund please")
+        await accept_offer(page)
+        await page.get_by_role("button", name="Close conversation").click()
+        request = await visitor.expect("csat_request")
+        await visitor.send(
+            type="csat", conversation_id=request["conversation_id"], score=2, comment="too slow"
+        )
+        await visitor.expect("csat_thanks")
+        ratings = page.get_by_role("region", name="Ratings")
+        await expect(ratings).to_be_visible()
+        await expect(ratings.get_by_role("listitem")).to_have_count(1)
+        await expect(ratings.get_by_role("listitem")).to_contain_text("2/5")
+        await expect(ratings.get_by_role("listitem")).to_contain_text("too slow")
