@@ -13,7 +13,7 @@ from adapters.model import Conversation
 from gateway.admin.bodies import Body, NonEmpty, decode_body
 from gateway.admin.errors import ApiError, json_response
 from gateway.admin.keys import request_services
-from gateway.admin.quality import csat_view
+from gateway.admin.quality_views import csat_view
 from gateway.admin.snapshots import snapshot_conversation
 from gateway.admin.views import Ok, conversation_view
 from gateway.services import Services

@@ -1,8 +1,8 @@
 """The QA queue through the sockets and the admin API: each queue's qa_sample share of closed
 conversations (picked by the documented hash of the seed and the conversation id), every
 complaint and every low CSAT land in it; a team lead lists and scores only their queues'
-conversations with their own token; the score is the scorecard's weighted mean; bad scores
-are refused naming the item."""
+conversations with their own token (on the admin API and on their supervisor socket); the
+score is the scorecard's weighted mean; bad scores are refused naming the item."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import hashlib
 
 import aiohttp
 from harness import accept_offer, agent, agent_client, customer, make_config, running
+from supervisor_support import lead
 
 ADMIN = "Bearer admin-secret"
 SEED = "test-seed"
@@ -136,3 +137,37 @@ async def test_the_qa_queue_and_a_leads_scores(tenant, redis_url):
         assert (status, error["field"]) == (404, "queue")
         status, error = await call(gw, "GET", "/qa?limit=0", ADMIN)
         assert (status, error["field"]) == (400, "limit")
+
+
+async def test_a_lead_lists_and_scores_on_the_supervisor_socket(tenant, redis_url):
+    async with running(config_for(tenant), redis_url) as gw, agent_client(gw, "alice") as alice:
+        complaint = await one_conversation(gw, alice, "我要投诉")
+        general = [await one_conversation(gw, alice, f"question {i}") for i in range(4)]
+        async with lead(gw, "tok-mei") as (mei, _):
+            await mei.send(type="qa_list", request_id="q1")
+            listed_ = await mei.expect("qa_results", request_id="q1")
+            assert [c["conversation_id"] for c in listed_["conversations"]] == [complaint]
+            assert [i["name"] for i in listed_["scorecard"]] == ["greeting", "accuracy"]
+
+            await mei.send(
+                type="qa_score", request_id="s1", conversation_id=complaint,
+                items={"greeting": 50},
+            )  # fmt: skip
+            error = await mei.expect("error", request_id="s1")
+            assert error["field"] == "items.accuracy"
+            other = general[0]
+            await mei.send(
+                type="qa_score", request_id="s2", conversation_id=other,
+                items={"greeting": 50, "accuracy": 50},
+            )  # fmt: skip
+            error = await mei.expect("error", request_id="s2")
+            assert error["code"] == "unknown_conversation"
+            await mei.send(
+                type="qa_score", request_id="s3", conversation_id=complaint,
+                items={"greeting": 100, "accuracy": 60}, note="apologised well",
+            )  # fmt: skip
+            done = await mei.expect("done", request_id="s3")
+            assert done["action"] == "qa_score"
+            await mei.send(type="qa_list", request_id="q2", status="scored")
+            [scored] = (await mei.expect("qa_results", request_id="q2"))["conversations"]
+            assert (scored["score"], scored["scored_by"]) == (70.0, "mei")

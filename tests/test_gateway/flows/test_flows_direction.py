@@ -11,8 +11,8 @@ import pytest
 
 FLOWS = Path(__file__).resolve().parents[3] / "gateway" / "flows"
 ORDER = [
-    "clock", "records", "outbound", "departures", "outcomes", "dispatcher", "ingest", "closing",
-    "timers",
+    "clock", "records", "outbound", "aftercare", "departures", "outcomes", "dispatcher", "ingest",
+    "closing", "timers",
 ]  # fmt: skip
 # ingest and closing stand side by side: neither imports the other.
 PEERS = {("closing", "ingest")}
