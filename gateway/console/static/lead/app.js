@@ -1,11 +1,12 @@
 // The team lead's view: the wallboard, the open conversations of their queues and the one
-// they watch, over the supervisor socket (docs/protocol.md, "The supervisor socket"). The
+// they watch, the QA queue they score, over the supervisor socket (docs/protocol.md, "The supervisor socket"). The
 // console's sign-in (../app.js) comes here when a token is a lead's.
 
 import { CLOSE_BAD_TOKEN, CLOSE_UNSUPPORTED, Connection, supervisorSocketUrl } from "../connection.js";
 import { setText } from "../dom.js";
 import { addProblem, showConnection } from "../notices.js";
 import { mountBoard } from "./board.js";
+import { mountQa } from "./qa.js";
 import { Requests } from "./requests.js";
 import { mountSearch } from "./search.js";
 import { LEAD_TEXTS } from "./texts.js";
@@ -75,6 +76,11 @@ export function startLead({ token, i18n, onWelcome, onRefused, onSignOut }) {
     onWatch: (id) => watch.watch(id), agentName: (id) => board.agentName(id), t, problem,
   });
 
+  const qa = mountQa({
+    list: $("lead-qa"), empty: $("lead-qa-empty"), dialog: $("lead-qa-dialog"), send, requests,
+    agentName: (id) => board.agentName(id), t, announce, problem,
+  });
+
   const handlers = {
     welcome(frame) {
       lead = frame.supervisor;
@@ -85,6 +91,7 @@ export function startLead({ token, i18n, onWelcome, onRefused, onSignOut }) {
       root.hidden = false;
       onWelcome();
       search.ask();
+      qa.ask();
       const watching = watch.watchedId();
       if (watching) watch.watch(watching); // after a reconnect: the history afresh, then live
     },
@@ -94,6 +101,7 @@ export function startLead({ token, i18n, onWelcome, onRefused, onSignOut }) {
       search.refresh();
     },
     search_results: (frame) => requests.settle(frame),
+    qa_results: (frame) => requests.settle(frame),
     done: (frame) => requests.settle(frame),
     error(frame) {
       if (!requests.settle(frame)) problem(frame);
@@ -131,6 +139,7 @@ export function startLead({ token, i18n, onWelcome, onRefused, onSignOut }) {
   setInterval(() => {
     board.tick();
     search.tick();
+    qa.tick();
   }, TICK_MS);
   connection.start();
   return connection;
