@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
 
 import msgspec
 
 from adapters.model import Conversation
+from gateway.admin.quality_views import CsatView
 from gateway.admin.snapshots import (
     AgentSnapshot,
     ConversationSnapshot,
@@ -110,7 +110,7 @@ class ConversationView(msgspec.Struct, kw_only=True):
     offer: PendingOffer | None
     route: RouteFacts | None
     waiting_reason: WaitingReason | None  # None: not waiting (assigned or closed)
-    csat: Any = None  # gateway/admin/quality.py's CsatView, filled in by the API's handler
+    csat: CsatView | None = None  # the customer's rating, filled in by the API's handler
 
 
 def seconds_between(later_ms: int, earlier_ms: int) -> float:

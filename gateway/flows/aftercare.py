@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 # A close is left to the process that made it for this long before the sweep decides for it.
 SWEEP_GRACE_MS = 30_000
 SWEEP_BATCH = 200
+SWEEP_BATCHES = 20  # at most this many batches a sweep, so that one sweep stays short
 
 ANSWERS = {"ok": "ok", "not_asked": "not_asked", "expired": "expired", "already": "already_rated"}
 
@@ -134,21 +135,29 @@ class Aftercare:
         if mark_raw is None:
             await self.router.redis.set(k.followup_mark, now - SWEEP_GRACE_MS)
             return 0
-        mark = int(mark_raw)
-        closes = await self.router.closed_between(mark, now - SWEEP_GRACE_MS, SWEEP_BATCH)
-        if not closes:
-            return 0
+        mark, missed_count = int(mark_raw), 0
+        for _ in range(SWEEP_BATCHES):
+            closes = await self.router.closed_between(mark, now - SWEEP_GRACE_MS, SWEEP_BATCH)
+            if not closes:
+                break
+            missed_count += await self._follow_up_missed(closes)
+            mark = closes[-1][1]
+            await self.router.redis.set(k.followup_mark, mark)
+            if len(closes) < SWEEP_BATCH:
+                break
+        if self.keep_ms > 0:
+            await self.router.trim_aftercare(now - self.keep_ms)
+        return missed_count
+
+    async def _follow_up_missed(self, closes: list[tuple[str, int]]) -> int:
         done = await self.router.followed_up([conv for conv, _ in closes])
         missed = [conv for (conv, _), followed in zip(closes, done, strict=True) if not followed]
+        closed_at = dict(closes)
         for conversation in await self.router.conversations(missed):
             if conversation.state != "closed":
                 continue
-            closed_ms = next(ms for conv, ms in closes if conv == conversation.id)
             holder = await self._last_agent(conversation)
-            await self.after_close(conversation, holder, closed_ms)
-        await self.router.redis.set(k.followup_mark, closes[-1][1])
-        if self.keep_ms > 0:
-            await self.router.trim_aftercare(now - self.keep_ms)
+            await self.after_close(conversation, holder, closed_at[conversation.id])
         return len(missed)
 
     async def _last_agent(self, conversation: Conversation) -> str | None:

@@ -30,7 +30,8 @@ local now = tonumber(ARGV[5])
 if now > until_ms then return {'expired'} end
 local score = tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], 'score', score, 'comment', ARGV[4], 'answered_ms', now)
-if redis.call('GET', KEYS[2]) == conv then redis.call('DEL', KEYS[2]) end
+-- The question stays (KEYS[2]) until the window ends, so that a channel's redelivery of the
+-- digit, or a second one, is 'already' and never becomes a message.
 -- event: csat_received
 local picked = 0
 if score <= tonumber(ARGV[7]) then

@@ -1,6 +1,7 @@
 """CSAT on WeChat, through the fake platform: the close sends the question as a
 customer-service message; the customer's "５" (a full-width digit, as Chinese keyboards type
-it) is the rating, thanked, and opens no conversation; "0" is an ordinary message."""
+it) is the rating, thanked, and opens no conversation, nor does its redelivery or a second
+digit; "0" is an ordinary message."""
 
 from __future__ import annotations
 
@@ -26,6 +27,10 @@ async def test_a_digit_answers_the_question_and_opens_nothing(config, redis_url,
 
         xml = oa_xml("o-csat", "text", Content="５", MsgId=int(time.time() * 1000))
         assert await post_callback(gw, xml, account="plain") == (200, "success")
+        # WeChat's retry of the same callback, and a second digit: the same rating, no message.
+        assert await post_callback(gw, xml, account="plain") == (200, "success")
+        again = oa_xml("o-csat", "text", Content="3", MsgId=int(time.time() * 1000) + 7)
+        assert await post_callback(gw, again, account="plain") == (200, "success")
         rated = await alice.expect("csat", conversation_id=conversation_id)
         assert rated["score"] == 5
         await wait_until(lambda: "Thank you for your rating." in texts(fake), timeout=10)
@@ -36,5 +41,5 @@ async def test_a_digit_answers_the_question_and_opens_nothing(config, redis_url,
         assert await post_callback(gw, xml, account="plain") == (200, "success")
         offer = await alice.expect("offer")
         assert offer["conversation"]["id"] != conversation_id
-        assert offer["conversation"]["messages"][-1]["text"] == "0"
+        assert [m["text"] for m in offer["conversation"]["messages"]] == ["0"]
         assert (await router.csat_of(conversation_id)).score == 5
