@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 import msgspec
 from aiohttp import web
@@ -36,6 +36,8 @@ __all__ = [
     "AdapterHost",
     "Attachment",
     "ConversationEvent",
+    "CsatAnswer",
+    "CsatMode",
     "Customer",
     "CustomerRef",
     "DeliveryError",
@@ -64,6 +66,15 @@ class OpenConversation(msgspec.Struct, kw_only=True):
     agent_name: str | None = None
 
 
+class CsatAnswer(msgspec.Struct, kw_only=True):
+    """What became of a customer's rating: stored (``ok``), or why not: they were never asked
+    about that conversation (``not_asked``), the window closed (``expired``), or they rated
+    it before (``already_rated``, ``score`` the one that counts)."""
+
+    outcome: Literal["ok", "not_asked", "expired", "already_rated"]
+    score: int | None = None
+
+
 class DeliveryError(Exception):
     """The channel refused or could not take an outbound message.
 
@@ -85,6 +96,10 @@ class NotDurable(Exception):
 
 
 NodeHandler = Callable[[bytes], Awaitable[None]]
+# How a channel asks for a rating after a close: "frames" (the adapter shows the question
+# from a csat_request event and hands the answer to AdapterHost.rate), "text" (the gateway
+# sends the question as a message and takes a lone digit written back as the answer).
+CsatMode = Literal["frames", "text"]
 
 
 class AdapterHost(Protocol):
@@ -129,6 +144,18 @@ class AdapterHost(Protocol):
         """Close a conversation because of something on the channel (the customer unfollowed,
         the review was deleted): its agent and the customer are told ``reason``."""
 
+    async def rate(
+        self,
+        channel: str,
+        account: str,
+        customer_id: str,
+        conversation_id: str,
+        score: int,
+        comment: str | None = None,
+    ) -> CsatAnswer:
+        """The customer's rating (1-5, checked by the adapter) of a closed conversation they
+        were asked about (a ``csat_request`` event); stored once, within the window."""
+
     async def send_to_node(self, node_id: str, topic: str, payload: bytes) -> None:
         """Deliver payload to the handler registered for topic on gateway process node_id
         (locally, without Redis, when node_id is this process)."""
@@ -154,6 +181,8 @@ class Adapter(abc.ABC, Generic[ConfigT]):
     # The channel on the adapter's messages, when it differs from its name (the reviews
     # adapter's messages are on channel "review").
     channel: ClassVar[str | None] = None
+    # How the channel asks for a rating after a close (CsatMode); None: it is not asked.
+    csat: ClassVar[CsatMode | None] = None
 
     def __init__(self, config: ConfigT, host: AdapterHost) -> None:
         self.config = config

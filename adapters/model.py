@@ -92,10 +92,11 @@ class Outbound(msgspec.Struct, kw_only=True):
 class ConversationEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     """Something the customer may be told about: their place in the queue, an agent joining,
     their agent leaving (``reason`` "agent_gone": the conversation went back to the queue for
-    another agent), the conversation closing. Channels that cannot show such things ignore
-    them."""
+    another agent), the conversation closing, the question whether they were satisfied
+    (``csat_request``, on a scale of 1 to ``scale``; sent to adapters whose ``csat`` is
+    "frames"). Channels that cannot show such things ignore them."""
 
-    kind: Literal["queued", "agent_joined", "agent_left", "closed"]
+    kind: Literal["queued", "agent_joined", "agent_left", "closed", "csat_request"]
     channel: str
     account: str
     conversation_id: str
@@ -104,6 +105,7 @@ class ConversationEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     eta_s: float | None = None
     agent_name: str | None = None
     reason: str | None = None
+    scale: int | None = None
 
 
 class Reclassified(msgspec.Struct, kw_only=True, frozen=True):

@@ -21,6 +21,7 @@ import msgspec
 from gateway.agents.protocol import PLACEHOLDERS, placeholders_in
 from gateway.config_check import check_channel_names, check_redis_url
 from gateway.config_errors import ConfigError, convert, did_you_mean, entry, quote
+from gateway.quality_config import CsatConfig, QaConfig, check_quality
 from presence.agents import AgentSpec
 from router.config import (
     GradeConfig,
@@ -50,6 +51,8 @@ CORE_TABLES = (
     "supervisor",
     "conversations",
     "canned_replies",
+    "csat",
+    "qa",
 )
 
 # Close-reason labels of the closed-conversations metric besides the configured reasons.
@@ -190,6 +193,8 @@ class CoreConfig(Strict):
     supervisor: SupervisorSettings = msgspec.field(default_factory=SupervisorSettings)
     conversations: ConversationsConfig = msgspec.field(default_factory=ConversationsConfig)
     canned_replies: list[CannedReplyConfig] = []
+    csat: CsatConfig = msgspec.field(default_factory=CsatConfig)
+    qa: QaConfig = msgspec.field(default_factory=QaConfig)
 
 
 class Config(msgspec.Struct, kw_only=True):
@@ -260,6 +265,7 @@ def _check_semantics(core: CoreConfig, file: str, channels: Collection[str] | No
     _check_supervisors(core, file, names)
     _check_conversations(core.conversations, file)
     _check_canned(core.canned_replies, names, file)
+    check_quality(core.csat, core.qa, file)
 
 
 def _duplicate(what: str, value: str, seen: Mapping[str, int], index: int) -> str:

@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 # A safety net: conversations enqueued by a process that died before routing them.
 DISPATCH_EVERY_S = 1.0
 PURGE_EVERY_S = 60.0
+# Closes whose process died before following them up (the CSAT question, the QA pick).
+FOLLOWUP_EVERY_S = 5.0
 
 
 async def run_housekeeping(services: Services) -> None:
@@ -25,7 +27,7 @@ async def run_housekeeping(services: Services) -> None:
     interval = config.routing.sweep_interval_s
     heartbeat_every = config.presence.heartbeat_interval_s
     position_every = config.routing.position_interval_s
-    last_heartbeat = last_dispatch = last_positions = last_purge = 0.0
+    last_heartbeat = last_dispatch = last_positions = last_purge = last_followup = 0.0
     retention_s = config.routing.closed_retention_s
     board = services.switchboard
     outage = Outage(log, "housekeeping (offer expiry, timers, heartbeats)")
@@ -43,6 +45,9 @@ async def run_housekeeping(services: Services) -> None:
             if retention_s > 0 and now - last_purge >= PURGE_EVERY_S:
                 last_purge = now
                 await services.router.purge_closed(board.clock(), retention_s)
+            if now - last_followup >= FOLLOWUP_EVERY_S:
+                last_followup = now
+                await board.aftercare.sweep()
             if now - last_dispatch >= DISPATCH_EVERY_S:
                 last_dispatch = now
                 # Nothing changed: the sweep must not wake supervisors' wallboards.

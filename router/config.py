@@ -19,6 +19,7 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Level = Annotated[int, msgspec.Meta(ge=1, le=5)]
 Priority = Annotated[int, msgspec.Meta(ge=0, le=9)]
 Seconds = Annotated[float, msgspec.Meta(ge=0)]
+Share = Annotated[float, msgspec.Meta(ge=0, le=1)]
 TimeRange = Annotated[str, msgspec.Meta(pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")]
 
 
@@ -72,6 +73,10 @@ class QueueConfig(Strict):
     # (past the grace period, or set offline by a supervisor); None: by the queue's channels,
     # see on_agent_gone(). Unanswered ones always go back to the queue.
     on_agent_gone: OnAgentGone | None = None
+    # After a close: ask the customer to rate the conversation ([csat]), and the share of
+    # closed conversations that land in the QA queue ([qa]) besides complaints and low CSAT.
+    csat: bool = True
+    qa_sample: Share = 0.0
 
 
 def on_agent_gone(queue: QueueConfig) -> OnAgentGone:

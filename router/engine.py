@@ -5,13 +5,15 @@ processes can route the same queues without double offers or capacity overruns.
 finds each where its name says: the ingest path (router/ingest.py), routing decisions
 (router/decisions.py), conversation changes (router/changes.py), upkeep
 (router/maintenance.py), what is kept beside routing (router/records.py: internal notes, customers'
-earlier conversations) and reads (router/reads.py), over what they share (router/core.py).
+earlier conversations), what follows a close (router/aftercare.py: CSAT, the QA queue) and
+reads (router/reads.py), over what they share (router/core.py).
 What the scripts know of a queue is worked out in router/queues.py."""
 
 from __future__ import annotations
 
 import json
 
+from router.aftercare import Aftercare
 from router.changes import ConversationChanges
 from router.decisions import RoutingDecisions
 from router.ingest import Ingestion
@@ -23,7 +25,9 @@ from router.records import ConversationRecords
 __all__ = ["LEASE_MS", "Router", "queue_rules", "queue_score", "waiting_timers"]
 
 
-class Router(Ingestion, RoutingDecisions, ConversationChanges, Maintenance, ConversationRecords):
+class Router(
+    Ingestion, RoutingDecisions, ConversationChanges, Maintenance, ConversationRecords, Aftercare
+):
     async def sync_queues(self) -> None:
         """Store every queue's rules where the scripts read them."""
         configs = {name: json.dumps(queue_rules(q)) for name, q in self.queues.items()}

@@ -37,6 +37,10 @@ class RouterKeys:
         self.round_robin = p + "queue_rr"  # hash queue -> the agent chosen last
         self.positions = p + "queue_positions"  # hash conv -> position last told the customer
         self.positions_lock = p + "lock:positions"  # one process tells positions per interval
+        # The close (the closed zset) up to which every conversation has been followed up.
+        self.followup_mark = p + "followup:mark"
+        self.qa_pending = p + "qa:pending"  # zset conv -> ms it was picked for QA
+        self.qa_scored = p + "qa:scored"  # zset conv -> ms it was scored
 
     def queue(self, name: str) -> str:
         return f"{self.prefix}queue:{name}"
@@ -60,6 +64,20 @@ class RouterKeys:
         """List of a customer's closed conversations (msgpack, newest first), by the
         customer field without its thread: a customer's threads are one customer."""
         return f"{self.prefix}history:{customer}"
+
+    def rating(self, conversation_id: str) -> str:
+        """Hash: what followed the conversation's close (the CSAT question, the answer);
+        its existence says the close was followed up."""
+        return f"{self.prefix}csat:{conversation_id}"
+
+    def csat_ask(self, customer: str) -> str:
+        """String: the conversation the customer (a customer field) was last asked to rate,
+        expiring with the CSAT window."""
+        return f"{self.prefix}csat_ask:{customer}"
+
+    def qa(self, conversation_id: str) -> str:
+        """Hash: the conversation's QA record (why it was picked, its scores)."""
+        return f"{self.prefix}qa:{conversation_id}"
 
     def dedupe(self, channel: str, account: str, external_id: str) -> str:
         return f"{self.prefix}seen:{channel}:{account}:{external_id}"

@@ -133,7 +133,31 @@ DEADLINES = LuaContract(
     more_args=("timer_items",),
 )
 
+FOLLOWUP = LuaContract(
+    "followup",
+    keys=("rating", "ask", "qa", "qa_pending", "state"),
+    args=(
+        "conversation", "customer", "agent", "queue", "channel", "closed_ms", "ask_until_ms",
+        "qa_reasons", "grade", "keep_ms",
+    ),
+    idempotent=True,
+)  # fmt: skip
+CSAT = LuaContract(
+    "csat",
+    keys=("rating", "ask", "customer_open", "qa", "qa_pending"),
+    args=(
+        "conversation", "customer", "score", "comment", "now_ms", "reply", "low_at_most",
+        "keep_ms",
+    ),
+    idempotent=True,
+)  # fmt: skip
+QA_SCORE = LuaContract(
+    "qa_score",
+    keys=("qa", "qa_pending", "qa_scored"),
+    args=("conversation", "score", "items", "by", "note", "now_ms"),
+)
+
 CONTRACTS = (
     INGEST, DISPATCH, RELEASE, ACCEPT, CLOSE, REPLY, EXPIRE_AGENTS, TIMERS, TRANSFER, REPLACE,
-    PURGE, NOTE, DEADLINES,
+    PURGE, NOTE, DEADLINES, FOLLOWUP, CSAT, QA_SCORE,
 )  # fmt: skip

@@ -18,7 +18,7 @@ from typing import ClassVar
 import msgspec
 from aiohttp import web
 
-from adapters.contract import Adapter, AdapterHost, ConversationEvent, Outbound
+from adapters.contract import Adapter, AdapterHost, ConversationEvent, CsatMode, Outbound
 from adapters.email.config import EmailConfig, MailboxConfig, apply_environment
 from adapters.email.imap import MailboxReader
 from adapters.email.inbound import Inbox
@@ -33,6 +33,7 @@ log = logging.getLogger("zhongtai.email")
 
 class EmailAdapter(Adapter[EmailConfig]):
     name: ClassVar[str] = "email"
+    csat: ClassVar[CsatMode | None] = "text"
     Config: ClassVar[type[msgspec.Struct]] = EmailConfig
 
     def __init__(self, config: EmailConfig, host: AdapterHost) -> None:

@@ -30,6 +30,7 @@ from typing import Any, Literal, NamedTuple
 import msgspec
 
 from adapters.contract import (
+    CsatAnswer,
     CustomerRef,
     Inbound,
     IngestResult,
@@ -49,6 +50,7 @@ FAILABLE = frozenset(
         "reclassify",
         "tell_agent",
         "close_conversation",
+        "rate",
         "send_to_node",
     }
 )
@@ -61,6 +63,17 @@ class Lookup(NamedTuple):
     account: str
     customer_id: str
     thread: str | None
+
+
+class Rating(NamedTuple):
+    """One rate() call."""
+
+    channel: str
+    account: str
+    customer_id: str
+    conversation_id: str
+    score: int
+    comment: str | None
 
 
 class NodeMessage(NamedTuple):
@@ -123,6 +136,7 @@ class MemoryHost:
     - ``reclassified``: (conversation_id, inbound) of every reclassify();
     - ``told``: (conversation_id, code, detail) of every tell_agent();
     - ``closed``: (conversation_id, reason) of every close_conversation();
+    - ``rated``: every rate() call, as :class:`Rating`; ``rate_outcome`` is what it answers;
     - ``node_messages``: every send_to_node(), as :class:`NodeMessage`;
     - ``conversations``: every conversation by id, shared with the peers.
 
@@ -155,6 +169,8 @@ class MemoryHost:
         self.reclassified: list[tuple[str, Inbound]] = []
         self.told: list[tuple[str, str, str]] = []
         self.closed: list[tuple[str, str]] = []
+        self.rated: list[Rating] = []
+        self.rate_outcome = CsatAnswer(outcome="ok")
         self.node_messages: list[NodeMessage] = []
 
     def peer(self, node_id: str) -> MemoryHost:
@@ -230,6 +246,20 @@ class MemoryHost:
         found = self._shared.conversations.get(conversation_id)
         if found is not None and found.closed_at is None:
             found.closed_at, found.close_reason = utc_now(), reason
+
+    async def rate(
+        self,
+        channel: str,
+        account: str,
+        customer_id: str,
+        conversation_id: str,
+        score: int,
+        comment: str | None = None,
+    ) -> CsatAnswer:
+        """Recorded; answers ``rate_outcome`` (a test sets it to play a refusal)."""
+        self._maybe_fail("rate")
+        self.rated.append(Rating(channel, account, customer_id, conversation_id, score, comment))
+        return self.rate_outcome
 
     async def send_to_node(self, node_id: str, topic: str, payload: bytes) -> None:
         """Delivered at once to the handler on node_id (this host or a peer); without one,

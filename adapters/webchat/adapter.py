@@ -26,6 +26,7 @@ from adapters.contract import (
     AdapterHost,
     Attachment,
     ConversationEvent,
+    CsatMode,
     CustomerRef,
     DeliveryError,
     Inbound,
@@ -52,6 +53,12 @@ CLOSE_HELLO_TIMEOUT = 4408
 CLOSE_TIMEOUT_S = 5.0
 # The reason told to the customer when the gateway gives none.
 DEFAULT_CLOSE_REASON = "closed"
+# What a refused rating's error frame says, by the host's outcome.
+CSAT_REFUSALS = {
+    "not_asked": "this conversation is not waiting for your rating",
+    "expired": "the time to rate this conversation is over",
+    "already_rated": "you rated this conversation already",
+}
 PAGE_HEADERS = {
     "Cache-Control": "no-cache",
     "X-Content-Type-Options": "nosniff",
@@ -81,6 +88,7 @@ class _Session:
 
 class WebChatAdapter(Adapter[WebChatConfig]):
     name: ClassVar[str] = "webchat"
+    csat: ClassVar[CsatMode | None] = "frames"
     Config: ClassVar[type[msgspec.Struct]] = WebChatConfig
 
     def __init__(self, config: WebChatConfig, host: AdapterHost) -> None:
@@ -168,6 +176,9 @@ class WebChatAdapter(Adapter[WebChatConfig]):
             frame = frames.AgentFrame(name=event.agent_name or "An agent")
         elif event.kind == "agent_left":
             frame = frames.AgentLeftFrame(reason=event.reason or "agent_gone")
+        elif event.kind == "csat_request":
+            scale = event.scale or frames.CSAT_SCALE
+            frame = frames.CsatRequest(conversation_id=event.conversation_id, scale=scale)
         else:
             frame = frames.ClosedFrame(reason=event.reason or DEFAULT_CLOSE_REASON)
         await self._deliver(event.customer.id, frames.encode(frame))
@@ -276,6 +287,8 @@ class WebChatAdapter(Adapter[WebChatConfig]):
                 await _reply(session.ws, _error("hello_required", "send hello first", "type"))
             elif isinstance(frame, frames.SendMessage):
                 await self._on_message(session, session.visitor_id, frame)
+            elif isinstance(frame, frames.Rate):
+                await self._on_rate(session, session.visitor_id, frame)
             # typing: accepted; the host has no way yet to show it to the agent.
         except NotDurable as exc:  # stored, not yet on a replica: the page sends it again
             cmid = getattr(frame, "client_msg_id", None)
@@ -391,6 +404,27 @@ class WebChatAdapter(Adapter[WebChatConfig]):
                 )
         except Exception:
             log.warning("webchat: fan-out after ingest failed", exc_info=True)
+
+    async def _on_rate(self, session: _Session, visitor_id: str, rate: frames.Rate) -> None:
+        """A rating of a closed conversation the visitor was asked about (csat_request)."""
+        comment = (rate.comment or "").strip() or None
+        if not rate.conversation_id.strip():
+            problem = _error("invalid", "name the conversation rated", "conversation_id")
+            await _reply(session.ws, problem)
+            return
+        if comment is not None and len(comment) > self.config.max_text_chars:
+            detail = f"at most {self.config.max_text_chars} characters"
+            await _reply(session.ws, _error("too_long", detail, "comment"))
+            return
+        answer = await self.host.rate(
+            self.name, self.config.account, visitor_id, rate.conversation_id, rate.score, comment
+        )
+        if answer.outcome != "ok":
+            detail = CSAT_REFUSALS[answer.outcome]
+            await _reply(session.ws, _error(answer.outcome, detail, "conversation_id"))
+            return
+        thanks = frames.CsatThanks(conversation_id=rate.conversation_id, score=rate.score)
+        await self._deliver(visitor_id, frames.encode(thanks))
 
     async def _profile_for(
         self, session: _Session, visitor_id: str, msg: frames.SendMessage

@@ -6,6 +6,8 @@ ignored (not refused) so that a newer widget still talks to an older gateway.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from adapters.contract import StoredMessage
@@ -41,7 +43,20 @@ class Typing(Frame, tag="typing"):
     pass
 
 
-ClientFrame = Hello | SendMessage | Typing
+# The one CSAT scale: 1 (very unsatisfied) to 5 (very satisfied).
+CSAT_SCALE = 5
+Score = Annotated[int, msgspec.Meta(ge=1, le=CSAT_SCALE)]
+
+
+class Rate(Frame, tag="csat"):
+    """The visitor's answer to a csat_request: how satisfied they were, and why."""
+
+    conversation_id: str
+    score: Score
+    comment: str | None = None
+
+
+ClientFrame = Hello | SendMessage | Typing | Rate
 
 
 # Server to client.
@@ -104,6 +119,20 @@ class ClosedFrame(Frame, tag="closed"):
     reason: str
 
 
+class CsatRequest(Frame, tag="csat_request"):
+    """The conversation closed: how satisfied was the visitor, from 1 to ``scale``?"""
+
+    conversation_id: str
+    scale: int
+
+
+class CsatThanks(Frame, tag="csat_thanks"):
+    """The rating is stored (sent to every tab of the visitor)."""
+
+    conversation_id: str
+    score: int
+
+
 class ErrorFrame(Frame, tag="error"):
     code: str
     detail: str
@@ -112,7 +141,15 @@ class ErrorFrame(Frame, tag="error"):
 
 
 ServerFrame = (
-    Welcome | MessageFrame | QueueFrame | AgentFrame | AgentLeftFrame | ClosedFrame | ErrorFrame
+    Welcome
+    | MessageFrame
+    | QueueFrame
+    | AgentFrame
+    | AgentLeftFrame
+    | ClosedFrame
+    | CsatRequest
+    | CsatThanks
+    | ErrorFrame
 )
 
 

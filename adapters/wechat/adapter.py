@@ -24,7 +24,7 @@ from aiohttp import web
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.enterprise.crypto import WeChatCrypto as WeComCrypto
 
-from adapters.contract import Adapter, AdapterHost, CustomerRef, Inbound, Outbound
+from adapters.contract import Adapter, AdapterHost, CsatMode, CustomerRef, Inbound, Outbound
 from adapters.wechat import callback, endpoints
 from adapters.wechat.api import Api, WeChatError
 from adapters.wechat.config import AccountConfig, KfConfig, WeChatConfig
@@ -50,6 +50,7 @@ def kf_account(corp: str, open_kfid: str) -> str:
 
 class WeChatAdapter(Adapter[WeChatConfig]):
     name: ClassVar[str] = CHANNEL
+    csat: ClassVar[CsatMode | None] = "text"
     Config: ClassVar[type[msgspec.Struct]] = WeChatConfig
 
     def __init__(self, config: WeChatConfig, host: AdapterHost) -> None:

@@ -1,6 +1,7 @@
 """The admin API on the admin port, for supervisors and dashboards: queues, agents and
 conversations as routing sees them now, and what a supervisor may do (transfer, close, set an
-agent's status). Every /api request carries ``Authorization: Bearer <[admin] token>``; JSON in
+agent's status), and the QA queue team leads score from. Every /api request carries
+``Authorization: Bearer <[admin] token>`` (the QA routes take a lead's own token too); JSON in
 and out. docs/admin-api.md describes each endpoint.
 
 This module is the route table and the boundary every request passes; the handlers are by
@@ -16,8 +17,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from adapters.inputs import client_fault
-from gateway.admin import agents, conversations, queues
-from gateway.admin.auth import authorize
+from gateway.admin import agents, conversations, quality, queues
+from gateway.admin.auth import authorize, authorize_lead
 from gateway.admin.errors import (
     ApiError,
     ErrorBody,
@@ -41,7 +42,11 @@ async def api_boundary(request: web.Request, handler: Handler) -> web.StreamResp
     """Authenticates every /api request and turns every failure into a JSON error: no
     traceback ever reaches the client."""
     try:
-        authorize(request, request_services(request).config.core.admin.token)
+        core = request_services(request).config.core
+        if request.match_info.handler in LEAD_HANDLERS:
+            request[quality.LEAD] = authorize_lead(request, core.admin.token, core.supervisors)
+        else:
+            authorize(request, core.admin.token)
         return await handler(request)
     except ApiError as exc:
         return error_response(exc)
@@ -59,6 +64,10 @@ async def api_boundary(request: web.Request, handler: Handler) -> web.StreamResp
         return json_response(ErrorBody(error="internal"), 500)
 
 
+# The routes a team lead's own supervisor token opens too (for the queues they lead).
+LEAD_HANDLERS = frozenset({quality.get_qa, quality.get_qa_item, quality.score_qa})
+
+
 def build_api_app() -> web.Application:
     api = web.Application(middlewares=[api_boundary])
     api.router.add_get("/queues", queues.get_queues)
@@ -68,6 +77,9 @@ def build_api_app() -> web.Application:
     api.router.add_get("/conversations/{conversation_id}", conversations.get_conversation)
     api.router.add_post("/conversations/{conversation_id}/transfer", conversations.transfer)
     api.router.add_post("/conversations/{conversation_id}/close", conversations.close)
+    api.router.add_get("/qa", quality.get_qa)
+    api.router.add_get("/qa/{conversation_id}", quality.get_qa_item)
+    api.router.add_post("/qa/{conversation_id}", quality.score_qa)
     return api
 
 

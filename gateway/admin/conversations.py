@@ -13,6 +13,7 @@ from adapters.model import Conversation
 from gateway.admin.bodies import Body, NonEmpty, decode_body
 from gateway.admin.errors import ApiError, json_response
 from gateway.admin.keys import request_services
+from gateway.admin.quality_views import csat_view
 from gateway.admin.snapshots import snapshot_conversation
 from gateway.admin.views import Ok, conversation_view
 from gateway.services import Services
@@ -50,7 +51,9 @@ async def get_conversation(request: web.Request) -> web.Response:
     services = request_services(request)
     conversation = await known_conversation(services, request.match_info["conversation_id"])
     snap = await snapshot_conversation(services, conversation)
-    return json_response(conversation_view(services, snap))
+    view = conversation_view(services, snap)
+    view.csat = csat_view(await services.router.csat_of(conversation.id))
+    return json_response(view)
 
 
 async def transfer(request: web.Request) -> web.Response:

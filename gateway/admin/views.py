@@ -12,6 +12,7 @@ from datetime import datetime
 import msgspec
 
 from adapters.model import Conversation, Deadline
+from gateway.admin.quality_views import CsatView
 from gateway.admin.snapshots import (
     AgentSnapshot,
     ConversationSnapshot,
@@ -110,6 +111,7 @@ class ConversationView(msgspec.Struct, kw_only=True):
     route: RouteFacts | None
     waiting_reason: WaitingReason | None  # None: not waiting (assigned or closed)
     deadlines: list[Deadline] = []  # a graded complaint's (超时提醒), with what became of each
+    csat: CsatView | None = None  # the customer's rating, filled in by the API's handler
 
 
 def seconds_between(later_ms: int, earlier_ms: int) -> float:

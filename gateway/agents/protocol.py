@@ -222,6 +222,15 @@ class History(Frame, tag="history"):
     conversations: list[PastConversation]  # newest first
 
 
+class CsatFrame(Frame, tag="csat"):
+    """A customer rated a conversation this agent held, after it closed."""
+
+    conversation_id: str
+    score: int
+    scale: int = 5
+    comment: str | None = None
+
+
 class StatusFrame(Frame, tag="status"):
     status: str
     reason: str | None = None
@@ -252,6 +261,7 @@ ServerFrame = (
     | DeadlineFrame
     | NoteAdded
     | History
+    | CsatFrame
     | StatusFrame
     | Pong
     | Error

@@ -3,7 +3,8 @@ Lua closes it in any state; this flow tells everyone who must know, in an order 
 matters: the customer's last auto-reply goes out while the conversation is still open,
 the agent offered or holding it hears of it, and a dispatch follows because the close may
 have freed that agent. The closed conversation is then kept, as a summary, in its
-customer's history for the agents who serve them next."""
+customer's history for the agents who serve them next, and what follows the close (the
+customer asked to rate it, a pick for QA) is decided (aftercare.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from adapters.model import Conversation
 from gateway.agents.protocol import Closed
 from gateway.config import AgentConfig, ConversationsConfig
+from gateway.flows.aftercare import Aftercare
 from gateway.flows.clock import Clock
 from gateway.flows.dispatcher import Dispatcher
 from gateway.flows.outbound import ToAgents, ToCustomers
@@ -37,6 +39,7 @@ class Closing:
     tap: ChangeTap = field(default_factory=ChangeTap)
     agents: Mapping[str, AgentConfig]
     settings: ConversationsConfig
+    aftercare: Aftercare | None = None
 
     async def close(
         self,
@@ -74,6 +77,8 @@ class Closing:
         if conversation is not None:
             await self.to_customers.notify(conversation, kind="closed", reason=reason)
         self.dispatcher.request()
+        if conversation is not None and self.aftercare is not None:
+            await self.aftercare.after_close(conversation, outcome.agent, now)
 
     async def _remember(
         self, conversation: Conversation, now: int, holder: str | None, close_reason: str | None

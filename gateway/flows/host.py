@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 
 from adapters.contract import (
+    CsatAnswer,
     Inbound,
     IngestResult,
     NodeHandler,
@@ -92,6 +93,19 @@ class GatewayHost:
 
     async def close_conversation(self, conversation_id: str, reason: str) -> None:
         await self.switchboard.close_conversation(conversation_id, None, reason)
+
+    async def rate(
+        self,
+        channel: str,
+        account: str,
+        customer_id: str,
+        conversation_id: str,
+        score: int,
+        comment: str | None = None,
+    ) -> CsatAnswer:
+        return await self.switchboard.aftercare.rate(
+            channel, account, customer_id, conversation_id, score, comment
+        )
 
     async def send_to_node(self, node_id: str, topic: str, payload: bytes) -> None:
         if self._bus is None:

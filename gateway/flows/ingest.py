@@ -2,7 +2,8 @@
 skills) is computed here, before the one Lua call that stores the message and opens or
 continues the conversation, so that call decides with everything it needs. What follows
 depends on what Lua found: the holding agent gets the message, a queued conversation asks
-for a dispatch, and a new one is greeted."""
+for a dispatch, and a new one is greeted. Before all that, a digit answering the CSAT
+question after a close is taken as the rating (aftercare.py) and opens nothing."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 
 from adapters.contract import IngestResult
 from adapters.model import Inbound, Message
+from gateway.flows.aftercare import Aftercare
 from gateway.flows.clock import Clock
 from gateway.flows.dispatcher import Dispatcher
 from gateway.flows.outbound import ToAgents, ToCustomers
@@ -36,8 +38,14 @@ class Ingester:
     clock: Clock
     tap: ChangeTap = field(default_factory=ChangeTap)
     acks: ReplicaAcks | None = None
+    aftercare: Aftercare | None = None
 
     async def ingest(self, inbound: Inbound) -> IngestResult:
+        if self.aftercare is not None:
+            # A lone digit answering the CSAT question is a rating, not a message.
+            rating = await self.aftercare.digit_answer(inbound)
+            if rating is not None:
+                return rating
         now = self.clock()
         message = Message(
             id=new_id("m", now),

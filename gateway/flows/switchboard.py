@@ -1,12 +1,13 @@
 """The flows between customers, the router and agents, built once per process and named in
 one place. Each flow is its own module, and they depend on each other in one direction:
 
-    clock, records <- outbound <- departures, outcomes <- dispatcher
+    clock, records <- outbound <- aftercare, departures, outcomes <- dispatcher
         <- ingest, closing, deadlines <- timers
 
 ``records`` encodes what is kept beside routing (internal notes, customers' earlier
 conversations), ``outbound`` sends to customers (``ToCustomers``) and agents
 (``ToAgents``), ``departures`` tells them what an agent gone for good left behind,
+``aftercare`` asks for ratings after a close and picks conversations for QA,
 ``outcomes`` counts what became of offers and assignments, ``dispatcher``
 is the one dispatcher task, ``ingest`` takes customer messages in, ``closing`` closes
 conversations, ``deadlines`` tells of a graded complaint's reminders and missed deadlines, and
@@ -22,6 +23,7 @@ from collections.abc import Mapping
 from adapters.contract import Adapter
 from gateway.agents.sessions import AgentSessions
 from gateway.config import AgentConfig, Config
+from gateway.flows.aftercare import Aftercare
 from gateway.flows.clock import Clock, wall_clock_ms
 from gateway.flows.closing import Closing
 from gateway.flows.deadlines import DeadlineAlerts
@@ -70,6 +72,16 @@ class Switchboard:
         self.acks = ReplicaAcks(router.redis, config.redis, metrics.replica_ack_timeouts)
         self.to_customers = ToCustomers(router, metrics, adapters, clock, self.tap)
         self.to_agents = ToAgents(router, presence, sessions)
+        self.aftercare = Aftercare(
+            router=router,
+            to_customers=self.to_customers,
+            to_agents=self.to_agents,
+            clock=clock,
+            csat=config.core.csat,
+            qa=config.core.qa,
+            queues={q.name: q for q in config.queues},
+            keep_s=config.routing.closed_retention_s,
+        )
         self.outcomes = OfferOutcomes(
             router=router,
             placer=self.placer,
@@ -100,6 +112,7 @@ class Switchboard:
             clock=clock,
             tap=self.tap,
             acks=self.acks,
+            aftercare=self.aftercare,
         )
         self.closing = Closing(
             router=router,
@@ -111,6 +124,7 @@ class Switchboard:
             tap=self.tap,
             agents=self.agents,
             settings=config.core.conversations,
+            aftercare=self.aftercare,
         )
         self.timers = Timers(
             router=router,

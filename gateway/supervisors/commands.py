@@ -1,10 +1,13 @@
 """Each client frame of the supervisor socket to what carries it out (search.py, watch.py,
-actions.py), and every failure to one error frame: nothing a lead sends ends the socket."""
+actions.py, the QA queue's gateway/admin/quality.py), and every failure to one error frame:
+nothing a lead sends ends the socket."""
 
 from __future__ import annotations
 
 import logging
 
+from gateway.admin import quality
+from gateway.admin.errors import ApiError
 from gateway.services import Services
 from gateway.supervisors.actions import act
 from gateway.supervisors.protocol import (
@@ -14,6 +17,9 @@ from gateway.supervisors.protocol import (
     Error,
     Ping,
     Pong,
+    QaList,
+    QaResults,
+    QaScore,
     Search,
     SearchResults,
     SetAgentStatus,
@@ -30,6 +36,8 @@ from router.results import RoutingError
 
 log = logging.getLogger(__name__)
 
+# The QA list a lead's socket shows: the first this many, oldest pick first.
+QA_LIST_LIMIT = 100
 ACTIONS = {
     TransferAction: "transfer",
     CloseAction: "close",
@@ -53,6 +61,10 @@ async def handle(services: Services, session: SupervisorSession, frame: ClientFr
     except Refused as exc:
         error = Error(code=exc.code, detail=exc.detail, field=exc.field, request_id=request_id)
         session.push(error)
+    except ApiError as exc:  # the QA queue's refusals, as the admin API words them
+        session.push(
+            Error(code=exc.code, detail=exc.detail, field=exc.field, request_id=request_id)
+        )
     except RoutingError as exc:
         field = ROUTING_FIELD.get(exc.code)
         if isinstance(frame, TakeOver) and field == "to_agent":
@@ -76,6 +88,24 @@ async def _carry_out(services: Services, session: SupervisorSession, frame: Clie
             unwatch(services, session, conversation_id)
         case Ping():
             session.push(Pong())
+        case QaList():
+            seen = set(session.scope.queues)
+            scored = frame.status == "scored"
+            found, _ = await quality.list_qa(services, seen, scored, QA_LIST_LIMIT, (0, ""))
+            scorecard = quality.scorecard_views(services)
+            session.push(
+                QaResults(
+                    request_id=frame.request_id,
+                    status=frame.status,
+                    scorecard=scorecard,
+                    conversations=found,
+                )
+            )
+        case QaScore():
+            seen = set(session.scope.queues)
+            conv, items, note = frame.conversation_id, frame.items, frame.note
+            await quality.score(services, seen, conv, items, note, session.lead.id)
+            session.push(Done(request_id=frame.request_id, action="qa_score"))
         case TransferAction() | CloseAction() | TakeOver() | SetAgentStatus():
             await act(services, session.scope, frame)
             session.push(Done(request_id=frame.request_id, action=ACTIONS[type(frame)]))

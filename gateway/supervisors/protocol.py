@@ -8,11 +8,12 @@ step."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from adapters.model import Message
+from gateway.admin.quality_views import QaView, ScorecardItemView
 from gateway.agents.protocol import Hello, decode_error
 
 PROTOCOL_VERSION = 1
@@ -76,8 +77,33 @@ class Ping(Frame, tag="ping"):
     pass
 
 
+class QaList(Frame, tag="qa_list"):
+    """The QA queue of the lead's queues (the admin API's GET /api/qa, first page)."""
+
+    request_id: RequestId
+    status: Literal["pending", "scored"] = "pending"
+
+
+class QaScore(Frame, tag="qa_score"):
+    """Score a conversation of the QA queue (the admin API's POST /api/qa/{id})."""
+
+    request_id: RequestId
+    conversation_id: Id
+    items: dict[str, Any]  # scorecard item -> 0..100, checked item by item
+    note: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+
+
 ClientFrame = (
-    Search | Watch | Unwatch | TransferAction | CloseAction | TakeOver | SetAgentStatus | Ping
+    Search
+    | Watch
+    | Unwatch
+    | TransferAction
+    | CloseAction
+    | TakeOver
+    | SetAgentStatus
+    | Ping
+    | QaList
+    | QaScore
 )
 Action = TransferAction | CloseAction | TakeOver | SetAgentStatus
 
@@ -185,6 +211,13 @@ class Unwatched(Frame, tag="unwatched"):
     conversation_id: str
 
 
+class QaResults(Frame, tag="qa_results"):
+    request_id: str
+    status: str
+    scorecard: list[ScorecardItemView]
+    conversations: list[QaView]
+
+
 class Done(Frame, tag="done"):
     request_id: str
     action: str
@@ -210,6 +243,7 @@ ServerFrame = (
     | Closed
     | DeadlineAlert
     | Unwatched
+    | QaResults
     | Done
     | Error
     | Pong

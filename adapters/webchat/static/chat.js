@@ -150,6 +150,8 @@
     this.lastTyping = 0;
     this.fields = null;         // the pre-chat form's inputs while it is to be filled
     this.uploads = null;        // {max_bytes, types} when the server takes files
+    this.ratings = {};          // conversation id -> {box, note}: the ratings asked for
+    this.lastRated = null;      // the conversation of the last csat frame sent
   }
 
   Chat.prototype.connect = function () {
@@ -218,10 +220,92 @@
         this.notice(closeSentence(f.reason)).dataset.reason = f.reason;
         this.setStatus("");
         break;
+      case "csat_request":
+        this.askRating(f.conversation_id, f.scale || 5);
+        break;
+      case "csat_thanks":
+        this.rated(f.conversation_id, T.csatThanks);
+        break;
       case "error":
+        if (f.field === "conversation_id" && T.csatRefused[f.code] && this.ratings[this.lastRated]) {
+          this.rated(this.lastRated, T.csatRefused[f.code]);
+          break;
+        }
         this.showError(f);
         break;
     }
+  };
+
+  // The rating a closed conversation asks for: one button per score (a radio group for
+  // assistive technology: arrow keys move, the chosen one is announced), an optional
+  // comment, and a send button.
+  Chat.prototype.askRating = function (conversationId, scale) {
+    if (this.ratings[conversationId]) return;
+    var self = this;
+    var box = el("fieldset", "zt-csat");
+    box.appendChild(el("legend", null, T.csatQuestion));
+    var group = el("div", "zt-csat-scores");
+    group.setAttribute("role", "radiogroup");
+    group.setAttribute("aria-label", T.csatQuestion);
+    var chosen = 0;
+    var buttons = [];
+    var note = el("div", "zt-csat-note");
+    note.setAttribute("role", "status");
+    function choose(score, focus) {
+      chosen = score;
+      if (score) note.textContent = "";
+      buttons.forEach(function (b, i) {
+        var on = i + 1 === score;
+        b.setAttribute("aria-checked", on ? "true" : "false");
+        b.tabIndex = on || (!score && i === 0) ? 0 : -1;
+        if (on && focus) b.focus();
+      });
+    }
+    for (var score = 1; score <= scale; score++) {
+      var b = el("button", "zt-csat-score", String(score));
+      b.type = "button";
+      b.setAttribute("role", "radio");
+      var label = T.csatScores[score - 1] || "";
+      b.setAttribute("aria-label", fill(T.csatScore, { score: score, scale: scale, label: label }));
+      b.title = label;
+      b.addEventListener("click", choose.bind(null, score, false));
+      b.addEventListener("keydown", function (ev) {
+        var step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[ev.key];
+        if (!step) return;
+        ev.preventDefault();
+        choose(Math.min(scale, Math.max(1, (chosen || 1) + (chosen ? step : 0))), true);
+      });
+      buttons.push(b);
+      group.appendChild(b);
+    }
+    choose(0, false);
+    var ends = el("div", "zt-csat-ends");
+    ends.appendChild(el("span", null, T.csatScores[0]));
+    ends.appendChild(el("span", null, T.csatScores[T.csatScores.length - 1]));
+    ends.setAttribute("aria-hidden", "true");
+    var comment = el("textarea", "zt-csat-comment");
+    comment.setAttribute("aria-label", T.csatComment);
+    comment.placeholder = T.csatComment;
+    var send = el("button", "zt-csat-send", T.csatSend);
+    send.type = "button";
+    send.addEventListener("click", function () {
+      if (!chosen) { note.textContent = fill(T.csatPick, { scale: scale }); return; }
+      var frame = { type: "csat", conversation_id: conversationId, score: chosen };
+      if (comment.value.trim()) frame.comment = comment.value.trim();
+      self.lastRated = conversationId;
+      if (self.ready) self.ws.send(JSON.stringify(frame));
+    });
+    [group, ends, comment, send, note].forEach(function (n) { box.appendChild(n); });
+    this.ratings[conversationId] = { box: box, note: note };
+    this.append(box);
+  };
+
+  // The rating is stored, or refused for good: the question gives way to a sentence.
+  Chat.prototype.rated = function (conversationId, sentence) {
+    var asked = this.ratings[conversationId];
+    if (!asked) return;
+    asked.box.textContent = "";
+    asked.box.appendChild(el("p", "zt-notice", sentence));
   };
 
   Chat.prototype.showMessage = function (m, clientMsgId) {

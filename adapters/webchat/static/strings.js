@@ -66,7 +66,19 @@
       limits: "Files up to {size}: {types}",
       uploading: "Uploading {name}…",
       fileTooBig: "{name} is larger than {size}.",
-      fileType: "{name}: this kind of file is not accepted. Allowed: {types}."
+      fileType: "{name}: this kind of file is not accepted. Allowed: {types}.",
+      csatQuestion: "How satisfied are you with this conversation?",
+      csatScores: ["Very unsatisfied", "Unsatisfied", "Neutral", "Satisfied", "Very satisfied"],
+      csatScore: "{score} of {scale}: {label}",
+      csatComment: "Comment (optional)",
+      csatSend: "Send rating",
+      csatPick: "Choose a score from 1 to {scale} first.",
+      csatThanks: "Thank you for your rating.",
+      csatRefused: {
+        not_asked: "This conversation cannot be rated.",
+        expired: "The time to rate this conversation is over.",
+        already_rated: "You rated this conversation already."
+      }
     },
     zh: {
       title: "在线客服",
@@ -98,7 +110,19 @@
       limits: "文件不超过 {size}：{types}",
       uploading: "正在上传 {name}…",
       fileTooBig: "{name} 超过了 {size} 的大小限制。",
-      fileType: "{name}：不支持此类文件。允许的类型：{types}。"
+      fileType: "{name}：不支持此类文件。允许的类型：{types}。",
+      csatQuestion: "您对本次服务满意吗？",
+      csatScores: ["非常不满意", "不满意", "一般", "满意", "非常满意"],
+      csatScore: "{score} 分（满分 {scale}）：{label}",
+      csatComment: "意见或建议（选填）",
+      csatSend: "提交评价",
+      csatPick: "请先选择 1 到 {scale} 的评分。",
+      csatThanks: "感谢您的评价。",
+      csatRefused: {
+        not_asked: "此会话无法评价。",
+        expired: "评价时间已过。",
+        already_rated: "您已评价过此会话。"
+      }
     }
   };
 

@@ -14,6 +14,7 @@ from gateway.agents.protocol import (
     Assigned,
     Closed,
     Conversation,
+    CsatFrame,
     DeadlineFrame,
     Error,
     History,
@@ -89,6 +90,10 @@ class Desk:
                 self.on_reply_ack(frame)
             case Closed():
                 self.on_closed(frame)
+            case CsatFrame():
+                comment = f": {frame.comment}" if frame.comment else ""
+                cid = self.short(frame.conversation_id)
+                self.out.say(f"[{cid}] the customer rated it {frame.score}/{frame.scale}{comment}")
             case StatusFrame():
                 reason = f" ({frame.reason})" if frame.reason else ""
                 self.out.say(f"status: {frame.status}{reason}")

@@ -10,6 +10,7 @@ import { setText } from "./dom.js";
 import { customerName } from "./format.js";
 import { mountHistory } from "./history.js";
 import { addProblem, showConnection } from "./notices.js";
+import { mountRatings } from "./ratings.js";
 import { createI18n, pickLanguage } from "./i18n.js";
 import { Alerts } from "./notify.js";
 import { mountOffers } from "./offers.js";
@@ -84,6 +85,7 @@ function main() {
       reason: i18n.reason, lang: i18n.locale,
     }),
     canned: mountCanned({ form: $("reply-form"), textarea: $("reply"), list: $("canned-list"), store, t }),
+    ratings: mountRatings({ section: $("ratings-section"), list: $("ratings"), store, t }),
   };
   const reply = mountReply({
     form: $("reply-form"), textarea: $("reply"), button: $("send"), hint: $("reply-hint"), store,
@@ -124,6 +126,10 @@ function main() {
     } else if (d.what === "closed" && d.entry) {
       announce(t("announce.closed", { who: whoOf(d.entry.conversation), reason: i18n.reason(d.reason) }));
       storage.drafts(store.agent.id).set(d.conversationId, "");
+    } else if (d.what === "csat") {
+      const r = d.rating;
+      const who = r.conversation ? whoOf(r.conversation) : r.conversationId.slice(-6);
+      announce(t("announce.csat", { who, score: r.score, scale: r.scale }));
     } else if (d.what === "error") {
       problem(t("error.prefix", { code: d.error.code, detail: d.error.detail }));
     }

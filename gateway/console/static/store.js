@@ -7,6 +7,7 @@
 import { timeOf } from "./format.js";
 
 const OFFER_GRACE_MS = 5000; // an expired offer lingers this long for its revoke to come
+const RATINGS_KEPT = 10;
 
 export class Store extends EventTarget {
   constructor(now = () => Date.now()) {
@@ -22,6 +23,8 @@ export class Store extends EventTarget {
     this.closeReasons = []; // from the welcome; empty: a close needs no reason
     this.queueSla = {}; // queue -> SLA seconds, for conversations without their own
     this.watching = () => true; // whether the agent is looking at the selected thread
+    this.ratings = []; // the customers' ratings of closed conversations, newest first (csat)
+    this.recentlyClosed = new Map(); // id -> conversation, so that a later rating names it
   }
 
   changed(what, detail = {}) {
@@ -135,7 +138,25 @@ export class Store extends EventTarget {
       if (reply.conversationId === frame.conversation_id) this.pending.delete(cmid);
     }
     if (this.selected === frame.conversation_id) this.selected = null;
+    if (entry) {
+      this.recentlyClosed.set(frame.conversation_id, entry.conversation);
+      if (this.recentlyClosed.size > RATINGS_KEPT) this.recentlyClosed.delete(this.recentlyClosed.keys().next().value);
+    }
     this.changed("closed", { conversationId: frame.conversation_id, entry, reason: frame.reason });
+  }
+
+  // A rating comes after the close, once: kept for the session, the newest few.
+  onCsat(frame) {
+    const rating = {
+      conversationId: frame.conversation_id,
+      conversation: this.recentlyClosed.get(frame.conversation_id) || null,
+      score: frame.score,
+      scale: frame.scale || 5,
+      comment: frame.comment || null,
+      at: this.now(),
+    };
+    this.ratings = [rating, ...this.ratings].slice(0, RATINGS_KEPT);
+    this.changed("csat", { rating });
   }
 
   onNotice(frame) {
@@ -302,6 +323,7 @@ const HANDLERS = {
   closed: Store.prototype.onClosed,
   notice: Store.prototype.onNotice,
   deadline: Store.prototype.onDeadline,
+  csat: Store.prototype.onCsat,
   note: Store.prototype.onNote,
   history: Store.prototype.onHistory,
   status: Store.prototype.onStatus,

@@ -265,7 +265,12 @@ async def test_a_reopened_conversation_goes_back_to_its_last_agent(
                 offer = await bob.expect("offer", timeout=15)
                 assert offer["conversation"]["id"] == ann
                 texts = [m["text"] for m in offer["conversation"]["messages"]]
-                assert texts == ["Hello, my order 1234 has not arrived.", "Still not here."]
+                question = config.core.csat.message  # sent at the close (docs/reports.md)
+                assert texts == [
+                    "Hello, my order 1234 has not arrived.",
+                    question,
+                    "Still not here.",
+                ]
                 await bob.send(type="accept", offer_id=offer["offer_id"])
                 assigned = await bob.expect("assigned")
                 assert assigned["conversation"]["id"] == ann

@@ -14,7 +14,7 @@ from typing import IO, Any
 import pytest
 from fake_gateway import TOKEN, WAIT_S, FakeGateway, conversation
 
-from gateway.client import Accept, CannedReply, Close, Message, MessageFrame, Reply
+from gateway.client import Accept, CannedReply, Close, CsatFrame, Message, MessageFrame, Reply
 from gateway.client.terminal import READER_THREAD_NAME, matching, run_terminal, short_id
 
 
@@ -146,6 +146,19 @@ async def test_terminal_shows_errors_on_one_line(gateway: FakeGateway, keyboard:
             "channel_error: 45015: reply window closed\n"
         )
         keyboard.close()  # end of input quits
+        assert await asyncio.wait_for(run, WAIT_S) == 0
+
+
+async def test_a_customers_rating_shows_on_one_line(
+    gateway: FakeGateway, keyboard: Keyboard
+) -> None:
+    conv = conversation()
+    gateway.open = [conv]
+    async with terminal(gateway, keyboard) as (screen, run):
+        await screen.wait_for("1 open conversation(s)")
+        await gateway.send(CsatFrame(conversation_id=conv.id, score=4, scale=5, comment="快"))
+        await screen.wait_for(f"[{conv.id[-4:]}] the customer rated it 4/5: 快\n")
+        keyboard.close()
         assert await asyncio.wait_for(run, WAIT_S) == 0
 
 

@@ -6,12 +6,12 @@ package ``playwright``; the tests are skipped, saying which is missing, when one
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from browser_support import NewPage
 
 try:
     from playwright.async_api import Browser, Page, async_playwright
@@ -27,11 +27,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "console"
 
 HAVE_CHROMIUM = CHROMIUM.exists()
-
-NewPage = Callable[..., Awaitable["Page"]]
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
@@ -68,12 +65,3 @@ async def new_page(browser: Browser) -> AsyncIterator[NewPage]:
     finally:
         for context in contexts:
             await context.close()
-
-
-def screenshot_path(name: str) -> Path | None:
-    """Where to write a screenshot for docs/console.md, only when ZHONGTAI_SCREENSHOTS=1, so
-    that ordinary runs leave the tree clean."""
-    if os.environ.get("ZHONGTAI_SCREENSHOTS") != "1":
-        return None
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS / name

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 import pytest
-from conftest import NewPage, screenshot_path
+from browser_support import NewPage, screenshot_path
 from harness import agent, agent_client, customer, make_config, running, start_gateway
 
 from adapters.contract import Attachment

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import NewPage
+from browser_support import NewPage
 from harness import agent, agent_client, make_config, running
 from obs_support import scrape_text
 

@@ -4,7 +4,7 @@ agent's id, and a close shows a sentence (the deployment's own where configured)
 from __future__ import annotations
 
 import pytest
-from conftest import NewPage
+from browser_support import NewPage
 from harness import agent, agent_client, make_config, running
 
 playwright_api = pytest.importorskip(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import NewPage
+from browser_support import NewPage
 from harness import customer
 from supervisor_support import centre, centre_tables
 

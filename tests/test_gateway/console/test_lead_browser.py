@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import NewPage, screenshot_path
+from browser_support import NewPage, screenshot_path
 from harness import accept_offer, agent_client, customer
 from supervisor_support import admin_get, centre
 

@@ -11,8 +11,8 @@ import pytest
 
 FLOWS = Path(__file__).resolve().parents[3] / "gateway" / "flows"
 ORDER = [
-    "clock", "records", "outbound", "departures", "outcomes", "dispatcher", "ingest", "closing",
-    "deadlines", "timers",
+    "clock", "records", "outbound", "aftercare", "departures", "outcomes", "dispatcher", "ingest",
+    "closing", "deadlines", "timers",
 ]  # fmt: skip
 # ingest, closing and deadlines stand side by side: none imports another.
 PEERS = {("closing", "ingest"), ("deadlines", "ingest"), ("deadlines", "closing")}

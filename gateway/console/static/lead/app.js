@@ -1,5 +1,5 @@
 // The team lead's view: the wallboard, the open conversations of their queues and the one
-// they watch, over the supervisor socket (docs/protocol.md, "The supervisor socket"). The
+// they watch, the QA queue they score, over the supervisor socket (docs/protocol.md, "The supervisor socket"). The
 // console's sign-in (../app.js) comes here when a token is a lead's.
 
 import { CLOSE_BAD_TOKEN, CLOSE_UNSUPPORTED, Connection, supervisorSocketUrl } from "../connection.js";
@@ -7,6 +7,7 @@ import { setText } from "../dom.js";
 import { addProblem, showConnection } from "../notices.js";
 import { mountBoard } from "./board.js";
 import { mountDeadlines } from "./deadlines.js";
+import { mountQa } from "./qa.js";
 import { Requests } from "./requests.js";
 import { mountSearch } from "./search.js";
 import { LEAD_TEXTS } from "./texts.js";
@@ -81,6 +82,11 @@ export function startLead({ token, i18n, onWelcome, onRefused, onSignOut }) {
     agentName: (id) => board.agentName(id), t, lang: i18n.locale,
   });
 
+  const qa = mountQa({
+    list: $("lead-qa"), empty: $("lead-qa-empty"), dialog: $("lead-qa-dialog"), send, requests,
+    agentName: (id) => board.agentName(id), t, announce, problem,
+  });
+
   const handlers = {
     welcome(frame) {
       lead = frame.supervisor;
@@ -91,6 +97,7 @@ export function startLead({ token, i18n, onWelcome, onRefused, onSignOut }) {
       root.hidden = false;
       onWelcome();
       search.ask();
+      qa.ask();
       const watching = watch.watchedId();
       if (watching) watch.watch(watching); // after a reconnect: the history afresh, then live
     },
@@ -100,6 +107,7 @@ export function startLead({ token, i18n, onWelcome, onRefused, onSignOut }) {
       search.refresh();
     },
     search_results: (frame) => requests.settle(frame),
+    qa_results: (frame) => requests.settle(frame),
     done: (frame) => requests.settle(frame),
     error(frame) {
       if (!requests.settle(frame)) problem(frame);
@@ -143,6 +151,7 @@ export function startLead({ token, i18n, onWelcome, onRefused, onSignOut }) {
     board.tick();
     deadlines.tick();
     search.tick();
+    qa.tick();
   }, TICK_MS);
   connection.start();
   return connection;

@@ -20,7 +20,7 @@ export class Requests {
     this.waiting.delete(id);
   }
 
-  /** Hand a `done`, `search_results` or `error` frame to its request; false when it answers none. */
+  /** Hand a `done`, `search_results`, `qa_results` or `error` frame to its request; false when it answers none. */
   settle(frame) {
     const waiting = frame.request_id ? this.waiting.get(frame.request_id) : null;
     if (!waiting) return false;
