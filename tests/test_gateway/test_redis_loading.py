@@ -113,6 +113,7 @@ async def test_loading_is_a_retryable_error_everywhere_and_then_all_goes_on(serv
         async with customer(gw) as visitor, aiohttp.ClientSession() as http:
             await visitor.send(type="message", text="hello", client_msg_id="m1")
             conversation = await accept_offer(alice)
+            await visitor.expect("agent")  # the join is told before Redis goes away
             await asyncio.to_thread(restart_loading, server)
 
             # The customer: an error frame with the retryable code, for every try.
