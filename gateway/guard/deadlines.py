@@ -9,9 +9,10 @@ asyncio Protocol of one connection) that starts a timer when a request begins an
 when aiohttp's parser has the whole request. A websocket, once upgraded, has no deadline
 here: its heartbeat and hello timeout watch it.
 
-The subclass reads three attributes of RequestHandler (``_request_count``, ``_messages``,
-``_upgraded``) and the Server's ``_kwargs``; tests/test_gateway/test_slow_clients.py
-fails loudly if an aiohttp upgrade renames them."""
+The subclass reads four attributes of RequestHandler (``_request_count``, ``_messages``,
+``_upgraded``, ``_payload_parser``) and the Server's ``_kwargs``;
+tests/test_gateway/guard/test_slow_clients.py fails loudly if an aiohttp upgrade renames
+them."""
 
 from __future__ import annotations
 
@@ -65,7 +66,9 @@ class DeadlineHandler(RequestHandler):
     def data_received(self, data: bytes) -> None:
         before = self._request_count
         super().data_received(data)
-        if self._upgraded or self._force_close:
+        if self._upgraded or self._payload_parser is not None or self._force_close:
+            # A websocket (its reader is the payload parser from the upgrade on, whether or
+            # not the HTTP parser flagged the upgrade): frames are not requests.
             self._stop()
         elif self._request_count > before:  # the parser has a new request's headers
             payload = self._messages[-1][1] if self._messages else None

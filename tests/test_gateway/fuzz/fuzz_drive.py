@@ -30,20 +30,24 @@ class Outcomes:
         self.problems: list[str] = []
 
     def problem(self, what: str, data: object) -> None:
+        import logging
+
+        logging.getLogger("fuzzdebug").warning("PROBLEM %s", what)
         self.problems.append(f"{what} after {str(data)[:200]!r}")
 
 
 class SocketDriver:
     """One websocket entry point: ``hello`` opens a session (answered ``welcome``); after
-    each input ``probe`` is sent, and frames are read until ``is_reply`` says one answers it.
+    each input ``probe(n)`` is sent, and frames are read until ``is_reply(frame, n)`` says
+    one answers that probe (n is unique, so a late answer to an earlier one is not taken).
     Every ``fresh_every``-th input goes first on a new socket, before the hello."""
 
     def __init__(
         self,
         url: str,
         hello: Frame,
-        probe: Frame,
-        is_reply: Callable[[Frame], bool],
+        probe: Callable[[int], Frame],
+        is_reply: Callable[[Frame, int], bool],
         outcomes: Outcomes,
         fresh_every: int = 10,
     ) -> None:
@@ -88,28 +92,34 @@ class SocketDriver:
                 else:
                     ws = await self.session()
                     await ws.send(data)
-                    await ws.send(json.dumps(self.probe))
-                    await self._read_until(ws, self.is_reply, data)
+                    await ws.send(json.dumps(self.probe(index)))
+                    await self._read_until(ws, lambda f: self.is_reply(f, index), data)
             self.outcomes.counts["answered"] += 1
         except websockets.ConnectionClosed as closed:
             code = closed.rcvd.code if closed.rcvd is not None else None
             self.outcomes.counts[f"closed {code}"] += 1
             if code in BAD_CLOSE_CODES:
-                self.outcomes.problem(f"closed with {code}", data)
+                mode = "before hello" if index % self.fresh_every == 0 else "in session"
+                self.outcomes.problem(
+                    f"input {index} ({mode}): closed with {code} {closed!r}",
+                    data,
+                )
             await self._drop(ws)
         except TimeoutError:
-            self.outcomes.problem(f"no answer in {OP_S} s", data)
+            self.outcomes.problem(f"input {index}: no answer in {OP_S} s", data)
             await self._drop(ws)
 
     async def _drop(self, ws: websockets.ClientConnection | None) -> None:
-        for socket in {ws, self.ws} - {None}:
-            async with asyncio.timeout(OP_S):
-                await socket.close()  # type: ignore[union-attr]
-        if ws is self.ws or ws is None:
+        """Close the socket an input went to (the session's, or one of its own)."""
+        if ws is None:
+            return
+        if ws is self.ws:
             self.ws = None
+        async with asyncio.timeout(OP_S):
+            await ws.close()
 
     async def close(self) -> None:
-        await self._drop(None)
+        await self._drop(self.ws)
 
 
 async def http_status(

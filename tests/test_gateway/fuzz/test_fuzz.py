@@ -70,14 +70,15 @@ async def test_agent_socket(gateway):
     driver = SocketDriver(
         gateway.ws_url("/agent/ws"),
         hello={"type": "hello", "token": "tok-alice", "protocol": 1},
-        probe={"type": "ping"},
-        is_reply=lambda frame: frame.get("type") == "pong",
+        # Answered with an error naming this (unknown) conversation.
+        probe=lambda n: {"type": "history", "conversation_id": f"probe-{n}"},
+        is_reply=lambda frame, n: frame.get("conversation_id") == f"probe-{n}",
         outcomes=outcomes,
     )
     for i in range(COUNT):
         await driver.feed(fuzz.json_text(fuzz.frame(AGENT_FRAMES, AGENT_VALUES)), i)
     await driver.close()
-    print(_report(outcomes, "agent socket"))
+
     assert not outcomes.problems, _report(outcomes, "agent socket")
     await normal_conversation(gateway)
 
@@ -87,14 +88,15 @@ async def test_webchat_socket(gateway):
     driver = SocketDriver(
         gateway.ws_url("/webchat/ws"),
         hello={"type": "hello"},
-        probe={"type": "hello"},  # answered already_hello once the session has one
-        is_reply=lambda frame: frame.get("code") == "already_hello",
+        # Echoed with its client_msg_id.
+        probe=lambda n: {"type": "message", "text": "probe", "client_msg_id": f"probe-{n}"},
+        is_reply=lambda frame, n: frame.get("client_msg_id") == f"probe-{n}",
         outcomes=outcomes,
     )
     for i in range(COUNT):
         await driver.feed(fuzz.json_text(fuzz.frame(WEBCHAT_FRAMES, WEBCHAT_VALUES)), i)
     await driver.close()
-    print(_report(outcomes, "web chat socket"))
+
     assert not outcomes.problems, _report(outcomes, "web chat socket")
     await normal_conversation(gateway)
 
@@ -193,7 +195,7 @@ async def test_wechat_callbacks(gateway):
             method = "GET" if fuzz.chance(0.15) else "POST"
             url = with_query(f"{gateway.base}/wechat/{account}", query)
             await http_status(http, method, url, outcomes, data=body)
-    print(_report(outcomes, "WeChat callbacks"))
+
     assert not outcomes.problems, _report(outcomes, "WeChat callbacks")
     await normal_conversation(gateway)
 
@@ -230,7 +232,7 @@ async def test_review_webhook(gateway):
             await http_status(
                 http, "POST", f"{gateway.base}/reviews/{feed}", outcomes, data=body, headers=headers
             )
-    print(_report(outcomes, "review webhook"))
+
     assert not outcomes.problems, _report(outcomes, "review webhook")
     await normal_conversation(gateway)
 
@@ -266,6 +268,6 @@ async def test_admin_api(gateway):
                 )
             url = f"{gateway.admin_base}{path.format(segment)}"
             await http_status(http, method, url, outcomes, data=body, headers=headers)
-    print(_report(outcomes, "admin API"))
+
     assert not outcomes.problems, _report(outcomes, "admin API")
     await normal_conversation(gateway)

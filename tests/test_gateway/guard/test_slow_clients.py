@@ -9,7 +9,7 @@ import contextlib
 
 import aiohttp
 import pytest
-from harness import make_config, running
+from harness import connect, make_config, running
 
 from gateway.guard.deadlines import DeadlineHandler
 
@@ -99,8 +99,26 @@ async def test_prompt_clients_and_kept_alive_connections_are_served(config, redi
         assert await _slow_closed(gw, "body") == 0
 
 
+async def test_a_websocket_outlives_the_header_deadline(config, redis_url):
+    """Frames after the upgrade are no request: a socket talking for longer than the header
+    deadline is not cut off (it was once, 408 bytes written into the socket's stream)."""
+    async with running(config, redis_url) as gw, connect(gw.ws_url("/webchat/ws")) as visitor:
+        await visitor.send(type="hello")
+        await visitor.expect("welcome")
+        loop = asyncio.get_running_loop()
+        until = loop.time() + HEADER_S * 2
+        while loop.time() < until:  # talking all along, past the deadline
+            await visitor.send(type="hello")
+            await visitor.expect("error", code="already_hello")
+            await asyncio.sleep(0.2)
+        await visitor.send(type="hello")
+        await visitor.expect("error", code="already_hello")
+        assert await _slow_closed(gw, "headers") == 0
+
+
 def test_the_aiohttp_internals_the_deadline_reads_are_there():
-    for name in ("_request_count", "_messages", "_upgraded", "_force_close", "_loop"):
+    names = ("_request_count", "_messages", "_upgraded", "_payload_parser", "_force_close")
+    for name in (*names, "_loop"):
         assert name in DeadlineHandler.__slots__ or any(
             name in getattr(cls, "__slots__", ()) for cls in DeadlineHandler.__mro__
         ), name
