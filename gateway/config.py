@@ -18,9 +18,8 @@ from typing import Any, Literal
 
 import msgspec
 
-from adapters.webchat.limits import networks
 from gateway.agents.protocol import PLACEHOLDERS, placeholders_in
-from gateway.config_check import check_channel_names, check_redis_url
+from gateway.config_check import check_channel_names, check_redis_url, check_server
 from gateway.config_errors import ConfigError, convert, did_you_mean, entry, quote
 from presence.agents import AgentSpec
 from router.config import (
@@ -83,7 +82,7 @@ class ServerConfig(Strict):
     # A connection that has not sent its headers, or its body, in this time is closed
     # (gateway/guard/deadlines.py); 0: no deadline.
     header_timeout_s: float = 10.0
-    body_timeout_s: float = 30.0
+    body_timeout_s: float = 60.0
 
 
 class RedisConfig(Strict):
@@ -272,7 +271,7 @@ def _check_semantics(core: CoreConfig, file: str, channels: Collection[str] | No
         raise ConfigError(file, "routing", "not_ready_reasons", f"{sorted(reserved)} are built in")
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", core.server.tenant):
         raise ConfigError(file, "server", "tenant", "use letters, digits, _ . -")
-    _check_server(core.server, file)
+    check_server(core.server, file)
     _check_supervisors(core, file, names)
     _check_conversations(core.conversations, file)
     _check_canned(core.canned_replies, names, file)
@@ -294,19 +293,6 @@ def _named(table: str, core: CoreConfig) -> str:
     index = int(match.group(2))
     items = core.queues if match.group(1) == "queues" else core.rules
     return entry(match.group(1), index, items[index].name)
-
-
-def _check_server(server: ServerConfig, file: str) -> None:
-    try:
-        networks(server.trusted_proxies)
-    except ValueError as exc:
-        raise ConfigError(file, "server", "trusted_proxies", str(exc).partition(": ")[2]) from None
-    for key in ("max_connections", "max_connections_per_address"):
-        if getattr(server, key) < 0:
-            raise ConfigError(file, "server", key, "cannot be negative (0: no cap)")
-    for key in ("header_timeout_s", "body_timeout_s"):
-        if getattr(server, key) < 0:
-            raise ConfigError(file, "server", key, "cannot be negative (0: no deadline)")
 
 
 def _check_supervisors(core: CoreConfig, file: str, queue_names: set[str]) -> None:
