@@ -9,10 +9,10 @@ asyncio Protocol of one connection) that starts a timer when a request begins an
 when aiohttp's parser has the whole request. A websocket, once upgraded, has no deadline
 here: its heartbeat and hello timeout watch it.
 
-The subclass reads four attributes of RequestHandler (``_request_count``, ``_messages``,
-``_upgraded``, ``_payload_parser``) and the Server's ``_kwargs``;
-tests/test_gateway/guard/test_slow_clients.py fails loudly if an aiohttp upgrade renames
-them."""
+The subclass reads a few private attributes of RequestHandler (``_request_count``,
+``_messages``, ``_upgraded``, ``_payload_parser``, ``_request_in_progress``) and the Server's
+``_kwargs``; tests/test_gateway/guard/test_slow_clients.py fails loudly if an aiohttp upgrade
+renames them."""
 
 from __future__ import annotations
 

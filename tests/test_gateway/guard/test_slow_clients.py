@@ -118,6 +118,7 @@ async def test_a_websocket_outlives_the_header_deadline(config, redis_url):
 
 def test_the_aiohttp_internals_the_deadline_reads_are_there():
     names = ("_request_count", "_messages", "_upgraded", "_payload_parser", "_force_close")
+    names += ("_request_in_progress",)
     for name in (*names, "_loop"):
         assert name in DeadlineHandler.__slots__ or any(
             name in getattr(cls, "__slots__", ()) for cls in DeadlineHandler.__mro__
