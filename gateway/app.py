@@ -116,13 +116,23 @@ def public_runner(app: web.Application, shutdown_timeout_s: float) -> web.AppRun
     )
 
 
+def tcp_cap(max_connections: int) -> int:
+    """Open TCP connections allowed: a quarter more than the requests and sockets
+    max_connections counts, so that those are refused first with their clear answer (close
+    1013, 503) and this catches what they cannot see: idle and half-sent connections."""
+    return max_connections + max_connections // 4
+
+
 def public_site(runner: web.AppRunner, host: str, port: int) -> GuardedSite:
-    """The public port's listener, with the slow-client deadlines of [server]."""
+    """The public port's listener, with the slow-client deadlines and the cap on open
+    connections of [server]."""
     s = runner.app[SERVICES]
     deadlines = Deadlines(
         s.config.server.header_timeout_s,
         s.config.server.body_timeout_s,
         on_slow=lambda phase: s.metrics.slow_clients.labels(phase).inc(),
+        max_connections=tcp_cap(s.config.server.max_connections),
+        on_full=s.metrics.connections_refused.labels("total").inc,
     )
     return GuardedSite(runner, host, port, deadlines)
 

@@ -32,16 +32,35 @@ TIMEOUT_RESPONSE = (
     b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(TIMEOUT_BODY), TIMEOUT_BODY)
 )
 
+FULL_BODY = b"the gateway has too many connections; try again later\n"
+FULL_RESPONSE = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Retry-After: 5\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
+    % (len(FULL_BODY), FULL_BODY)
+)
+
 # Called with "headers" or "body" when a slow connection is closed (the metric).
 OnSlow = Callable[[str], None]
+# Called when a connection is refused because the process holds max_connections already.
+OnFull = Callable[[], None]
 
 
 class Deadlines:
-    """What the public port's connections are held to; 0 switches a deadline off."""
+    """What the public port's connections are held to; 0 switches a deadline off. Also the
+    cap on open TCP connections (``[server] max_connections``; 0: none), which counts what
+    the request-level caps (caps.py) cannot see: connections idle or still sending headers."""
 
-    def __init__(self, header_timeout_s: float, body_timeout_s: float, on_slow: OnSlow) -> None:
+    def __init__(
+        self,
+        header_timeout_s: float,
+        body_timeout_s: float,
+        on_slow: OnSlow,
+        max_connections: int = 0,
+        on_full: OnFull | None = None,
+    ) -> None:
         self.header_timeout_s, self.body_timeout_s = header_timeout_s, body_timeout_s
         self.on_slow = on_slow
+        self.max_connections, self.on_full = max_connections, on_full
 
 
 class DeadlineHandler(RequestHandler):
@@ -56,6 +75,13 @@ class DeadlineHandler(RequestHandler):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        limit = self._deadlines.max_connections
+        if limit and self._manager is not None and len(self._manager.connections) > limit:
+            if self._deadlines.on_full is not None:
+                self._deadlines.on_full()
+            transport.write(FULL_RESPONSE)  # type: ignore[attr-defined]
+            self.force_close()
+            return
         # A connection that sends nothing at all is a slow request too.
         self._start("headers")
 

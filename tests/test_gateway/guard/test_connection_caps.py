@@ -5,6 +5,7 @@ is taken again."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 import aiohttp
@@ -82,3 +83,33 @@ async def test_past_the_total_cap_every_address_waits(config, redis_url):
         ):
             assert reply.status == 503 and reply.headers["Retry-After"].isdigit()
         assert refused(gw, "total") == 2
+
+
+async def test_idle_connections_are_capped_too(tenant, redis_url):
+    """Connections that never send a request count nowhere else: past a quarter more than
+    max_connections, a new one is answered 503 with Retry-After and closed."""
+    config = make_config(tenant, server={"tenant": tenant, "max_connections": 4})
+    async with running(config, redis_url) as gw:
+        idle = [await asyncio.open_connection("127.0.0.1", gw.port) for _ in range(5)]
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+            async with asyncio.timeout(10):
+                answer = await reader.read()
+            writer.close()
+            assert answer.startswith(b"HTTP/1.1 503") and b"Retry-After: 5" in answer
+            assert refused(gw, "total") == 1
+        finally:
+            for _, idle_writer in idle:
+                idle_writer.close()
+
+        async def served() -> bool:
+            try:
+                async with (
+                    aiohttp.ClientSession() as http,
+                    http.get(f"{gw.base}/console/") as reply,
+                ):
+                    return reply.status == 200
+            except aiohttp.ClientError:
+                return False
+
+        assert await wait_until(served, timeout=10)
