@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from aiohttp import web
 
 from adapters.contract import Adapter
+from adapters.webchat.limits import networks
 from gateway.admin.site import build_admin_app
 from gateway.agents.actions import AgentActions
 from gateway.agents.sessions import AgentSessions
@@ -22,6 +23,8 @@ from gateway.config import Config, enabled_adapters
 from gateway.console.site import add_console_routes
 from gateway.flows.host import GatewayHost
 from gateway.flows.switchboard import Switchboard
+from gateway.guard.caps import ConnectionCaps
+from gateway.guard.deadlines import Deadlines, GuardedSite
 from gateway.housekeeping import beat, run_housekeeping
 from gateway.masking import mask_credentials
 from gateway.observability.instrument import instrument_scripts, request_timer
@@ -42,6 +45,9 @@ from router.ids import new_id
 log = logging.getLogger(__name__)
 
 REDIS_WAIT_S = 15.0
+# An idle kept-alive connection is closed after this (aiohttp's own default is an hour,
+# which lets idle connections pile up long after their requests were answered).
+KEEPALIVE_S = 75.0
 # The adapters' web apps as mounted ("/webchat/"), for the start-up line.
 WEB_APPS = web.AppKey("web_apps", list[str])
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -70,9 +76,17 @@ def build_apps(
         host=host,
         adapters=adapters,
     )
+    metrics, server = services.metrics, config.server
+    caps = ConnectionCaps(
+        server.max_connections,
+        server.max_connections_per_address,
+        networks(server.trusted_proxies),
+        on_refused=lambda scope: metrics.connections_refused.labels(scope).inc(),
+        on_count=metrics.connections_open.set,
+    )
     app = web.Application(
         client_max_size=1024**2,
-        middlewares=[request_timer(services.metrics, adapters), client_faults],
+        middlewares=[caps.middleware(), request_timer(metrics, adapters), client_faults],
     )
     app[SERVICES] = services
     app.router.add_get("/agent/ws", agent_socket)
@@ -94,6 +108,33 @@ def build_apps(
     app.cleanup_ctx.append(supervisor_relay)
     app.on_shutdown.append(_close_sockets)
     return app, build_admin_app(app)
+
+
+def public_runner(app: web.Application, shutdown_timeout_s: float) -> web.AppRunner:
+    return web.AppRunner(
+        app, shutdown_timeout=shutdown_timeout_s, access_log=None, keepalive_timeout=KEEPALIVE_S
+    )
+
+
+def tcp_cap(max_connections: int) -> int:
+    """Open TCP connections allowed: a quarter more than the requests and sockets
+    max_connections counts, so that those are refused first with their clear answer (close
+    1013, 503) and this catches what they cannot see: idle and half-sent connections."""
+    return max_connections + max_connections // 4
+
+
+def public_site(runner: web.AppRunner, host: str, port: int) -> GuardedSite:
+    """The public port's listener, with the slow-client deadlines and the cap on open
+    connections of [server]."""
+    s = runner.app[SERVICES]
+    deadlines = Deadlines(
+        s.config.server.header_timeout_s,
+        s.config.server.body_timeout_s,
+        on_slow=lambda phase: s.metrics.slow_clients.labels(phase).inc(),
+        max_connections=tcp_cap(s.config.server.max_connections),
+        on_full=s.metrics.connections_refused.labels("total").inc,
+    )
+    return GuardedSite(runner, host, port, deadlines)
 
 
 def _redirect(location: str) -> Handler:

@@ -46,8 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--host",
-        help="address the public and admin sites listen on"
-        f" (default: [server] host, {server.host})",
+        help=f"address the public site listens on (default: [server] host, {server.host})",
+    )
+    serve.add_argument(
+        "--admin-host",
+        help="address the admin site listens on; keep it off the internet"
+        f" (default: [server] admin_host, {server.admin_host})",
     )
     serve.add_argument(
         "--port",
@@ -138,6 +142,8 @@ def _serve_config(args: argparse.Namespace) -> Config:
     server = config.server
     if args.host:
         server.host = args.host
+    if args.admin_host:
+        server.admin_host = args.admin_host
     if args.port is not None:
         server.port = args.port
     if args.admin_port is not None:
@@ -172,7 +178,7 @@ def _program() -> str:
 def _print_demo(config: Config, program: str) -> None:
     server = config.server
     base = f"http://{server.host}:{server.port}"
-    admin = f"http://{server.host}:{server.admin_port}"
+    admin = f"http://{server.admin_host}:{server.admin_port}"
     print("Zhongtai demo", flush=True)
     if "webchat" in dict(enabled_adapters(config)):
         print(f"  web chat page: {base}/webchat/")

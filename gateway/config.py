@@ -19,7 +19,7 @@ from typing import Any, Literal
 import msgspec
 
 from gateway.agents.protocol import PLACEHOLDERS, placeholders_in
-from gateway.config_check import check_channel_names, check_redis_url
+from gateway.config_check import check_channel_names, check_redis_url, check_server
 from gateway.config_errors import ConfigError, convert, did_you_mean, entry, quote
 from gateway.quality_config import CsatConfig, QaConfig, check_quality
 from presence.agents import AgentSpec
@@ -74,6 +74,18 @@ class ServerConfig(Strict):
     max_frame_bytes: int = 65536
     heartbeat_s: float = 20.0
     shutdown_timeout_s: float = 10.0
+    # The admin port's own address: loopback unless asked, so that a public --host does
+    # not put /metrics and the admin API on the internet too.
+    admin_host: str = "127.0.0.1"
+    # Proxies whose X-Forwarded-For names the client, for the per-address connection cap.
+    trusted_proxies: list[str] = []
+    # Open requests and sockets on the public port (gateway/guard/caps.py); 0: no cap.
+    max_connections: int = 10000
+    max_connections_per_address: int = 500
+    # A connection that has not sent its headers, or its body, in this time is closed
+    # (gateway/guard/deadlines.py); 0: no deadline.
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 60.0
 
 
 class RedisConfig(Strict):
@@ -152,6 +164,8 @@ class PresenceConfig(Strict):
 
 class AdminConfig(Strict):
     token: str | None = None
+    # Bearer token for /metrics; None: /metrics is open to whoever reaches the admin port.
+    metrics_token: str | None = None
 
 
 class LoggingConfig(Strict):
@@ -262,6 +276,7 @@ def _check_semantics(core: CoreConfig, file: str, channels: Collection[str] | No
         raise ConfigError(file, "routing", "not_ready_reasons", f"{sorted(reserved)} are built in")
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", core.server.tenant):
         raise ConfigError(file, "server", "tenant", "use letters, digits, _ . -")
+    check_server(core.server, file)
     _check_supervisors(core, file, names)
     _check_conversations(core.conversations, file)
     _check_canned(core.canned_replies, names, file)
@@ -377,6 +392,8 @@ def apply_environment(core: CoreConfig, env: Mapping[str, str]) -> CoreConfig:
         core.redis.sentinel_password = password
     if token := env.get("ZHONGTAI_ADMIN_TOKEN"):
         core.admin.token = token
+    if token := env.get("ZHONGTAI_METRICS_TOKEN"):
+        core.admin.metrics_token = token
     for agent in core.agents:
         var = "ZHONGTAI_AGENT_TOKEN_" + re.sub(r"[^A-Za-z0-9]", "_", agent.id).upper()
         if token := env.get(var):

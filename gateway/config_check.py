@@ -20,6 +20,7 @@ from typing import Any
 
 import msgspec
 
+from adapters.webchat.limits import networks
 from gateway.config_errors import ENTRY_KEYS, ConfigError, entry, quote, unknown
 from router.config import QueueConfig
 from router.eligibility import share
@@ -252,3 +253,17 @@ def _walk(
     elif isinstance(value, dict):
         for k, item in value.items():
             yield from _walk(item, table, f"{prefix}.{k}", owner)
+
+
+def check_server(server: Any, file: str) -> None:
+    """[server]: trusted proxies that parse, caps and deadlines that are not negative."""
+    try:
+        networks(server.trusted_proxies)
+    except ValueError as exc:
+        raise ConfigError(file, "server", "trusted_proxies", str(exc).partition(": ")[2]) from None
+    for key in ("max_connections", "max_connections_per_address"):
+        if getattr(server, key) < 0:
+            raise ConfigError(file, "server", key, "cannot be negative (0: no cap)")
+    for key in ("header_timeout_s", "body_timeout_s"):
+        if getattr(server, key) < 0:
+            raise ConfigError(file, "server", key, "cannot be negative (0: no deadline)")

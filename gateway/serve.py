@@ -14,7 +14,7 @@ from aiohttp import web
 
 from adapters import registry
 from adapters.contract import Adapter
-from gateway.app import WEB_APPS, build_apps
+from gateway.app import WEB_APPS, build_apps, public_runner, public_site
 from gateway.config import Config
 from gateway.masking import mask_credentials
 from gateway.redis.embedded import RedisServer
@@ -34,13 +34,13 @@ async def run_gateway(config: Config, redis_url: str, stop: asyncio.Event | None
             loop.add_signal_handler(sig, stop.set)
     app, admin = build_apps(config, redis_url, adapter_classes(config))
     server = config.server
-    runner = web.AppRunner(app, shutdown_timeout=server.shutdown_timeout_s, access_log=None)
+    runner = public_runner(app, server.shutdown_timeout_s)
     admin_runner = web.AppRunner(admin, access_log=None)
     await runner.setup()
     await admin_runner.setup()
     try:
-        await web.TCPSite(runner, server.host, server.port).start()
-        await web.TCPSite(admin_runner, server.host, server.admin_port).start()
+        await public_site(runner, server.host, server.port).start()
+        await web.TCPSite(admin_runner, server.admin_host, server.admin_port).start()
         log.info("%s", startup_line(config, app[WEB_APPS]))
         await stop.wait()
         log.info("stopping: closing sockets and finishing work in flight")
@@ -54,7 +54,7 @@ def startup_line(config: Config, web_apps: list[str]) -> str:
     """What is really on, and where: only what this configuration runs."""
     server = config.server
     public = f"http://{server.host}:{server.port}"
-    admin = f"http://{server.host}:{server.admin_port}"
+    admin = f"http://{server.admin_host}:{server.admin_port}"
     sockets = f"ws://{server.host}:{server.port}"
     on = [f"console {public}/console/", f"agent socket {sockets}/agent/ws"]
     on += [f"{path.strip('/')} {public}{path}" for path in web_apps]
@@ -64,7 +64,8 @@ def startup_line(config: Config, web_apps: list[str]) -> str:
         on.append(f"admin API {admin}/api (Bearer [admin] token)")
     else:
         on.append("admin API off (no [admin] token)")
-    on.append(f"metrics {admin}/metrics, probes {admin}/healthz and /readyz")
+    token = " (Bearer [admin] metrics_token)" if config.core.admin.metrics_token else ""
+    on.append(f"metrics {admin}/metrics{token}, probes {admin}/healthz and /readyz")
     return "listening: " + "; ".join(on)
 
 

@@ -20,7 +20,7 @@ from aiohttp import web
 from helpers import free_port, wait_until
 
 from adapters import registry
-from gateway.app import build_apps
+from gateway.app import build_apps, public_site
 from gateway.config import Config, parse_config
 from gateway.services import SERVICES, Services
 
@@ -92,7 +92,7 @@ async def start_gateway(config: Config, redis_url: str, port: int = 0) -> Runnin
     admin_runner = web.AppRunner(admin)
     await runner.setup()
     await admin_runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await public_site(runner, "127.0.0.1", port).start()
     await web.TCPSite(admin_runner, "127.0.0.1", 0).start()
     return RunningGateway(app, runner, admin_runner, _bound_port(runner), _bound_port(admin_runner))
 

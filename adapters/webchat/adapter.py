@@ -21,6 +21,7 @@ import msgspec
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from adapters import retryable
 from adapters.contract import (
     Adapter,
     AdapterHost,
@@ -35,6 +36,7 @@ from adapters.contract import (
     StoredMessage,
     utc_now,
 )
+from adapters.retryable import redis_unavailable
 from adapters.webchat import frames, prechat
 from adapters.webchat.config import WebChatConfig
 from adapters.webchat.limits import client_address, count_this_minute, networks, this_minute
@@ -293,10 +295,14 @@ class WebChatAdapter(Adapter[WebChatConfig]):
         except NotDurable as exc:  # stored, not yet on a replica: the page sends it again
             cmid = getattr(frame, "client_msg_id", None)
             await _reply(session.ws, _error(exc.code, str(exc), None, cmid))
-        except Exception:
+        except Exception as exc:
+            cmid = getattr(frame, "client_msg_id", None)
+            if redis_unavailable(exc):  # Redis loading or away a moment: send it again soon
+                log.debug("webchat: %s frame: Redis unavailable: %s", type(frame).__name__, exc)
+                await _reply(session.ws, _error(retryable.CODE, retryable.DETAIL, None, cmid))
+                return
             # Never a traceback to the customer: log it, answer with a stable code.
             log.exception("webchat: %s frame failed", type(frame).__name__)
-            cmid = getattr(frame, "client_msg_id", None)
             await _reply(
                 session.ws, _error("internal", "something went wrong; try again", None, cmid)
             )

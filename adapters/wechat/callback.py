@@ -28,6 +28,7 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.enterprise.crypto import WeChatCrypto as WeComCrypto
 from wechatpy.exceptions import InvalidAppIdException
 
+from adapters.retryable import loading_response, redis_unavailable
 from adapters.wechat import endpoints
 from adapters.wechat.api import Api, WeChatError
 from adapters.wechat.config import AccountConfig, KfConfig, WeChatConfig
@@ -85,6 +86,8 @@ def build_app(adapter: Receiver) -> web.Application:
 
 def _refusal(request: web.Request, status: int, reason: str) -> web.Response:
     log.warning("wechat: %s %s -> %d: %s", request.method, request.path, status, reason)
+    if status == 503:  # WeChat retries by itself; a proxy or a test reads when
+        return loading_response(reason)
     return web.Response(status=status, text=reason)
 
 
@@ -174,8 +177,10 @@ class Callbacks:
             return _refusal(request, 400, "not a WeChat message this gateway can read")
         try:
             await self.adapter.accept_oa(account, normalised)
-        except Exception:
+        except Exception as exc:
             await self._forget(name, timestamp, nonce)
+            if redis_unavailable(exc):
+                return _refusal(request, 503, "Redis is unavailable; could not store the message")
             log.exception("wechat: storing %s from %s failed", normalised.external_id, name)
             # Not "success": WeChat retries, and dedupe keeps one copy if it was stored.
             return web.Response(status=503, text="could not store the message; retry")
@@ -286,8 +291,10 @@ class Callbacks:
             return web.Response(text=SUCCESS)
         try:
             await self.adapter.kf_notice(corp.key, open_kfid, str(fields.get("Token") or ""))
-        except Exception:
+        except Exception as exc:
             await self._forget(scope, timestamp, nonce)
+            if redis_unavailable(exc):
+                return _refusal(request, 503, "Redis is unavailable; could not record the notice")
             log.exception("wechat kf: recording a notice for %s failed", open_kfid)
             return web.Response(status=503, text="could not record the notice; retry")
         return web.Response(text=SUCCESS)

@@ -1,9 +1,12 @@
-"""The admin site on its own port, kept off the internet: /metrics, /healthz and /readyz
-need no token; the API is mounted under /api (api.py) behind the admin token."""
+"""The admin site on its own port and address (``[server] admin_host``, loopback unless
+asked), kept off the internet: /healthz and /readyz need no token (probes), /metrics needs
+``[admin] metrics_token`` when one is configured, and the API is mounted under /api (api.py)
+behind the admin token."""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import AsyncIterator
 
@@ -11,6 +14,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.admin.api import add_api_routes
+from gateway.admin.auth import bearer
 from gateway.admin.gauges import refresh_gauges
 from gateway.admin.keys import MAIN_APP, app_services, request_services
 from gateway.badrequests import client_faults
@@ -21,8 +25,26 @@ from gateway.redis.failover import probe_writes
 log = logging.getLogger(__name__)
 
 
+def metrics_refusal(request: web.Request, token: str | None) -> web.Response | None:
+    """401 unless the request carries the metrics token (when one is configured); plain
+    text, as a scraper shows it in its target's error."""
+    if not token:
+        return None
+    presented = bearer(request.headers.get("Authorization", "")) or ""
+    if hmac.compare_digest(presented.encode(), token.encode()):
+        return None
+    return web.Response(
+        status=401,
+        text="send Authorization: Bearer <[admin] metrics_token>\n",
+        headers={"WWW-Authenticate": 'Bearer realm="zhongtai-metrics"'},
+    )
+
+
 async def metrics_handler(request: web.Request) -> web.Response:
     services = request_services(request)
+    refused = metrics_refusal(request, services.config.core.admin.metrics_token)
+    if refused is not None:
+        return refused
     try:
         await refresh_gauges(services)
     except Exception as exc:

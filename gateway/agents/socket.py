@@ -8,8 +8,10 @@ import logging
 import msgspec
 from aiohttp import WSMsgType, web
 
+from adapters import retryable
 from adapters.contract import DeliveryError
 from adapters.inputs import decode_json
+from adapters.retryable import redis_unavailable
 from gateway.agents.handshake import sign_in
 from gateway.agents.protocol import (
     PROTOCOL_VERSION,
@@ -166,7 +168,10 @@ async def _serve_frames(services: Services, session: AgentSession) -> None:
             await session.send(_error_for(frame, exc.code, exc.detail))
         except DeliveryError as exc:
             await session.send(_error_for(frame, "channel_error", f"{exc.code}: {exc.detail}"))
-        except Exception:
+        except Exception as exc:
+            if redis_unavailable(exc):  # Redis loading or away a moment: send it again soon
+                await session.send(_error_for(frame, retryable.CODE, retryable.DETAIL))
+                continue
             log.exception("agent %s: %s frame failed", session.agent.id, type(frame).__name__)
             await session.send(_error_for(frame, "internal", "the gateway failed; try again"))
 

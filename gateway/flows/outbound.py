@@ -13,6 +13,7 @@ from typing import Any
 
 from adapters.contract import Adapter, DeliveryError
 from adapters.model import Conversation, ConversationEvent, Message, Outbound
+from adapters.retryable import redis_unavailable
 from gateway.agents.protocol import Frame, MessageFrame, Notice, OfferRevoked
 from gateway.agents.sessions import AgentSessions
 from gateway.flows.clock import Clock, at_ms
@@ -60,8 +61,11 @@ class ToCustomers:
         )
         try:
             await adapter.notify(notice)
-        except Exception:
+        except Exception as exc:
             self.metrics.adapter_errors.labels(adapter.name, "notify").inc()
+            if redis_unavailable(exc):  # said once by the background loops; not a bug here
+                log.warning("adapter %s could not notify %s: %s", adapter.name, notice.kind, exc)
+                return
             log.exception("adapter %s failed to notify %s", adapter.name, notice.kind)
 
     async def send(

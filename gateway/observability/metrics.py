@@ -289,6 +289,25 @@ class Metrics:
             registry=r,
         )
 
+        # The public port's guards (gateway/guard).
+        self.connections_open = Gauge(
+            "zhongtai_public_connections",
+            "Requests in progress and open sockets on the public port of this process.",
+            registry=r,
+        )
+        self.connections_refused = Counter(
+            "zhongtai_connections_refused_total",
+            "Connections refused by a cap: scope address (per client address) or total.",
+            ["scope"],
+            registry=r,
+        )
+        self.slow_clients = Counter(
+            "zhongtai_slow_clients_closed_total",
+            "Connections closed for not sending their request headers or body in time.",
+            ["phase"],
+            registry=r,
+        )
+
         # The gateway's own work.
         self.dispatch_seconds = Histogram(
             "zhongtai_dispatch_seconds",
@@ -353,6 +372,10 @@ class Metrics:
                 self.webhook_requests.labels(adapter, status)
         for component in COMPONENTS:
             self.errors_logged.labels(component)
+        for scope in ("address", "total"):
+            self.connections_refused.labels(scope)
+        for phase in ("headers", "body"):
+            self.slow_clients.labels(phase)
 
     def timer_fired(self, queue: str, kind: str, detail: str, spec: object | None) -> None:
         """Count an escalation or ageing step, and an overflow when the escalation step

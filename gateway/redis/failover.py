@@ -27,8 +27,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.sentinel import Sentinel
+from redis.exceptions import BusyLoadingError, MasterDownError, ReadOnlyError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import MasterDownError, ReadOnlyError, ResponseError
 
 from gateway.config import RedisConfig
 
@@ -68,8 +68,10 @@ def resendable(args: tuple[object, ...]) -> bool:
 def never_ran(error: BaseException) -> bool:
     """Whether the failed command certainly did not change anything."""
     # MASTERDOWN: a replica cut off from its master; NOREPLICAS: a master short of the
-    # replicas its min-replicas-to-write asks for. Both refuse before running anything.
-    return isinstance(error, (NotSent, NotRun, ReadOnlyError, MasterDownError)) or (
+    # replicas its min-replicas-to-write asks for. LOADING: a restarted Redis reading its
+    # data. Each refuses before running anything.
+    refusals = (NotSent, NotRun, ReadOnlyError, MasterDownError, BusyLoadingError)
+    return isinstance(error, refusals) or (
         isinstance(error, ResponseError) and str(error).startswith("NOREPLICAS")
     )
 

@@ -26,8 +26,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import BusyLoadingError, DataError, ReadOnlyError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import DataError, ReadOnlyError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.redis.failover import NotRun, NotSent, Retry, never_ran, resendable
@@ -57,6 +57,13 @@ def _pack_with_hiredis(args: tuple[Any, ...]) -> list[bytes]:
         return [_hiredis_pack(args)]  # type: ignore[misc]
     except TypeError as exc:
         raise DataError(f"Invalid input in command {args[0]!r}: {exc}") from None
+
+
+class Loading(ResponseError, BusyLoadingError):
+    """LOADING: Redis is loading its data after a restart and refused the command. An answer
+    on a healthy connection, so the lane keeps the connection (dropping it for each answer
+    warned once per message) and fails that command alone; callers still see a
+    BusyLoadingError, which they answer as retryable."""
 
 
 class _Batch:
@@ -180,6 +187,8 @@ class Lane:
                 self._drop_soon(NotRun(f"the Redis node is a replica now: {error}"))
             except ResponseError as error:
                 answer = error
+            except BusyLoadingError as error:  # a ConnectionError to redis-py, not to us
+                answer = Loading(str(error))
             except Exception as exc:
                 self._drop_soon(exc)
                 return

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 
+from adapters import retryable
+from adapters.retryable import redis_unavailable
 from gateway.admin import quality
 from gateway.admin.errors import ApiError
 from gateway.services import Services
@@ -70,7 +72,10 @@ async def handle(services: Services, session: SupervisorSession, frame: ClientFr
         if isinstance(frame, TakeOver) and field == "to_agent":
             field = "agent"
         session.push(Error(code=exc.code, detail=exc.detail, field=field, request_id=request_id))
-    except Exception:
+    except Exception as exc:
+        if redis_unavailable(exc):  # Redis loading or away a moment: send it again soon
+            session.push(Error(code=retryable.CODE, detail=retryable.DETAIL, request_id=request_id))
+            return
         log.exception("supervisor %s: %s frame failed", session.lead.id, type(frame).__name__)
         session.push(
             Error(code="internal", detail="the gateway failed; try again", request_id=request_id)

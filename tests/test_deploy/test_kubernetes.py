@@ -153,6 +153,23 @@ SERVICE_MONITOR = {
                             "path": {"type": "string"},
                             "interval": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"},
                             "relabelings": {"type": "array", "items": _RELABEL},
+                            "authorization": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["credentials"],
+                                "properties": {
+                                    "type": {"const": "Bearer"},
+                                    "credentials": {
+                                        "type": "object",
+                                        "additionalProperties": False,
+                                        "required": ["name", "key"],
+                                        "properties": {
+                                            "name": {"type": "string"},
+                                            "key": {"type": "string"},
+                                        },
+                                    },
+                                },
+                            },
                         },
                     },
                 },
@@ -321,8 +338,13 @@ def test_the_overlays_change_the_redis_table_only(name, keys):
     secrets = secret_env(overlay)
     assert "ZHONGTAI_REDIS_URL" in secret_env(base) and "ZHONGTAI_REDIS_URL" not in secrets
     assert secrets.keys() == secret_env(base).keys() - {"ZHONGTAI_REDIS_URL"}
-    # Everything else is the base's, object for object.
+    # Everything else is the base's, object for object (but for the generated Secret's name,
+    # which the ServiceMonitor's token names).
     strip = {"ConfigMap", "Secret", "Deployment"}
-    assert [o for o in overlay if o["kind"] not in strip] == [
-        o for o in base if o["kind"] not in strip
+    assert [_unsuffixed(o) for o in overlay if o["kind"] not in strip] == [
+        _unsuffixed(o) for o in base if o["kind"] not in strip
     ]
+
+
+def _unsuffixed(obj: dict[str, Any]) -> Any:
+    return yaml.safe_load(re.sub(r"zhongtai-secrets-[a-z0-9]+", "zhongtai-secrets", yaml.dump(obj)))

@@ -337,6 +337,13 @@
     var field = f.field && f.field.indexOf("prechat.") === 0 && this.fields &&
       this.fields[f.field.slice("prechat.".length)];
     if (field) this.markField(field, f.detail);
+    if (p && f.code === "unavailable") {  // nothing stored (Redis loading): send it again soon
+      var self = this;
+      setTimeout(function () {
+        if (self.ready && self.pending.indexOf(p) >= 0) self.ws.send(JSON.stringify(frameOf(p)));
+      }, 5000);
+      return;
+    }
     if (p && f.code !== "internal") {  // refused: do not resend it; "internal" is worth a retry
       this.pending.splice(this.pending.indexOf(p), 1);
       failed(p.node, fill(T.notSent, { detail: f.detail }));
