@@ -132,6 +132,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
             config.queues,
             config.routing,
             config.routing.default_queue,
+            config.core.events,
         )
         s.presence = Presence(s.redis, config.server.tenant)
         instrument_scripts(s.metrics, s.router, s.presence)

@@ -37,6 +37,7 @@ class RouterKeys:
         self.round_robin = p + "queue_rr"  # hash queue -> the agent chosen last
         self.positions = p + "queue_positions"  # hash conv -> position last told the customer
         self.positions_lock = p + "lock:positions"  # one process tells positions per interval
+        self.events = p + "events"  # stream of lifecycle events (router/events.py)
 
     def queue(self, name: str) -> str:
         return f"{self.prefix}queue:{name}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from router.core import RouterCore, ms
+from router.events import add_event
 from router.reads import text
 from router.results import AgentExpiry, TimerEvent
 
@@ -107,6 +108,11 @@ class Maintenance(RouterCore):
                 key = self.keys.sla_answers(queue)
                 pipe.zadd(key, {f"{conversation_id}|{int(met)}": now_ms})
                 pipe.zremrangebyscore(key, "-inf", now_ms - SLA_WINDOW_MS)
+                if not met:
+                    add_event(
+                        pipe, self.keys.events, self.events, self.keys.tenant, "sla_breached",
+                        conversation_id, now_ms, {"queue": queue},
+                    )  # fmt: skip
             await pipe.execute()
 
     async def recent_sla(self, queues: Sequence[str], now_ms: int) -> dict[str, tuple[int, int]]:
