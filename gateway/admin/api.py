@@ -27,6 +27,7 @@ from gateway.admin.errors import (
     json_response,
 )
 from gateway.admin.keys import request_services
+from gateway.events.admin import add_webhook_routes
 from router.results import RoutingError
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ def build_api_app() -> web.Application:
     api.router.add_get("/conversations/{conversation_id}", conversations.get_conversation)
     api.router.add_post("/conversations/{conversation_id}/transfer", conversations.transfer)
     api.router.add_post("/conversations/{conversation_id}/close", conversations.close)
+    add_webhook_routes(api)
     return api
 
 

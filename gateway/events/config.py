@@ -26,11 +26,14 @@ class WebhookConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     timeout_s: float = 10.0
     retry_for_s: float = 3600.0
     backoff_initial_s: float = 1.0
-    backoff_max_s: float = 60.0
+    backoff_max_s: float = 30.0
     # A delivery pending this long on a process that stopped answering is claimed by another.
-    claim_after_s: float = 30.0
+    claim_after_s: float = 60.0
     batch: int = 50
     concurrency: int = 8
+    # How often an idle process looks for new events (no blocking read: commands share one
+    # multiplexed connection, which a blocked read would hold).
+    poll_interval_s: float = 0.2
 
 
 def secret_variable(name: str) -> str:
@@ -69,14 +72,17 @@ def check_webhooks(webhooks: list[WebhookConfig], events: EventsConfig, file: st
             if kind != "*" and kind not in known:
                 problem = f"unknown event type {quote(kind)}{did_you_mean(kind, known)}"
                 raise ConfigError(file, where, "events", problem)
-        for key in ("timeout_s", "backoff_initial_s", "backoff_max_s", "claim_after_s"):
+        for key in (
+            "timeout_s", "backoff_initial_s", "backoff_max_s", "claim_after_s", "poll_interval_s",
+        ):  # fmt: skip
             if getattr(hook, key) <= 0:
                 raise ConfigError(file, where, key, "must be greater than 0")
         if hook.retry_for_s < 0:
             raise ConfigError(file, where, "retry_for_s", "cannot be negative")
-        if hook.backoff_max_s >= hook.claim_after_s:
-            problem = "must be below claim_after_s (a retrying delivery would be claimed)"
-            raise ConfigError(file, where, "backoff_max_s", problem)
+        if hook.backoff_max_s + hook.timeout_s >= hook.claim_after_s:
+            problem = "backoff_max_s + timeout_s must be below claim_after_s (a retrying "
+            problem += "delivery would be claimed by another process)"
+            raise ConfigError(file, where, "claim_after_s", problem)
         if not 1 <= hook.batch <= 1000:
             raise ConfigError(file, where, "batch", "runs from 1 to 1000")
         if not 1 <= hook.concurrency <= 100:
