@@ -4,6 +4,7 @@ signature, keeps every event it acknowledged (and every attempt), and can be tol
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -20,6 +21,9 @@ class Receiver:
     def __init__(self, secret: str = SECRET) -> None:
         self.secret = secret
         self.failing = False
+        # While set, requests wait for release (and are then refused): a delivery in flight.
+        self.hanging = False
+        self.released = asyncio.Event()
         self.accepted: list[dict[str, Any]] = []  # events answered 200, in arrival order
         self.attempts: list[str] = []  # every event id posted, answered 200 or not
         self.bad_signatures = 0
@@ -35,6 +39,9 @@ class Receiver:
         event = json.loads(body)
         assert request.headers["X-Zhongtai-Event-Id"] == event["id"]
         self.attempts.append(event["id"])
+        if self.hanging:
+            await self.released.wait()
+            return web.json_response({"error": "held, then refused"}, status=503)
         if self.failing:
             return web.json_response({"error": "down for maintenance"}, status=500)
         self.accepted.append(event)
