@@ -48,6 +48,8 @@ class Route(msgspec.Struct, kw_only=True, omit_defaults=True):
     leave_message: int = msgspec.field(default=0, name="lm")
     transfer_note: str | None = msgspec.field(default=None, name="tn")
     transferred_from: str | None = msgspec.field(default=None, name="tf")
+    # Set by the close: the agent who held it then (history's agent filter).
+    closed_holder: str | None = msgspec.field(default=None, name="ha")
 
 
 # Not strict: an integral float (as cjson may write a number) decodes into an int field.

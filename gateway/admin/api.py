@@ -16,7 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from adapters.inputs import client_fault
-from gateway.admin import agents, conversations, queues
+from gateway.admin import agents, conversations, history, queues
 from gateway.admin.auth import authorize
 from gateway.admin.errors import (
     ApiError,
@@ -66,7 +66,9 @@ def build_api_app() -> web.Application:
     api.router.add_get("/agents", agents.get_agents)
     api.router.add_get("/agents/{agent_id}", agents.get_agent)
     api.router.add_put("/agents/{agent_id}/status", agents.set_status)
+    api.router.add_get("/conversations", history.list_conversations)
     api.router.add_get("/conversations/{conversation_id}", conversations.get_conversation)
+    api.router.add_get("/conversations/{conversation_id}/transcript", history.transcript)
     api.router.add_post("/conversations/{conversation_id}/transfer", conversations.transfer)
     api.router.add_post("/conversations/{conversation_id}/close", conversations.close)
     add_webhook_routes(api)

@@ -53,6 +53,10 @@ else
   if queues[route.q] then redis.call('ZREM', queues[route.q], conv) end
 end
 redis.call('HSET', KEYS[1], conv, 'closed')
+if holder ~= '' then
+  route.ha = holder
+  put_route(KEYS[3], conv, route)
+end
 redis.call('HDEL', KEYS[10], conv)
 clear_timers(KEYS[11], conv)
 if redis.call('HGET', KEYS[9], route.k) == conv then redis.call('HDEL', KEYS[9], route.k) end
