@@ -8,6 +8,7 @@ in the same MULTI as the change. Readers (webhooks, an export) decode entries wi
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import msgspec
@@ -104,9 +105,12 @@ def add_event(
         "data": json.dumps(data, ensure_ascii=False, separators=(",", ":")),
     }
     pipe.xadd(stream, fields, maxlen=settings.max_len, approximate=True)
+    # Stream ids are Redis's clock (this process's is close enough): not now_ms, which a
+    # caller may set.
     max_age_ms = int(settings.max_age_s * 1000)
-    if max_age_ms > 0 and now_ms > max_age_ms:
-        pipe.xtrim(stream, minid=str(now_ms - max_age_ms), approximate=True)
+    wall_ms = int(time.time() * 1000)
+    if max_age_ms > 0 and wall_ms > max_age_ms:
+        pipe.xtrim(stream, minid=str(wall_ms - max_age_ms), approximate=True)
 
 
 def event_json(value: msgspec.Struct) -> str:

@@ -96,10 +96,13 @@ class Maintenance(RouterCore):
         now_ms: int,
         keep: int = 20,
         sla_met: tuple[str, bool] | None = None,
+        waited_s: float | None = None,
+        sla_s: float | None = None,
     ) -> None:
         """Remember recent accept times per queue, for the estimated wait told to customers;
         with ``sla_met`` (conversation, whether it was answered within its SLA), in the same
-        round trip, the queue's SLA record of the last SLA_WINDOW_MS."""
+        round trip, the queue's SLA record of the last SLA_WINDOW_MS, and a breach's
+        sla_breached event (with how long it waited and its SLA) in the same MULTI."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.lpush(self.keys.accepts(queue), now_ms)
             pipe.ltrim(self.keys.accepts(queue), 0, keep - 1)
@@ -111,7 +114,8 @@ class Maintenance(RouterCore):
                 if not met:
                     add_event(
                         pipe, self.keys.events, self.events, self.keys.tenant, "sla_breached",
-                        conversation_id, now_ms, {"queue": queue},
+                        conversation_id, now_ms,
+                        {"queue": queue, "waited_s": waited_s, "sla_s": sla_s},
                     )  # fmt: skip
             await pipe.execute()
 

@@ -19,6 +19,7 @@ MAX_PAGE = 500
 class WebhookView(msgspec.Struct, kw_only=True):
     name: str
     url: str
+    enabled: bool
     events: list[str]
     retry_for_s: float
     lag: int
@@ -62,6 +63,7 @@ async def get_webhooks(request: web.Request) -> web.Response:
             WebhookView(
                 name=hook.name,
                 url=hook.url,
+                enabled=hook.enabled,
                 events=hook.events,
                 retry_for_s=hook.retry_for_s,
                 lag=await store.lag(),

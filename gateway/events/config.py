@@ -17,10 +17,13 @@ _NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")
 
 
 class WebhookConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """One receiver of lifecycle events. ``events``: the types it gets ("*": all)."""
+    """One receiver of lifecycle events. ``events``: the types it gets ("*": all).
+    ``enabled = false`` pauses it: its events wait in the stream (as long as the stream
+    keeps them) and go out when it is enabled again."""
 
     name: str
     url: str
+    enabled: bool = True
     secret: str | None = None
     events: list[str] = msgspec.field(default_factory=lambda: ["*"])
     timeout_s: float = 10.0
@@ -63,10 +66,10 @@ def check_webhooks(webhooks: list[WebhookConfig], events: EventsConfig, file: st
         parts = urlsplit(hook.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(file, where, "url", "an http:// or https:// URL")
-        if not hook.secret:
+        if hook.enabled and not hook.secret:
             problem = f"set secret, or {secret_variable(hook.name)} in the environment"
             raise ConfigError(file, where, "secret", problem)
-        if not events.enabled:
+        if hook.enabled and not events.enabled:
             raise ConfigError(file, where, "events", "[events] enabled = false: nothing to send")
         for kind in hook.events:
             if kind != "*" and kind not in known:

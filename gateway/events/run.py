@@ -18,7 +18,7 @@ from gateway.services import SERVICES
 
 async def webhook_deliveries(app: web.Application) -> AsyncIterator[None]:
     s = app[SERVICES]
-    hooks = s.config.core.webhooks
+    hooks = [hook for hook in s.config.core.webhooks if hook.enabled]
     if not hooks:
         yield
         return

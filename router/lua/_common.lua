@@ -24,9 +24,14 @@ local function emit_event(kind, conv, now, data)
   redis.call('XADD', stream, 'MAXLEN', '~', max_len, '*', 'type', kind,
     'occurred_at', string.format('%d', now), 'tenant', string.match(stream, '{(.-)}') or '',
     'conversation_id', conv, 'data', encoded)
+  -- Stream ids are Redis's clock, not the caller's: the age is counted on that clock.
   local max_age = tonumber(ARGV[#ARGV]) or 0
-  if max_age > 0 and now > max_age then
-    redis.call('XTRIM', stream, 'MINID', '~', string.format('%d', now - max_age))
+  if max_age > 0 then
+    local t = redis.call('TIME')
+    local server_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    if server_ms > max_age then
+      redis.call('XTRIM', stream, 'MINID', '~', string.format('%d', server_ms - max_age))
+    end
   end
 end
 
