@@ -14,6 +14,8 @@ end
 -- them): ARGV[#ARGV-1] how many entries are kept, about (0: events are off), ARGV[#ARGV] how
 -- old the oldest may be, ms (0: no age limit).
 local EVENT_ARGS = 2
+-- The age trim is done once per call, with the first event (MINID drops whole blocks).
+local events_aged = false
 
 -- data: a table (encoded here) or JSON text already encoded.
 local function emit_event(kind, conv, now, data)
@@ -26,7 +28,8 @@ local function emit_event(kind, conv, now, data)
     'conversation_id', conv, 'data', encoded)
   -- Stream ids are Redis's clock, not the caller's: the age is counted on that clock.
   local max_age = tonumber(ARGV[#ARGV]) or 0
-  if max_age > 0 then
+  if max_age > 0 and not events_aged then
+    events_aged = true
     local t = redis.call('TIME')
     local server_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
     if server_ms > max_age then
