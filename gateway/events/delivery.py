@@ -10,7 +10,9 @@ one, touches it before each look so that it is not claimed from under it.
 In order per conversation: an event is sent only when it is its conversation's earliest
 unacknowledged event for this webhook (store.py notes each as it is read, in the same Lua
 call), so a later event waits while an earlier one is pending or retrying on any process.
-Different conversations go out concurrently (``concurrency``).
+Different conversations go out concurrently (``concurrency``); each round takes the earliest
+held event of every conversation, touches them in one Lua call and acknowledges the
+delivered ones in one MULTI, so that Redis costs a few round trips per round, not per event.
 
 Retries back off exponentially with jitter up to ``backoff_max_s``; an event still failing
 ``retry_for_s`` after its first failure is parked (the dead letter, in Redis), and the
@@ -121,41 +123,47 @@ class WebhookWorker:
         return max(0.005, min(self.hook.poll_interval_s, soonest - now))
 
     async def _send_due(self) -> int:
-        by_conversation: dict[str, list[Held]] = {}
+        """Each conversation's earliest held event, when due: touched in one call, posted
+        concurrently, the delivered ones acknowledged in one MULTI. A conversation's next
+        event goes in the next round, once this one is acknowledged."""
+        now = time.monotonic()
+        heads: dict[str, Held] = {}
         for held in sorted(self.held.values(), key=lambda h: _order(h.event.id)):
-            by_conversation.setdefault(held.event.conversation_id, []).append(held)
-        sent = await asyncio.gather(*(self._send_in_order(q) for q in by_conversation.values()))
-        return sum(sent)
-
-    async def _send_in_order(self, queue: list[Held]) -> int:
-        """A conversation's held events, earliest first, while each goes through."""
-        sent = 0
-        for held in queue:
-            if held.next_at > time.monotonic():
-                return sent
-            async with self._limit:
-                outcome = await self.store.touch(held.event)
-                if outcome == "lost":
-                    self.held.pop(held.event.id, None)
-                    continue
-                if outcome == "wait":
-                    held.next_at = time.monotonic() + self.hook.poll_interval_s
-                    return sent
-                error = await self.post(held.event)
-            if error is None:
-                await self.store.acknowledge(held.event)
+            heads.setdefault(held.event.conversation_id, held)
+        due = [h for h in heads.values() if h.next_at <= now]
+        if not due:
+            return 0
+        outcomes = await self.store.touch([h.event for h in due])
+        ready = []
+        for held, outcome in zip(due, outcomes, strict=True):
+            if outcome == "lost":
                 self.held.pop(held.event.id, None)
-                self.metrics.deliveries.labels(self.hook.name, "delivered").inc()
-                sent += 1
+            elif outcome == "wait":
+                held.next_at = now + self.hook.poll_interval_s
+            else:
+                ready.append(held)
+        errors = await asyncio.gather(*(self._post_limited(h.event) for h in ready))
+        delivered = [h for h, error in zip(ready, errors, strict=True) if error is None]
+        await self.store.acknowledge([h.event for h in delivered])
+        for held in delivered:
+            self.held.pop(held.event.id, None)
+        if delivered:
+            self.metrics.deliveries.labels(self.hook.name, "delivered").inc(len(delivered))
+        settled = len(delivered)
+        for held, error in zip(ready, errors, strict=True):
+            if error is None:
                 continue
             held.attempts += 1
             if await self._gave_up(held.event, held.event.id, held.attempts, error):
                 self.held.pop(held.event.id, None)
-                sent += 1
-                continue
-            held.next_at = time.monotonic() + self.backoff(held.attempts)
-            return sent
-        return sent
+                settled += 1
+            else:
+                held.next_at = time.monotonic() + self.backoff(held.attempts)
+        return settled
+
+    async def _post_limited(self, event: Event) -> str | None:
+        async with self._limit:
+            return await self.post(event)
 
     async def _send_replay(self) -> int:
         lease_ms = int(self.hook.claim_after_s * 1000)

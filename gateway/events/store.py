@@ -25,7 +25,8 @@ READ = LuaContract(
 TOUCH = LuaContract(
     "touch",
     keys=("events", "unacked"),
-    args=("group", "consumer", "id", "conversation"),
+    args=("group", "consumer"),
+    more_args=("items",),
 )
 CONTRACTS = (READ, TOUCH)
 
@@ -100,19 +101,23 @@ class WebhookStore:
             await self._forget(_text(entry_id))
         return [decode_entry(entry_id, fields) for entry_id, fields in entries if fields]
 
-    async def touch(self, event: Event) -> str:
+    async def touch(self, events: list[Event]) -> list[str]:
+        """For each event: 'go', 'wait' or 'lost' (touch.lua), in one call."""
+        if not events:
+            return []
+        items = [part for e in events for part in (e.id, e.conversation_id)]
         reply = await self._scripts.run(
-            "touch",
-            group=self.keys.group,
-            consumer=self.consumer,
-            id=event.id,
-            conversation=event.conversation_id,
+            "touch", group=self.keys.group, consumer=self.consumer, items=items
         )
-        return _text(reply)
+        return [_text(outcome) for outcome in reply]
 
-    async def acknowledge(self, event: Event) -> None:
+    async def acknowledge(self, events: list[Event]) -> None:
+        """Acknowledge delivered events, in one MULTI."""
+        if not events:
+            return
         async with self.redis.pipeline(transaction=True) as pipe:
-            self._done(pipe, event)
+            for event in events:
+                self._done(pipe, event)
             await pipe.execute()
 
     async def first_failure(self, slot: str, now_ms: int) -> int:
