@@ -43,6 +43,7 @@ log = logging.getLogger("zhongtai.webhooks")
 EVENT_ID_HEADER = "X-Zhongtai-Event-Id"
 EVENT_TYPE_HEADER = "X-Zhongtai-Event-Type"
 LAG_EVERY_S = 2.0
+REPLAY_EVERY_S = 1.0
 ERROR_CHARS = 300
 
 
@@ -86,6 +87,8 @@ class WebhookWorker:
                 raise
             except Exception as exc:
                 stop_if_cancelled()
+                if "NOGROUP" in str(exc):
+                    ready = False  # the stream or the group went (a flushed Redis): make it again
                 await asyncio.sleep(max(self.hook.poll_interval_s, outage.failed(exc)))
                 continue
             outage.succeeded()
@@ -169,6 +172,8 @@ class WebhookWorker:
         lease_ms = int(self.hook.claim_after_s * 1000)
         parked = await self.store.next_replay(lease_ms)
         if parked is None:
+            # Replays are rare: looked for once a second, not every round.
+            self._next_replay = time.monotonic() + max(self.hook.poll_interval_s, REPLAY_EVERY_S)
             return 0
         error = await self.post(parked.event)
         if error is None:

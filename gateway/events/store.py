@@ -6,7 +6,6 @@ those asked to be replayed. Every key carries the ``{tenant}`` hash tag."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import msgspec
@@ -204,6 +203,8 @@ class WebhookStore:
         """The first replay, leased to this process for lease_ms, or None (none, or another
         process is sending it)."""
         k = self.keys
+        if not await self.redis.exists(k.replay):
+            return None
         if not await self.redis.set(k.replay_lease, self.consumer, nx=True, px=lease_ms):
             if _text(await self.redis.get(k.replay_lease) or b"") != self.consumer:
                 return None
@@ -235,7 +236,3 @@ class WebhookStore:
 
 def _pairs(fields: list[Any]) -> dict[Any, Any]:
     return dict(zip(fields[::2], fields[1::2], strict=True))
-
-
-def parked_json(parked: Parked) -> dict[str, Any]:
-    return json.loads(msgspec.json.encode(parked))
