@@ -17,7 +17,7 @@ from router.keys import RouterKeys
 
 READ = LuaContract(
     "read",
-    keys=("events", "unacked", "conv_of"),
+    keys=("events", "unacked"),
     args=("group", "consumer", "count"),
     more_args=("types",),
 )
@@ -36,7 +36,6 @@ class WebhookKeys:
         p = f"zt:{{{tenant}}}:webhook:{name}:"
         self.group = f"webhook:{name}"
         self.unacked = p + "unacked"  # zset (all scores 0) "conv\0sortable id", lex ranges
-        self.conv_of = p + "conv_of"  # hash unacked id -> conversation
         self.first_failure = p + "first_failure"  # hash id (or "replay:id") -> ms
         self.parked = p + "parked"  # hash id -> JSON Parked
         self.parked_order = p + "parked_order"  # zset id -> ms parked
@@ -146,17 +145,20 @@ class WebhookStore:
         k = self.keys
         pipe.xack(k.events, k.group, event.id)
         pipe.zrem(k.unacked, f"{event.conversation_id}\0{sortable(event.id)}")
-        pipe.hdel(k.conv_of, event.id)
+        # Whichever process saw it fail: the note of its first failure goes with it.
         pipe.hdel(k.first_failure, event.id)
 
     async def _forget(self, entry_id: str) -> None:
+        """An event trimmed from the stream while pending: its conversation is not known any
+        more, so its unacknowledged entry is found by its id (rare; the set holds only what
+        is in flight)."""
         k = self.keys
-        conv = await self.redis.hget(k.conv_of, entry_id)
+        pattern = f"*\0{sortable(entry_id)}"
+        members = [member async for member, _ in self.redis.zscan_iter(k.unacked, match=pattern)]
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xack(k.events, k.group, entry_id)
-            if conv is not None:
-                pipe.zrem(k.unacked, f"{_text(conv)}\0{sortable(entry_id)}")
-            pipe.hdel(k.conv_of, entry_id)
+            if members:
+                pipe.zrem(k.unacked, *members)
             pipe.hdel(k.first_failure, entry_id)
             await pipe.execute()
 

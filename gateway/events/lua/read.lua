@@ -4,7 +4,6 @@
 -- Events of types the webhook does not take are acknowledged here.
 -- KEYS[1] events: the tenant's lifecycle events (stream)
 -- KEYS[2] unacked: the webhook's unacknowledged events, "conversation\0sortable id" (zset, lex)
--- KEYS[3] conv_of: the webhook's unacknowledged event id -> conversation (hash)
 -- ARGV[1] group: the webhook's consumer group
 -- ARGV[2] consumer: this process's consumer name
 -- ARGV[3] count: most entries to read
@@ -27,7 +26,6 @@ for _, entry in ipairs(read[1][2]) do
     local ms, seq = string.match(id, '(%d+)-(%d+)')
     local conv = f.conversation_id or ''
     redis.call('ZADD', KEYS[2], 0, conv .. '\0' .. string.format('%015d-%010d', ms, seq))
-    redis.call('HSET', KEYS[3], id, conv)
     out[#out + 1] = {id, fields}
   else
     redis.call('XACK', KEYS[1], ARGV[1], id)
