@@ -143,10 +143,17 @@ class ConversationChanges(RouterCore):
         self, conversation_id: str, agent: str, client_msg_id: str, message: Message
     ) -> None:
         """Undo add_reply for a reply the channel refused, so that the agent's retry with the
-        same client_msg_id is sent rather than acknowledged as a duplicate."""
+        same client_msg_id is sent rather than acknowledged as a duplicate. Its message_out
+        event stays in the stream (events are never taken back): a message_out_failed event,
+        in the same MULTI, says it was not sent."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(self.keys.reply_once(agent, client_msg_id))
             pipe.lrem(self.keys.messages(conversation_id), -1, encode(message))
+            data = {"agent": agent, "message_id": message.id}
+            add_event(
+                pipe, self.keys.events, self.events, self.keys.tenant, "message_out_failed",
+                conversation_id, int(time.time() * 1000), data,
+            )  # fmt: skip
             await pipe.execute()
 
 

@@ -24,6 +24,7 @@ EVENT_TYPES = (
     "conversation_assigned",
     "message_in",
     "message_out",
+    "message_out_failed",
     "note_added",
     "conversation_transferred",
     "conversation_escalated",

@@ -164,3 +164,31 @@ async def test_nothing_is_written_when_events_are_off(redis, tenant, redis_url):
         async with agent_client(gw, "alice") as alice:
             await alice.expect("offer")
     assert await redis.exists(RouterKeys(tenant, []).events) == 0
+
+
+async def test_a_reply_the_channel_refused_is_followed_by_message_out_failed(
+    tenant, redis_url, redis
+):
+    config = make_config(
+        tenant,
+        agents=[agent("alice", capacity=0) | {"capacity": {"fake": 2}}],
+        fake={"account": "shop"},
+        webchat=None,
+    )
+    async with running(config, redis_url) as gw, agent_client(gw, "alice") as alice:
+        fake = gw.services.adapters["fake"]
+        await fake.receive("hello", customer_id="c1")
+        offer = await alice.expect("offer")
+        await alice.send(type="accept", offer_id=offer["offer_id"])
+        await alice.expect("assigned")
+        conv = offer["conversation"]["id"]
+        fake.fail_next_send(code="45015", detail="reply window closed")
+        await alice.send(type="reply", conversation_id=conv, text="sorry", client_msg_id="r1")
+        await alice.expect("error", client_msg_id="r1")
+        await alice.send(type="reply", conversation_id=conv, text="sorry", client_msg_id="r1")
+        await alice.expect("reply_ack", client_msg_id="r1")
+    events = [e for e in await stream(redis, tenant) if e["conversation_id"] == conv]
+    outs = [(e["type"], e["data"].get("message_id")) for e in events if "message_out" in e["type"]]
+    refused = events[[e["type"] for e in events].index("message_out")]["data"]["message"]["id"]
+    assert outs[:2] == [("message_out", None), ("message_out_failed", refused)]
+    assert [t for t, _ in outs] == ["message_out", "message_out_failed", "message_out"]
