@@ -69,8 +69,12 @@ async def life_cycle(gw: RunningGateway) -> str:
             await alice.send(type="decline", offer_id=offer["offer_id"])
             async with agent_client(gw, "bob") as bob:
                 conversation_id = await accept_offer(bob)
+                # A client_msg_id per conversation: the same one again would be a duplicate.
                 await bob.send(
-                    type="reply", conversation_id=conversation_id, text="On it", client_msg_id="r1"
+                    type="reply",
+                    conversation_id=conversation_id,
+                    text="On it",
+                    client_msg_id=f"r-{conversation_id}",
                 )
                 await bob.expect("reply_ack")
                 await bob.send(type="note", conversation_id=conversation_id, text="VIP customer")
@@ -212,3 +216,27 @@ async def test_an_event_failing_past_retry_for_is_parked_listed_and_replayed(ten
             )
             assert [e["id"] for e in receiver.accepted] == [dead["event"]["id"]]
             assert await parked() == []
+
+
+async def test_two_processes_delivering_keep_each_conversations_order(tenant, redis_url):
+    """Both processes read the webhook's group, so a conversation's events are split
+    between them; each waits for the conversation's earlier events, whoever holds them."""
+    async with receiving() as receiver:
+        hook = webhook(receiver.url, batch=1, concurrency=1)
+        async with (
+            gateway(tenant, redis_url, hook) as first,
+            gateway(tenant, redis_url, hook) as second,
+        ):
+            conversations = [await life_cycle(first) for _ in range(3)]
+
+            def all_closed() -> bool:
+                return all(receiver.has("conversation_closed", c) for c in conversations)
+
+            await wait_until(all_closed, timeout=30, message="every close arrives")
+            for conversation_id in conversations:
+                check_delivered_once_signed_in_order(receiver, conversation_id)
+            # Each process delivered a share (the second process had no socket at all).
+            for gw in (first, second):
+                get = gw.services.metrics.registry.get_sample_value
+                labels = {"webhook": "crm", "outcome": "delivered"}
+                assert get("zhongtai_event_webhook_deliveries_total", labels) > 0
