@@ -21,6 +21,7 @@ from gateway.agents.socket import agent_socket
 from gateway.badrequests import client_faults, quiet_parse_errors
 from gateway.config import Config, enabled_adapters
 from gateway.console.site import add_console_routes
+from gateway.events.run import webhook_deliveries
 from gateway.flows.host import GatewayHost
 from gateway.flows.switchboard import Switchboard
 from gateway.guard.caps import ConnectionCaps
@@ -105,6 +106,7 @@ def build_apps(
     app.cleanup_ctx.append(quiet_parse_errors)
     app.cleanup_ctx.append(_core)
     app.cleanup_ctx.append(_background_tasks)
+    app.cleanup_ctx.append(webhook_deliveries)
     app.cleanup_ctx.append(supervisor_relay)
     app.on_shutdown.append(_close_sockets)
     return app, build_admin_app(app)
@@ -173,6 +175,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
             config.queues,
             config.routing,
             config.routing.default_queue,
+            config.core.events,
         )
         s.presence = Presence(s.redis, config.server.tenant)
         instrument_scripts(s.metrics, s.router, s.presence)

@@ -21,6 +21,7 @@ import msgspec
 from gateway.agents.protocol import PLACEHOLDERS, placeholders_in
 from gateway.config_check import check_channel_names, check_redis_url, check_server
 from gateway.config_errors import ConfigError, convert, did_you_mean, entry, quote
+from gateway.events.config import WebhookConfig, apply_webhook_secrets, check_webhooks
 from gateway.quality_config import CsatConfig, QaConfig, check_quality
 from presence.agents import AgentSpec
 from router.config import (
@@ -32,6 +33,7 @@ from router.config import (
     RuleConfig,
     check_routing_tables,
 )
+from router.events import EventsConfig
 
 AgentStatus = Literal["available", "away", "offline"]
 
@@ -53,6 +55,9 @@ CORE_TABLES = (
     "canned_replies",
     "csat",
     "qa",
+    "events",
+    "webhooks",
+    "history",
 )
 
 # Close-reason labels of the closed-conversations metric besides the configured reasons.
@@ -191,6 +196,14 @@ class CannedReplyConfig(Strict):
     queues: list[str] = []
 
 
+class HistoryConfig(Strict):
+    """The ``[history]`` table: the admin API's list and search of kept conversations
+    (how long they are kept is ``[routing] closed_retention_s``)."""
+
+    # The most conversations one list request reads; past it the answer has a cursor.
+    max_scan: int = 5000
+
+
 class CoreConfig(Strict):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     redis: RedisConfig = msgspec.field(default_factory=RedisConfig)
@@ -209,6 +222,9 @@ class CoreConfig(Strict):
     canned_replies: list[CannedReplyConfig] = []
     csat: CsatConfig = msgspec.field(default_factory=CsatConfig)
     qa: QaConfig = msgspec.field(default_factory=QaConfig)
+    events: EventsConfig = msgspec.field(default_factory=EventsConfig)
+    webhooks: list[WebhookConfig] = []
+    history: HistoryConfig = msgspec.field(default_factory=HistoryConfig)
 
 
 class Config(msgspec.Struct, kw_only=True):
@@ -278,6 +294,9 @@ def _check_semantics(core: CoreConfig, file: str, channels: Collection[str] | No
         raise ConfigError(file, "server", "tenant", "use letters, digits, _ . -")
     check_server(core.server, file)
     _check_supervisors(core, file, names)
+    check_webhooks(core.webhooks, core.events, file)
+    if not 1 <= core.history.max_scan <= 1_000_000:
+        raise ConfigError(file, "history", "max_scan", "runs from 1 to 1000000")
     _check_conversations(core.conversations, file)
     _check_canned(core.canned_replies, names, file)
     check_quality(core.csat, core.qa, file)
@@ -402,6 +421,7 @@ def apply_environment(core: CoreConfig, env: Mapping[str, str]) -> CoreConfig:
         var = "ZHONGTAI_SUPERVISOR_TOKEN_" + re.sub(r"[^A-Za-z0-9]", "_", lead.id).upper()
         if token := env.get(var):
             lead.token, lead.token_sha256 = token, None
+    apply_webhook_secrets(core.webhooks, env)
     return core
 
 

@@ -18,7 +18,7 @@ file and its own line.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from importlib.resources import files
 from typing import Any
 
@@ -31,18 +31,26 @@ _SCRIPT_LINE = re.compile(r"@?user_script:(\d+)")
 # A header entry: "-- KEYS[3] state: what it is", "-- ARGV[6..] queue_names: ...", or a
 # group after another variadic one, "-- ARGV[13+timer_item_count..] queue_names: ...".
 _ENTRY = re.compile(r"-- (KEYS|ARGV)\[(\d+)(?:\+([a-z0-9_]+))?(\.\.)?\] ([a-z][a-z0-9_]*): \S")
+# An entry counted from the end, after every other one: "-- KEYS[#KEYS] events: ...",
+# "-- ARGV[#ARGV-1] events_max_len: ...". Counting from the end keeps these in place when
+# fixed entries or variadic groups before them change.
+_LAST_ENTRY = re.compile(r"-- (KEYS|ARGV)\[#(KEYS|ARGV)(?:-(\d+))?\] ([a-z][a-z0-9_]*): \S")
 
 
 class LuaContract(msgspec.Struct, frozen=True):
-    """What one script takes: ``keys`` then the lists named in ``more_keys``, concatenated, as
-    KEYS; ``args`` then the lists named in ``more_args`` as ARGV. Every name is distinct
-    across all four, so that a call can name keys and arguments alike."""
+    """What one script takes: ``keys`` then the lists named in ``more_keys``, then
+    ``last_keys``, concatenated, as KEYS; ``args`` then the lists named in ``more_args``,
+    then ``last_args``, as ARGV. Every name is distinct across all six, so that a call can
+    name keys and arguments alike. The last entries are read by the script counting from the
+    end (``KEYS[#KEYS]``), so that they stay put whatever comes before them."""
 
     name: str
     keys: tuple[str, ...]
     args: tuple[str, ...] = ()
     more_keys: tuple[str, ...] = ()
     more_args: tuple[str, ...] = ()
+    last_keys: tuple[str, ...] = ()
+    last_args: tuple[str, ...] = ()
     # Running it twice with the same arguments is the same as once (ingest: deduped by the
     # message's external id): the client sends it again when the answer was lost in a
     # failover (gateway/redis/lane.py).
@@ -58,7 +66,10 @@ class LuaContract(msgspec.Struct, frozen=True):
             raise ValueError(f"{self.name}: names used twice: {repeated}")
 
     def names(self) -> list[str]:
-        return [*self.keys, *self.more_keys, *self.args, *self.more_args]
+        return [
+            *self.keys, *self.more_keys, *self.last_keys,
+            *self.args, *self.more_args, *self.last_args,
+        ]  # fmt: skip
 
 
 class Header(msgspec.Struct, frozen=True):
@@ -68,6 +79,8 @@ class Header(msgspec.Struct, frozen=True):
     args: tuple[str, ...]
     more_keys: tuple[str, ...]
     more_args: tuple[str, ...]
+    last_keys: tuple[str, ...] = ()
+    last_args: tuple[str, ...] = ()
 
 
 def lua_path(package: str, name: str) -> str:
@@ -80,16 +93,26 @@ def read_header(source: str) -> Header:
     the first variadic group starts right after them, and any later one is written
     ``[N+count..]`` after it. A line that starts like an entry but is not one is refused."""
     found: dict[str, tuple[list[str], list[str]]] = {"KEYS": ([], []), "ARGV": ([], [])}
+    last: dict[str, list[tuple[int, str]]] = {"KEYS": [], "ARGV": []}
     for line in source.splitlines():
         if not line.startswith("--"):
             break
         if not line.startswith(("-- KEYS[", "-- ARGV[")):
+            continue
+        counted = _LAST_ENTRY.match(line)
+        if counted is not None:
+            table, length, back, name = counted.groups()
+            if table != length:
+                raise ValueError(f"{table}[#{length}] counts the wrong table: {line!r}")
+            last[table].append((int(back or 0), name))
             continue
         entry = _ENTRY.match(line)
         if entry is None:
             raise ValueError(f"not a header entry (-- KEYS[n] name: what): {line!r}")
         table, number, after, variadic, name = entry.groups()
         fixed, more = found[table]
+        if last[table]:
+            raise ValueError(f"{table}[{number}] after the entries counted from the end: {line!r}")
         if variadic is None:
             if more or after or int(number) != len(fixed) + 1:
                 raise ValueError(f"{table}[{number}] out of order: {line!r}")
@@ -98,12 +121,30 @@ def read_header(source: str) -> Header:
             if int(number) != len(fixed) + 1 or bool(after) != bool(more):
                 raise ValueError(f"variadic {table}[{number}..] out of place: {line!r}")
             more.append(name)
+    for table, entries in last.items():
+        backs = [back for back, _ in entries]
+        if backs != list(range(len(entries) - 1, -1, -1)):
+            raise ValueError(f"{table}[#{table}-n] entries out of order: {backs}")
     (keys, more_keys), (args, more_args) = found["KEYS"], found["ARGV"]
-    return Header(tuple(keys), tuple(args), tuple(more_keys), tuple(more_args))
+    return Header(
+        tuple(keys),
+        tuple(args),
+        tuple(more_keys),
+        tuple(more_args),
+        tuple(name for _, name in last["KEYS"]),
+        tuple(name for _, name in last["ARGV"]),
+    )
 
 
 def header_of(contract: LuaContract) -> Header:
-    return Header(contract.keys, contract.args, contract.more_keys, contract.more_args)
+    return Header(
+        contract.keys,
+        contract.args,
+        contract.more_keys,
+        contract.more_args,
+        contract.last_keys,
+        contract.last_args,
+    )
 
 
 def read_lua(package: str, name: str) -> tuple[str, int]:
@@ -153,28 +194,45 @@ class LuaScript:
         return getattr(self.script, name)
 
 
+def _fixed_key(key_builders: Sequence[object], key: str) -> str | None:
+    return next((v for b in key_builders if isinstance(v := getattr(b, key, None), str)), None)
+
+
 class _Layout:
     """One contract laid out for one owner: the KEYS list with its fixed keys filled in, and
     where the names a call gives go."""
 
-    __slots__ = ("args", "given", "keys", "more_args", "more_keys", "name", "slots")
+    __slots__ = (
+        "args", "given", "keys", "last_args", "last_keys", "more_args", "more_keys", "name",
+        "slots",
+    )  # fmt: skip
 
-    def __init__(self, contract: LuaContract, key_builders: Sequence[object]) -> None:
+    def __init__(
+        self,
+        contract: LuaContract,
+        key_builders: Sequence[object],
+        fixed_args: Mapping[str, Any],
+    ) -> None:
         self.name = contract.name
         self.keys: list[str] = []
         self.slots: list[tuple[int, str]] = []  # (index in KEYS, name) given per call
         for index, key in enumerate(contract.keys):
-            fixed = next(
-                (v for b in key_builders if isinstance(v := getattr(b, key, None), str)), None
-            )
+            fixed = _fixed_key(key_builders, key)
             self.keys.append(fixed or "")
             if fixed is None:
                 self.slots.append((index, key))
         self.args, self.more_keys = contract.args, contract.more_keys
         self.more_args = contract.more_args
+        # Last keys and arguments: fixed by the owner, or given per call.
+        self.last_keys = [(k, _fixed_key(key_builders, k)) for k in contract.last_keys]
+        self.last_args = [(a, fixed_args.get(a)) for a in contract.last_args]
         self.given = frozenset(
-            [*(key for _, key in self.slots), *self.args, *self.more_keys, *self.more_args]
-        )
+            [
+                *(key for _, key in self.slots), *self.args, *self.more_keys, *self.more_args,
+                *(k for k, v in self.last_keys if v is None),
+                *(a for a, v in self.last_args if v is None),
+            ]
+        )  # fmt: skip
 
     def lay_out(self, named: dict[str, Any]) -> tuple[list[Any], list[Any]]:
         if named.keys() != self.given:
@@ -184,9 +242,11 @@ class _Layout:
             keys[index] = named[key]
         for group in self.more_keys:
             keys.extend(named[group])
+        keys.extend(named[k] if v is None else v for k, v in self.last_keys)
         args = [named[arg] for arg in self.args]
         for group in self.more_args:
             args.extend(named[group])
+        args.extend(named[a] if v is None else v for a, v in self.last_args)
         return keys, args
 
     def misnamed(self, named: dict[str, Any]) -> str:
@@ -200,7 +260,9 @@ class _Layout:
 
 class Scripts(dict[str, Any]):
     """An owner's scripts by name (each called ``(keys=, args=, client=)``, so that wrappers
-    such as the gateway's timer can replace an entry), and ``run`` to call one by names."""
+    such as the gateway's timer can replace an entry), and ``run`` to call one by names.
+    ``fixed_args``: values of contracts' ``last_args`` the owner fixes (settings every call
+    passes alike, such as the event stream's trim)."""
 
     def __init__(
         self,
@@ -208,6 +270,7 @@ class Scripts(dict[str, Any]):
         package: str,
         contracts: Iterable[LuaContract],
         *key_builders: object,
+        fixed_args: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self._layouts: dict[str, _Layout] = {}
@@ -217,7 +280,7 @@ class Scripts(dict[str, Any]):
             if contract.idempotent and hasattr(redis, "mark_retry_safe"):
                 redis.mark_retry_safe(script.sha)
             self[contract.name] = LuaScript(script, package, contract.name, prelude_lines)
-            self._layouts[contract.name] = _Layout(contract, key_builders)
+            self._layouts[contract.name] = _Layout(contract, key_builders, fixed_args or {})
 
     async def run(self, name: str, **named: Any) -> Any:
         """Call script ``name`` with every key the key builders do not fix and every

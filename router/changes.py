@@ -14,19 +14,29 @@ from adapters.model import Message, Reclassified
 from router.config import GradeConfig
 from router.core import RouterCore, conversation_refusals, encode, ms, refuse
 from router.deadlines import deadline_timers, route_deadlines
+from router.events import add_event, event_json
 from router.reads import text
 from router.results import ClosedOutcome, Placement, ReplyStored
 
 
 class ConversationChanges(RouterCore):
     async def close(
-        self, conversation_id: str, agent: str | None, now_ms: int | None = None
+        self,
+        conversation_id: str,
+        agent: str | None,
+        now_ms: int | None = None,
+        reason: str = "",
+        close_reason: str | None = None,
     ) -> ClosedOutcome:
+        """Close in any state. ``reason``: why (agent, supervisor, idle...), and
+        ``close_reason`` the agent's own, both carried by the conversation_closed event."""
         reply = await self._scripts.run(
             "close",
             conversation=conversation_id,
             agent=agent or "",
             now_ms=now_ms or int(time.time() * 1000),
+            reason=reason or ("agent" if agent else "system"),
+            close_reason=close_reason or "",
             **self._queues(),
         )
         refuse(reply, **conversation_refusals(conversation_id))
@@ -122,6 +132,7 @@ class ConversationChanges(RouterCore):
             message=encode(message),
             marker_ttl_ms=ms(self.settings.dedupe_ttl_s),
             now_ms=now_ms,
+            message_json=event_json(message),
         )
         refuse(
             reply, not_yours=("not_yours", f"conversation {conversation_id} is not assigned to you")
@@ -134,17 +145,33 @@ class ConversationChanges(RouterCore):
         )
 
     async def add_system_message(self, conversation_id: str, message: Message) -> None:
-        """A message the gateway itself sent the customer (auto-replies), kept in the history."""
-        await self.redis.rpush(self.keys.messages(conversation_id), encode(message))
+        """A message the gateway itself sent the customer (auto-replies), kept in the history,
+        with its message_out event in the same MULTI."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(self.keys.messages(conversation_id), encode(message))
+            data = {"agent": None, "first_reply": False, "message": msgspec.to_builtins(message)}
+            now_ms = int(time.time() * 1000)
+            add_event(
+                pipe, self.keys.events, self.events, self.keys.tenant, "message_out",
+                conversation_id, now_ms, data,
+            )  # fmt: skip
+            await pipe.execute()
 
     async def forget_reply(
         self, conversation_id: str, agent: str, client_msg_id: str, message: Message
     ) -> None:
         """Undo add_reply for a reply the channel refused, so that the agent's retry with the
-        same client_msg_id is sent rather than acknowledged as a duplicate."""
+        same client_msg_id is sent rather than acknowledged as a duplicate. Its message_out
+        event stays in the stream (events are never taken back): a message_out_failed event,
+        in the same MULTI, says it was not sent."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(self.keys.reply_once(agent, client_msg_id))
             pipe.lrem(self.keys.messages(conversation_id), -1, encode(message))
+            data = {"agent": agent, "message_id": message.id}
+            add_event(
+                pipe, self.keys.events, self.events, self.keys.tenant, "message_out_failed",
+                conversation_id, int(time.time() * 1000), data,
+            )  # fmt: skip
             await pipe.execute()
 
 

@@ -16,6 +16,7 @@ import msgspec
 from presence.keys import PresenceKeys
 from presence.lua import Scripts
 from router.config import QueueConfig, RoutingConfig
+from router.events import EventsConfig
 from router.keys import RouterKeys
 from router.reads import RouterReads, text
 from router.results import RoutingError
@@ -51,6 +52,7 @@ class RouterCore(RouterReads):
         queues: Sequence[QueueConfig],
         settings: RoutingConfig,
         default_queue: str | None = None,
+        events: EventsConfig | None = None,
     ) -> None:
         super().__init__(
             redis,
@@ -61,7 +63,15 @@ class RouterCore(RouterReads):
         self.queues = {q.name: q for q in queues}
         self.settings = settings
         self.default_queue = default_queue or next(iter(self.queues))
-        self._scripts = Scripts(redis, "router", CONTRACTS, self.keys, self.agent_keys)
+        self.events = events or EventsConfig()
+        self._scripts = Scripts(
+            redis,
+            "router",
+            CONTRACTS,
+            self.keys,
+            self.agent_keys,
+            fixed_args=self.events.trim_args(),
+        )
         self._every_queue = {
             "queue_keys": self.keys.queue_keys,
             "queue_names": self.keys.queue_names,

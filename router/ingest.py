@@ -6,9 +6,12 @@ comes back with that agent and their node, for the caller to deliver."""
 
 from __future__ import annotations
 
+import msgspec
+
 from adapters.model import Customer, Message
 from router.core import RouterCore, encode, ms
 from router.deadlines import deadline_timers, route_deadlines
+from router.events import event_json
 from router.ids import new_id
 from router.keys import customer_field
 from router.models import ConversationMeta
@@ -16,6 +19,17 @@ from router.queues import queue_score, waiting_timers
 from router.reads import text
 from router.results import Ingested, Placement, RoutingError
 from router.route import Route, encode_route
+
+
+class CreatedData(msgspec.Struct, kw_only=True):
+    """A conversation_created event's data (docs/events.md)."""
+
+    channel: str
+    account: str
+    customer: Customer
+    queue: str
+    priority: int
+    thread: str | None = None
 
 
 class Ingestion(RouterCore):
@@ -80,6 +94,17 @@ class Ingestion(RouterCore):
                 now_ms=now_ms,
                 reopen="" if expected else reopen,
                 reopen_within_ms=window_ms,
+                message_json=event_json(message),
+                conversation_json=event_json(
+                    CreatedData(
+                        channel=channel,
+                        account=account,
+                        customer=customer,
+                        queue=queue.name,
+                        priority=placement.priority,
+                        thread=thread,
+                    )
+                ),
                 timer_item_count=len(timers),
                 timer_items=timers,
                 **self._queues(),

@@ -41,6 +41,7 @@ class RouterKeys:
         self.followup_mark = p + "followup:mark"
         self.qa_pending = p + "qa:pending"  # zset conv -> ms it was picked for QA
         self.qa_scored = p + "qa:scored"  # zset conv -> ms it was scored
+        self.events = p + "events"  # stream of lifecycle events (router/events.py)
 
     def queue(self, name: str) -> str:
         return f"{self.prefix}queue:{name}"

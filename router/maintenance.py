@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from router.core import RouterCore, ms
+from router.events import add_event
 from router.reads import text
 from router.results import AgentExpiry, TimerEvent
 
@@ -95,10 +96,13 @@ class Maintenance(RouterCore):
         now_ms: int,
         keep: int = 20,
         sla_met: tuple[str, bool] | None = None,
+        waited_s: float | None = None,
+        sla_s: float | None = None,
     ) -> None:
         """Remember recent accept times per queue, for the estimated wait told to customers;
         with ``sla_met`` (conversation, whether it was answered within its SLA), in the same
-        round trip, the queue's SLA record of the last SLA_WINDOW_MS."""
+        round trip, the queue's SLA record of the last SLA_WINDOW_MS, and a breach's
+        sla_breached event (with how long it waited and its SLA) in the same MULTI."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.lpush(self.keys.accepts(queue), now_ms)
             pipe.ltrim(self.keys.accepts(queue), 0, keep - 1)
@@ -107,6 +111,12 @@ class Maintenance(RouterCore):
                 key = self.keys.sla_answers(queue)
                 pipe.zadd(key, {f"{conversation_id}|{int(met)}": now_ms})
                 pipe.zremrangebyscore(key, "-inf", now_ms - SLA_WINDOW_MS)
+                if not met:
+                    add_event(
+                        pipe, self.keys.events, self.events, self.keys.tenant, "sla_breached",
+                        conversation_id, now_ms,
+                        {"queue": queue, "waited_s": waited_s, "sla_s": sla_s},
+                    )  # fmt: skip
             await pipe.execute()
 
     async def recent_sla(self, queues: Sequence[str], now_ms: int) -> dict[str, tuple[int, int]]:

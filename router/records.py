@@ -9,6 +9,7 @@ The router stores both as opaque msgpack records: their shape is the agent proto
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 
 from router.core import RouterCore, conversation_refusals, refuse
@@ -20,9 +21,16 @@ NOTES_KEPT = 200
 
 
 class ConversationRecords(RouterCore):
-    async def add_note(self, conversation_id: str, agent: str | None, record: bytes) -> str | None:
+    async def add_note(
+        self,
+        conversation_id: str,
+        agent: str | None,
+        record: bytes,
+        text_of_note: str = "",
+        now_ms: int | None = None,
+    ) -> str | None:
         """Add a note to an open conversation that ``agent`` holds (None: a supervisor);
-        returns the agent holding it."""
+        returns the agent holding it. ``text_of_note`` goes in the note_added event."""
         reply = await self._scripts.run(
             "note",
             notes=self.keys.notes(conversation_id),
@@ -30,6 +38,8 @@ class ConversationRecords(RouterCore):
             agent=agent or "",
             note=record,
             keep=NOTES_KEPT,
+            note_json=json.dumps({"text": text_of_note}, ensure_ascii=False),
+            now_ms=now_ms or int(time.time() * 1000),
         )
         refuse(reply, **conversation_refusals(conversation_id))
         return text(reply[1]) or None

@@ -69,6 +69,8 @@ class Route(msgspec.Struct, kw_only=True, omit_defaults=True):
     transferred_from: str | None = msgspec.field(default=None, name="tf")
     # A graded complaint's deadlines, when its grade has any (router/deadlines.py).
     deadlines: RouteDeadlines | None = msgspec.field(default=None, name="dl")
+    # Set by the close: the agent who held it then (history's agent filter).
+    closed_holder: str | None = msgspec.field(default=None, name="ha")
 
 
 # Not strict: an integral float (as cjson may write a number) decodes into an int field.

@@ -10,6 +10,10 @@ from presence.lua import LuaContract
 # The queues a script may touch, as keys and, in the same order, by name.
 QUEUES = ("queue_keys",)
 QUEUE_NAMES = ("queue_names",)
+# The lifecycle events a script writes go last, counted from the end (KEYS[#KEYS],
+# ARGV[#ARGV-1..]), so that they stay put when the fixed keys or the variadic groups change;
+# the router fixes all three (RouterKeys.events and its [events] settings).
+EVENTS = {"last_keys": ("events",), "last_args": ("events_max_len", "events_max_age_ms")}
 
 INGEST = LuaContract(
     "ingest",
@@ -21,10 +25,11 @@ INGEST = LuaContract(
     args=(
         "field", "expected", "new_conversation", "message", "message_id", "new_meta",
         "new_route", "score", "dedupe_ttl_ms", "now_ms", "reopen", "reopen_within_ms",
-        "timer_item_count",
+        "message_json", "conversation_json", "timer_item_count",
     ),
     more_args=("timer_items", *QUEUE_NAMES),
     idempotent=True,
+    **EVENTS,
 )  # fmt: skip
 DISPATCH = LuaContract(
     "dispatch",
@@ -36,6 +41,7 @@ DISPATCH = LuaContract(
     more_keys=QUEUES,
     args=("now_ms", "offer_timeout_ms", "batch", "scan_limit", "decline_cooldown_ms"),
     more_args=QUEUE_NAMES,
+    **EVENTS,
 )  # fmt: skip
 RELEASE = LuaContract(
     "release",
@@ -46,6 +52,7 @@ RELEASE = LuaContract(
     more_keys=QUEUES,
     args=("mode", "now_ms", "target", "agent", "unused", "missed_before_away"),
     more_args=QUEUE_NAMES,
+    **EVENTS,
 )  # fmt: skip
 ACCEPT = LuaContract(
     "accept",
@@ -54,6 +61,7 @@ ACCEPT = LuaContract(
         "route", "missed", "timers", "queue_config", "last_agent", "last_assigned",
     ),
     args=("offer_id", "agent", "now_ms"),
+    **EVENTS,
 )  # fmt: skip
 CLOSE = LuaContract(
     "close",
@@ -63,15 +71,20 @@ CLOSE = LuaContract(
         "last_assigned",
     ),
     more_keys=QUEUES,
-    args=("conversation", "agent", "now_ms"),
+    args=("conversation", "agent", "now_ms", "reason", "close_reason"),
     more_args=QUEUE_NAMES,
+    **EVENTS,
 )  # fmt: skip
 REPLY = LuaContract(
     "reply",
     keys=(
         "agent_of", "reply_once", "messages", "first_reply", "route", "queue_config", "timers",
     ),
-    args=("conversation", "agent", "message_id", "message", "marker_ttl_ms", "now_ms"),
+    args=(
+        "conversation", "agent", "message_id", "message", "marker_ttl_ms", "now_ms",
+        "message_json",
+    ),
+    **EVENTS,
 )  # fmt: skip
 EXPIRE_AGENTS = LuaContract(
     "expire_agents",
@@ -83,6 +96,7 @@ EXPIRE_AGENTS = LuaContract(
     more_keys=QUEUES,
     args=("now_ms", "grace_ms", "agent"),
     more_args=QUEUE_NAMES,
+    **EVENTS,
 )  # fmt: skip
 TIMERS = LuaContract(
     "timers",
@@ -90,6 +104,7 @@ TIMERS = LuaContract(
     more_keys=QUEUES,
     args=("now_ms", "limit", "lease_ms"),
     more_args=QUEUE_NAMES,
+    **EVENTS,
 )
 TRANSFER = LuaContract(
     "transfer",
@@ -103,6 +118,7 @@ TRANSFER = LuaContract(
         "note_record",
     ),
     more_args=QUEUE_NAMES,
+    **EVENTS,
 )  # fmt: skip
 REPLACE = LuaContract(
     "replace",
@@ -110,6 +126,7 @@ REPLACE = LuaContract(
     more_keys=QUEUES,
     args=("conversation", "queue", "priority", "skills", "grade", "sla_s", "basis", "now_ms"),
     more_args=QUEUE_NAMES,
+    **EVENTS,
 )
 PURGE = LuaContract(
     "purge",
@@ -123,7 +140,8 @@ PURGE = LuaContract(
 NOTE = LuaContract(
     "note",
     keys=("state", "agent_of", "notes"),
-    args=("conversation", "agent", "note", "keep"),
+    args=("conversation", "agent", "note", "keep", "note_json", "now_ms"),
+    **EVENTS,
 )
 
 DEADLINES = LuaContract(

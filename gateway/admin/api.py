@@ -17,7 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from adapters.inputs import client_fault
-from gateway.admin import agents, conversations, quality, queues
+from gateway.admin import agents, conversations, history, quality, queues
 from gateway.admin.auth import authorize, authorize_lead
 from gateway.admin.errors import (
     ApiError,
@@ -28,6 +28,7 @@ from gateway.admin.errors import (
     json_response,
 )
 from gateway.admin.keys import request_services
+from gateway.events.admin import add_webhook_routes
 from router.results import RoutingError
 
 log = logging.getLogger(__name__)
@@ -74,12 +75,15 @@ def build_api_app() -> web.Application:
     api.router.add_get("/agents", agents.get_agents)
     api.router.add_get("/agents/{agent_id}", agents.get_agent)
     api.router.add_put("/agents/{agent_id}/status", agents.set_status)
+    api.router.add_get("/conversations", history.list_conversations)
     api.router.add_get("/conversations/{conversation_id}", conversations.get_conversation)
+    api.router.add_get("/conversations/{conversation_id}/transcript", history.transcript)
     api.router.add_post("/conversations/{conversation_id}/transfer", conversations.transfer)
     api.router.add_post("/conversations/{conversation_id}/close", conversations.close)
     api.router.add_get("/qa", quality.get_qa)
     api.router.add_get("/qa/{conversation_id}", quality.get_qa_item)
     api.router.add_post("/qa/{conversation_id}", quality.score_qa)
+    add_webhook_routes(api)
     return api
 
 

@@ -211,7 +211,9 @@ class AgentActions:
         author = NoteAuthor(id=agent.id, name=agent.display_name) if agent else SUPERVISOR
         note = new_note(author, text, self.board.clock())
         record = encode_record(note)
-        holder = await self.router.add_note(conversation_id, agent.id if agent else None, record)
+        holder = await self.router.add_note(
+            conversation_id, agent.id if agent else None, record, text, self.board.clock()
+        )
         if holder:
             frame = NoteAdded(conversation_id=conversation_id, note=note)
             await self.board.to_agents.send(holder, frame)

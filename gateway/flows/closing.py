@@ -55,7 +55,7 @@ class Closing:
         if conversation is not None and message:
             await self.to_customers.auto_reply(conversation, message)
         now = self.clock()
-        outcome = await self.router.close(conversation_id, by_agent, now)
+        outcome = await self.router.close(conversation_id, by_agent, now, reason, close_reason)
         label = close_reason_label(close_reason, self.settings.close_reasons)
         await observe_close(self, conversation_id, conversation, outcome.agent, reason, label)
         log.info(

@@ -47,7 +47,9 @@ class OfferOutcomes:
             met = waited_s <= sla_s
             self.metrics.sla.labels(queue, "met" if met else "breached").inc()
             sla_met = (conversation.id, met)
-        await self.router.record_accept(queue, now, sla_met=sla_met)
+        await self.router.record_accept(
+            queue, now, sla_met=sla_met, waited_s=round(waited_s, 3), sla_s=sla_s or None
+        )
         self.tap.changed()
         await mark_accepted(self.router, conversation.id, now)
         agent = self.agents.get(agent_id)

@@ -7,11 +7,49 @@ local function queue_score(priority, enqueued_ms)
   return (9 - priority) * 1e13 + enqueued_ms
 end
 
--- Queue keys arrive as KEYS[first_key..] and their names as ARGV[first_arg..], in order.
+-- Lifecycle events (docs/events.md) are written by the call that makes the change they
+-- describe, so that none is lost or invented when a process dies between the two. A script
+-- that writes events takes the tenant's event stream as its last key, KEYS[#KEYS], and the
+-- stream's trim as its last two arguments (after any variadic group, which stops before
+-- them): ARGV[#ARGV-1] how many entries are kept, about (0: events are off), ARGV[#ARGV] how
+-- old the oldest may be, ms (0: no age limit).
+local EVENT_ARGS = 2
+-- The age trim is done once per call, with the first event (MINID drops whole blocks).
+local events_aged = false
+
+-- data: a table (encoded here) or JSON text already encoded.
+local function emit_event(kind, conv, now, data)
+  local max_len = tonumber(ARGV[#ARGV - 1]) or 0
+  if max_len <= 0 then return end
+  local stream = KEYS[#KEYS]
+  local encoded = type(data) == 'string' and data or cjson.encode(data or {})
+  redis.call('XADD', stream, 'MAXLEN', '~', max_len, '*', 'type', kind,
+    'occurred_at', string.format('%d', now), 'tenant', string.match(stream, '{(.-)}') or '',
+    'conversation_id', conv, 'data', encoded)
+  -- Stream ids are Redis's clock, not the caller's: the age is counted on that clock.
+  local max_age = tonumber(ARGV[#ARGV]) or 0
+  if max_age > 0 and not events_aged then
+    events_aged = true
+    local t = redis.call('TIME')
+    local server_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    if server_ms > max_age then
+      redis.call('XTRIM', stream, 'MINID', '~', string.format('%d', server_ms - max_age))
+    end
+  end
+end
+
+-- A value for an event's data that is JSON null when absent (nil drops the field).
+local function or_null(value)
+  if value == nil or value == '' then return cjson.null end
+  return value
+end
+
+-- Queue keys arrive as KEYS[first_key..] and their names as ARGV[first_arg..], in order,
+-- ending before the event arguments.
 local function queue_map(first_key, first_arg)
   local map = {}
   local k = first_key
-  for a = first_arg, #ARGV do
+  for a = first_arg, #ARGV - EVENT_ARGS do
     map[ARGV[a]] = KEYS[k]
     k = k + 1
   end

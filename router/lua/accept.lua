@@ -12,9 +12,12 @@
 -- KEYS[11] queue_config: queue config (hash)
 -- KEYS[12] last_agent: customer -> last agent (hash)
 -- KEYS[13] last_assigned: agent last assigned and pending offers (hash)
+-- KEYS[#KEYS] events: the tenant's lifecycle events (stream)
 -- ARGV[1] offer_id: the offer
 -- ARGV[2] agent: the agent accepting it
 -- ARGV[3] now_ms: now, ms
+-- ARGV[#ARGV-1] events_max_len: events kept, about (0 = events are off)
+-- ARGV[#ARGV] events_max_age_ms: the oldest event's age, ms (0 = no limit)
 -- Returns {'ok', conversation, route JSON, the offer's due ms} | {'gone'} | {'not_yours'}
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return {'gone'} end
@@ -37,4 +40,7 @@ route.pu = nil
 put_route(KEYS[8], o.c, route)
 redis.call('HSET', KEYS[12], route.kl or route.k, o.a .. '|' .. now)
 restart_idle(KEYS[10], queue_config(KEYS[11], {}, route.q), o.c, now)
+emit_event('conversation_assigned', o.c, now, {
+  agent = o.a, queue = route.q, offer_id = ARGV[1], how = 'accepted',
+})
 return {'ok', o.c, cjson.encode(route), o.d or 0}

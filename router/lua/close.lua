@@ -15,10 +15,15 @@
 -- KEYS[13] closed: closed conversations (zset, close ms; for retention)
 -- KEYS[14] last_assigned: agent last assigned and pending offers (hash)
 -- KEYS[15..] queue_keys: the queues, in the order of queue_names
+-- KEYS[#KEYS] events: the tenant's lifecycle events (stream)
 -- ARGV[1] conversation: the conversation
 -- ARGV[2] agent: the agent closing it ('' = an administrator or the system)
 -- ARGV[3] now_ms: now, ms
--- ARGV[4..] queue_names: the queues' names
+-- ARGV[4] reason: why it closed (agent, supervisor, idle, max_wait, channel...)
+-- ARGV[5] close_reason: the reason the agent gave ('' = none)
+-- ARGV[6..] queue_names: the queues' names
+-- ARGV[#ARGV-1] events_max_len: events kept, about (0 = events are off)
+-- ARGV[#ARGV] events_max_age_ms: the oldest event's age, ms (0 = no limit)
 -- Returns {'ok', previous state, agent who held it, agent it was offered to, offer id}
 --       | {'gone'} | {'not_yours'}
 local conv = ARGV[1]
@@ -44,13 +49,21 @@ elseif state == 'offered' then
   redis.call('ZREM', KEYS[6], offer)
   redis.call('HDEL', KEYS[4], conv)
 else
-  local queues = queue_map(15, 4)
+  local queues = queue_map(15, 6)
   if queues[route.q] then redis.call('ZREM', queues[route.q], conv) end
 end
 redis.call('HSET', KEYS[1], conv, 'closed')
+if holder ~= '' then
+  route.ha = holder
+  put_route(KEYS[3], conv, route)
+end
 redis.call('HDEL', KEYS[10], conv)
 clear_timers(KEYS[11], conv)
 if redis.call('HGET', KEYS[9], route.k) == conv then redis.call('HDEL', KEYS[9], route.k) end
 redis.call('HSET', KEYS[12], route.k, conv .. '|' .. ARGV[3])
 redis.call('ZADD', KEYS[13], ARGV[3], conv)
+emit_event('conversation_closed', conv, tonumber(ARGV[3]), {
+  reason = ARGV[4], close_reason = or_null(ARGV[5]), previous_state = state,
+  agent = or_null(holder), offered_to = or_null(offered_to), queue = route.q,
+})
 return {'ok', state, holder, offered_to, offer}

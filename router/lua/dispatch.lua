@@ -20,6 +20,7 @@
 -- KEYS[19] timers: conversation timers (zset)
 -- KEYS[20] last_agent: customer -> last agent (hash)
 -- KEYS[21..] queue_keys: the queues open now, in the order of queue_names
+-- KEYS[#KEYS] events: the tenant's lifecycle events (stream)
 -- ARGV[1] now_ms: now, ms
 -- ARGV[2] offer_timeout_ms: how long an offer waits for the agent, ms
 -- ARGV[3] batch: most decisions to make
@@ -27,6 +28,8 @@
 -- ARGV[5] decline_cooldown_ms: how long a decliner is not offered the conversation again
 --   while another agent with room and the skills has not declined it, ms
 -- ARGV[6..] queue_names: the open queues' names
+-- ARGV[#ARGV-1] events_max_len: events kept, about (0 = events are off)
+-- ARGV[#ARGV] events_max_age_ms: the oldest event's age, ms (0 = no limit)
 -- Returns a flat list, seven items per decision: offer id ('' when assigned directly),
 -- conversation, agent, agent's node, queue, enqueued ms, 'offer' | 'assign'.
 local now = tonumber(ARGV[1])
@@ -42,7 +45,7 @@ local available = {}
 for _, agent in ipairs(agents) do available[agent] = true end
 
 local candidates = {}
-for k = 21, #KEYS do
+for k = 21, #KEYS - 1 do
   local items = redis.call('ZRANGE', KEYS[k], 0, scan - 1, 'WITHSCORES')
   for j = 1, #items, 2 do
     candidates[#candidates + 1] = {items[j], tonumber(items[j + 1]), KEYS[k]}
@@ -235,6 +238,9 @@ local function reserve(agent, conv, route, cfg, queue_key)
     redis.call('HDEL', KEYS[10], conv)
     redis.call('HSET', KEYS[20], route.kl or route.k, agent .. '|' .. now)
     restart_idle(KEYS[19], cfg, conv, now)
+    emit_event('conversation_assigned', conv, now, {
+      agent = agent, queue = route.q, offer_id = cjson.null, how = 'direct',
+    })
     return '', 'assign'
   end
   local offer = conv .. '.' .. redis.call('HINCRBY', KEYS[14], conv, 1)
@@ -244,6 +250,9 @@ local function reserve(agent, conv, route, cfg, queue_key)
   redis.call('HSET', KEYS[9], conv, offer)
   redis.call('HSET', KEYS[7], conv, 'offered')
   redis.call('ZADD', KEYS[12], due, offer)
+  emit_event('conversation_offered', conv, now, {
+    agent = agent, queue = route.q, offer_id = offer, due_ms = due,
+  })
   return offer, 'offer'
 end
 

@@ -22,10 +22,13 @@
 -- KEYS[15] last_assigned: agent last assigned and pending offers (hash)
 -- KEYS[16] queue_config: queue config (hash, JSON)
 -- KEYS[17..] queue_keys: the queues, in the order of queue_names
+-- KEYS[#KEYS] events: the tenant's lifecycle events (stream)
 -- ARGV[1] now_ms: now, ms
 -- ARGV[2] grace_ms: how long an agent's socket may be gone, ms
 -- ARGV[3] agent: '' = every agent past the grace period; else this agent, gone now
 -- ARGV[4..] queue_names: the queues' names
+-- ARGV[#ARGV-1] events_max_len: events kept, about (0 = events are off)
+-- ARGV[#ARGV] events_max_age_ms: the oldest event's age, ms (0 = no limit)
 -- Returns a flat list, three items per event: agent, conversation ('' when the agent went
 -- offline with nothing to requeue), 'requeued' | 'revoked:<offer id>' | 'offline'.
 local now = tonumber(ARGV[1])
@@ -56,7 +59,12 @@ local function go(agent)
   for j = 1, #offers, 2 do
     if cjson.decode(offers[j + 1]).a == agent then
       local item = release_offer(k, queues, offers[j], agent, now)
-      if item then emit(agent, item[2], 'revoked:' .. offers[j]) end
+      if item then
+        emit(agent, item[2], 'revoked:' .. offers[j])
+        emit_event('offer_revoked', item[2], now, {
+          agent = agent, queue = item[4], offer_id = offers[j], reason = 'agent_gone',
+        })
+      end
     end
   end
   local held = redis.call('ZRANGEBYLEX', KEYS[4], '[' .. agent .. '\0', '(' .. agent .. '\1')
@@ -77,6 +85,9 @@ local function go(agent)
       put_route(KEYS[7], conv, route)
       requeue(KEYS[5], queues, conv, route)
       emit(agent, conv, 'requeued')
+      emit_event('conversation_queued', conv, now, {
+        queue = route.q, priority = route.p, reason = 'agent_gone', agent = agent,
+      })
     end
   end
 end

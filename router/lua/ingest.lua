@@ -14,6 +14,7 @@
 -- KEYS[13] first_reply: first reply ms per conversation (hash)
 -- KEYS[14..] queue_keys: every queue, in the order of queue_names (so that a follow-up
 --   message finds the queue its conversation waits in)
+-- KEYS[#KEYS] events: the tenant's lifecycle events (stream)
 -- ARGV[1] field: customer field
 -- ARGV[2] expected: the open conversation the caller saw ('' = none)
 -- ARGV[3] new_conversation: id for a new conversation
@@ -26,9 +27,13 @@
 -- ARGV[10] now_ms: now, ms
 -- ARGV[11] reopen: the closed conversation to reopen instead of opening one ('' = none)
 -- ARGV[12] reopen_within_ms: the channel's reopen window, ms (0 = the channel never reopens)
--- ARGV[13] timer_item_count: how many timer items follow
--- ARGV[14..] timer_items: a new conversation's timers: kind, due ms, kind, due ms...
--- ARGV[14+timer_item_count..] queue_names: every queue's name
+-- ARGV[13] message_json: the message as its events carry it (JSON)
+-- ARGV[14] conversation_json: a new conversation's created event data (JSON)
+-- ARGV[15] timer_item_count: how many timer items follow
+-- ARGV[16..] timer_items: a new conversation's timers: kind, due ms, kind, due ms...
+-- ARGV[16+timer_item_count..] queue_names: every queue's name
+-- ARGV[#ARGV-1] events_max_len: events kept, about (0 = events are off)
+-- ARGV[#ARGV] events_max_age_ms: the oldest event's age, ms (0 = no limit)
 -- Returns {'duplicate', conv, message id} | {'retry', current conv} |
 --         {'accepted', conv, created 0|1|2 (2: reopened), state, agent, node, position or -1,
 --          the conversation's queue}
@@ -68,10 +73,16 @@ if conv == '' then
   redis.call('HSET', KEYS[4], conv, ARGV[7])
   redis.call('HSET', KEYS[3], conv, 'queued')
   redis.call('ZADD', KEYS[7], ARGV[8], conv)
-  for i = 14, 13 + tonumber(ARGV[13]), 2 do
+  for i = 16, 15 + tonumber(ARGV[15]), 2 do
     redis.call('ZADD', KEYS[10], ARGV[i + 1], ARGV[i] .. '|' .. conv)
   end
+  local placed = get_route(KEYS[4], conv)
+  if created == 1 then emit_event('conversation_created', conv, now, ARGV[14]) end
+  emit_event('conversation_queued', conv, now, {
+    queue = placed.q, priority = placed.p, reason = created == 1 and 'new' or 'reopened',
+  })
 end
+emit_event('message_in', conv, now, '{"message":' .. ARGV[13] .. '}')
 redis.call('RPUSH', KEYS[6], ARGV[4])
 redis.call('SET', KEYS[1], conv .. '|' .. ARGV[5], 'PX', ARGV[9])
 local state = redis.call('HGET', KEYS[3], conv)
@@ -82,7 +93,7 @@ if state == 'assigned' then
   local route = get_route(KEYS[4], conv)
   restart_idle(KEYS[10], queue_config(KEYS[11], {}, route.q), conv, now)
 elseif state == 'queued' then
-  local queues = queue_map(14, 14 + tonumber(ARGV[13]))
+  local queues = queue_map(14, 16 + tonumber(ARGV[15]))
   local key = queues[get_route(KEYS[4], conv).q]
   position = key and redis.call('ZRANK', key, conv) or -1
 end

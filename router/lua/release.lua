@@ -16,6 +16,7 @@
 -- KEYS[11] status_reason: status reason (hash)
 -- KEYS[12] last_assigned: agent last assigned and pending offers (hash)
 -- KEYS[13..] queue_keys: the queues, in the order of queue_names
+-- KEYS[#KEYS] events: the tenant's lifecycle events (stream)
 -- ARGV[1] mode: 'decline' | 'expire'
 -- ARGV[2] now_ms: now, ms
 -- ARGV[3] target: decline: the offer id; expire: most offers to release
@@ -23,6 +24,8 @@
 -- ARGV[5] unused: ''
 -- ARGV[6] missed_before_away: missed offers before an agent is set away (0 = never)
 -- ARGV[7..] queue_names: the queues' names
+-- ARGV[#ARGV-1] events_max_len: events kept, about (0 = events are off)
+-- ARGV[#ARGV] events_max_age_ms: the oldest event's age, ms (0 = no limit)
 -- Returns a flat list, six items per released offer: offer id, conversation, agent, queue,
 -- 1 if the agent was set away else 0, the offer's due ms; or {'!not_yours'} when the agent
 -- declines an offer made to someone else.
@@ -36,6 +39,9 @@ local k = {
 
 local result = {}
 local function collect(item, set_away)
+  emit_event(ARGV[1] == 'decline' and 'offer_declined' or 'offer_timed_out', item[2], now, {
+    agent = item[3], queue = item[4], offer_id = item[1], agent_set_away = set_away and true or false,
+  })
   for i = 1, 4 do result[#result + 1] = item[i] end
   result[#result + 1] = set_away and 1 or 0
   result[#result + 1] = item[5]

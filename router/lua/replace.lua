@@ -8,6 +8,7 @@
 -- KEYS[3] timers: conversation timers (zset, "kind|conversation")
 -- KEYS[4] queue_config: queue config (hash, JSON)
 -- KEYS[5..] queue_keys: the queues, in the order of queue_names
+-- KEYS[#KEYS] events: the tenant's lifecycle events (stream)
 -- ARGV[1] conversation: the conversation
 -- ARGV[2] queue: the new queue
 -- ARGV[3] priority: the new priority
@@ -19,6 +20,8 @@
 --   steps and ageing
 -- ARGV[8] now_ms: now, ms
 -- ARGV[9..] queue_names: the queues' names
+-- ARGV[#ARGV-1] events_max_len: events kept, about (0 = events are off)
+-- ARGV[#ARGV] events_max_age_ms: the oldest event's age, ms (0 = no limit)
 -- Returns {'moved', from queue, to queue} | {'unchanged', queue} | {'offered', queue} |
 --         {'assigned', queue} | {'closed'} | {'unknown_queue'}
 local conv = ARGV[1]
@@ -51,4 +54,7 @@ route.ag = nil
 restart_waiting_timers(KEYS[3], conv, route, before, after, now, {catch_up = true})
 put_route(KEYS[2], conv, route)
 requeue(KEYS[1], queues, conv, route)
+emit_event('conversation_queued', conv, now, {
+  queue = target, priority = route.p, reason = 'reclassified', from_queue = from,
+})
 return {'moved', from, target}

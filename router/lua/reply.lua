@@ -6,12 +6,16 @@
 -- KEYS[5] route: conversation route (hash)
 -- KEYS[6] queue_config: queue config (hash)
 -- KEYS[7] timers: conversation timers (zset)
+-- KEYS[#KEYS] events: the tenant's lifecycle events (stream)
 -- ARGV[1] conversation: the conversation
 -- ARGV[2] agent: the agent replying
 -- ARGV[3] message_id: message id
 -- ARGV[4] message: message (msgpack)
 -- ARGV[5] marker_ttl_ms: marker TTL ms
 -- ARGV[6] now_ms: now, ms
+-- ARGV[7] message_json: the message as its event carries it (JSON)
+-- ARGV[#ARGV-1] events_max_len: events kept, about (0 = events are off)
+-- ARGV[#ARGV] events_max_age_ms: the oldest event's age, ms (0 = no limit)
 -- Returns {'ok', message id, 1 if first reply} | {'duplicate', message id} | {'not_yours'}
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return {'not_yours'} end
 local existing = redis.call('GET', KEYS[2])
@@ -29,4 +33,7 @@ if first == 1 and route.dl and not route.dl.fm then
   put_route(KEYS[5], ARGV[1], route)
   redis.call('ZREM', KEYS[7], 'first_remind|' .. ARGV[1], 'first_due|' .. ARGV[1])
 end
+emit_event('message_out', ARGV[1], now,
+  '{"agent":' .. cjson.encode(ARGV[2]) .. ',"first_reply":' .. (first == 1 and 'true' or 'false')
+  .. ',"message":' .. ARGV[7] .. '}')
 return {'ok', ARGV[3], first}

@@ -8,10 +8,13 @@
 -- KEYS[3] route: conversation route (hash)
 -- KEYS[4] queue_config: queue config (hash, JSON)
 -- KEYS[5..] queue_keys: the queues open now, in the order of queue_names
+-- KEYS[#KEYS] events: the tenant's lifecycle events (stream)
 -- ARGV[1] now_ms: now, ms
 -- ARGV[2] limit: most timers to fire
 -- ARGV[3] lease_ms: lease and retry ms
 -- ARGV[4..] queue_names: the open queues' names
+-- ARGV[#ARGV-1] events_max_len: events kept, about (0 = events are off)
+-- ARGV[#ARGV] events_max_age_ms: the oldest event's age, ms (0 = no limit)
 -- Returns a flat list, three items per event: kind ('escalated' | 'aged' | 'max_wait' |
 -- 'idle_warn' | 'idle_close' | 'reoffer' | 'complaint_reminder' | 'complaint_deadline' |
 -- 'complaint_transfer'), conversation, detail (step number, priority, action, a complaint's
@@ -48,6 +51,9 @@ local function escalate(conv, route, cfg)
     later('esc|' .. conv, (route.w or route.e) + steps[index + 1].after_ms)
   end
   emit('escalated', conv, index)
+  emit_event('conversation_escalated', conv, now, {
+    step = index, queue = route.q, priority = route.p,
+  })
 end
 
 local function age(conv, route, cfg)

@@ -13,6 +13,7 @@
 -- KEYS[9] queue_config: queue config (hash, JSON)
 -- KEYS[10] notes: the conversation's internal notes (list)
 -- KEYS[11..] queue_keys: the queues, in the order of queue_names
+-- KEYS[#KEYS] events: the tenant's lifecycle events (stream)
 -- ARGV[1] conversation: the conversation
 -- ARGV[2] by_agent: the agent transferring it ('' = an administrator)
 -- ARGV[3] to_queue: target queue ('' = its own queue)
@@ -22,6 +23,8 @@
 -- ARGV[7] note: a note for the next agent
 -- ARGV[8] note_record: the note as kept with the conversation's notes ('' = none)
 -- ARGV[9..] queue_names: the queues' names
+-- ARGV[#ARGV-1] events_max_len: events kept, about (0 = events are off)
+-- ARGV[#ARGV] events_max_age_ms: the oldest event's age, ms (0 = no limit)
 -- Returns {'ok', previous holder} | {'gone'} | {'not_yours'} | {'busy'} | {'unknown_queue'}
 local conv = ARGV[1]
 local now = tonumber(ARGV[5])
@@ -32,6 +35,7 @@ local holder = redis.call('HGET', KEYS[2], conv) or ''
 if ARGV[2] ~= '' and holder ~= ARGV[2] then return {'not_yours'} end
 if state == 'offered' then return {'busy'} end
 local route = get_route(KEYS[3], conv)
+local from_queue = route.q
 local target_queue = ARGV[3] ~= '' and ARGV[3] or route.q
 if not queues[target_queue] then return {'unknown_queue'} end
 
@@ -74,4 +78,8 @@ put_route(KEYS[3], conv, route)
 -- The note outlives the next transfer, which replaces route.tn: it joins the notes.
 if ARGV[8] ~= '' then redis.call('RPUSH', KEYS[10], ARGV[8]) end
 requeue(KEYS[1], queues, conv, route)
+emit_event('conversation_transferred', conv, now, {
+  from_agent = or_null(holder), by_agent = or_null(ARGV[2]), from_queue = from_queue,
+  to_queue = target_queue, to_agent = or_null(ARGV[4]), note = or_null(ARGV[7]),
+})
 return {'ok', holder}

@@ -14,6 +14,7 @@ from presence import scripts as presence_scripts
 from presence.keys import PresenceKeys
 from presence.lua import LuaContract, Scripts, header_of, lua_path, read_header, script_names
 from router import scripts as router_scripts
+from router.events import EventsConfig
 from router.keys import RouterKeys
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +45,22 @@ def test_a_header_out_of_order_or_malformed_is_refused():
         read_header("-- KEYS[1] conversation state\n")
 
 
+def test_entries_counted_from_the_end_come_last_and_in_order():
+    header = read_header(
+        "-- KEYS[1] state: s\n-- KEYS[2..] queue_keys: q\n-- KEYS[#KEYS] events: e\n"
+        "-- ARGV[1] now_ms: n\n-- ARGV[#ARGV-1] events_max_len: l\n"
+        "-- ARGV[#ARGV] events_max_age_ms: a\n"
+    )
+    assert header.last_keys == ("events",)
+    assert header.last_args == ("events_max_len", "events_max_age_ms")
+    with pytest.raises(ValueError, match="after the entries counted from the end"):
+        read_header("-- KEYS[#KEYS] events: e\n-- KEYS[1] state: s\n")
+    with pytest.raises(ValueError, match="out of order"):
+        read_header("-- ARGV[#ARGV] a: a\n-- ARGV[#ARGV-1] b: b\n")
+    with pytest.raises(ValueError, match="wrong table"):
+        read_header("-- KEYS[#ARGV] events: e\n")
+
+
 def test_a_contract_refuses_a_name_used_twice():
     with pytest.raises(ValueError, match="route"):
         LuaContract("x", keys=("route",), args=("route",))
@@ -51,7 +68,12 @@ def test_a_contract_refuses_a_name_used_twice():
 
 def router_scripts_for(redis, tenant, *contracts):
     return Scripts(
-        redis, "router", contracts, RouterKeys(tenant, ["general"]), PresenceKeys(tenant)
+        redis,
+        "router",
+        contracts,
+        RouterKeys(tenant, ["general"]),
+        PresenceKeys(tenant),
+        fixed_args=EventsConfig().trim_args(),
     )
 
 
@@ -97,6 +119,8 @@ async def test_an_error_names_the_scripts_own_file_and_line(redis, tenant):
             now_ms=1,
             reopen="",
             reopen_within_ms=0,
+            message_json="{}",
+            conversation_json="{}",
             timer_item_count=0,
             timer_items=[],
             queue_names=k.queue_names,
