@@ -1,7 +1,7 @@
 """What follows a close, kept in Redis so that any process finds it: the customer's CSAT
 question and answer (满意度), and the QA queue a lead scores from (质检). Each change is one
-Lua call (followup.lua, csat.lua, qa_score.lua), where the lifecycle event of the change is to
-be written too; reads are plain pipelines. What to ask and what to pick is the gateway's
+Lua call (followup.lua, csat.lua, qa_score.lua), which writes the change's lifecycle event
+too; reads are plain pipelines. What to ask and what to pick is the gateway's
 decision (gateway/flows/aftercare.py): these store it."""
 
 from __future__ import annotations

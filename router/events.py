@@ -30,8 +30,12 @@ EVENT_TYPES = (
     "conversation_escalated",
     "sla_breached",
     "conversation_closed",
+    "csat_received",
+    "qa_scored",
+    "complaint_reminder",
+    "complaint_deadline_missed",
 )
-RESERVED_EVENT_TYPES = ("csat_received", "qa_scored")
+RESERVED_EVENT_TYPES: tuple[str, ...] = ()
 
 
 class EventsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -168,11 +168,13 @@ CSAT = LuaContract(
         "keep_ms",
     ),
     idempotent=True,
+    **EVENTS,
 )  # fmt: skip
 QA_SCORE = LuaContract(
     "qa_score",
     keys=("qa", "qa_pending", "qa_scored"),
     args=("conversation", "score", "items", "by", "note", "now_ms"),
+    **EVENTS,
 )
 
 CONTRACTS = (

@@ -5,6 +5,7 @@
 -- KEYS[3] customer_open: customer -> open conversation (hash)
 -- KEYS[4] qa: the conversation's QA record (hash)
 -- KEYS[5] qa_pending: conversations waiting for QA (zset, ms picked)
+-- KEYS[#KEYS] events: the tenant's lifecycle events (stream)
 -- ARGV[1] conversation: the conversation rated
 -- ARGV[2] customer: the customer field of whoever rates
 -- ARGV[3] score: 1..5
@@ -14,6 +15,8 @@
 --   the customer was asked about last and while they have none open; 0 = a rating frame
 -- ARGV[7] low_at_most: a score at most this puts the conversation in QA (0 = never)
 -- ARGV[8] keep_ms: how long a new QA record is kept, ms (0 = for ever)
+-- ARGV[#ARGV-1] events_max_len: events kept, about (0 = events are off)
+-- ARGV[#ARGV] events_max_age_ms: the oldest event's age, ms (0 = no limit)
 -- Returns {'ok', agent, queue, channel, picked for QA 0|1} | {'not_asked'} | {'expired'}
 --       | {'already', score}
 local conv = ARGV[1]
@@ -32,7 +35,8 @@ local score = tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], 'score', score, 'comment', ARGV[4], 'answered_ms', now)
 -- The question stays (KEYS[2]) until the window ends, so that a channel's redelivery of the
 -- digit, or a second one, is 'already' and never becomes a message.
--- event: csat_received
+emit_event('csat_received', conv, now, {score = score, comment = or_null(ARGV[4]),
+  agent = or_null(r[4]), queue = or_null(r[5]), channel = or_null(r[6])})
 local picked = 0
 if score <= tonumber(ARGV[7]) then
   local reasons = redis.call('HGET', KEYS[4], 'reasons')

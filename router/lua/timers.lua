@@ -100,7 +100,8 @@ local function deadline_timer(member, kind, conv, state, route)
   if kind == 'first_remind' or kind == 'resolve_remind' then
     dl[which .. 'w'] = now
     put_route(KEYS[3], conv, route)
-    -- event: complaint_reminder
+    emit_event('complaint_reminder', conv, now, {deadline = name, grade = or_null(route.g),
+      queue = route.q})
     emit('complaint_reminder', conv, name)
     return
   end
@@ -128,7 +129,8 @@ local function deadline_timer(member, kind, conv, state, route)
   end
   put_route(KEYS[3], conv, route)
   if first_time then
-    -- event: complaint_deadline_missed
+    emit_event('complaint_deadline_missed', conv, now, {deadline = name,
+      grade = or_null(route.g), queue = route.q, action = outcome})
     emit('complaint_deadline', conv, name .. '|' .. outcome)
   elseif outcome == 'transfer' then
     emit('complaint_transfer', conv, name .. '|' .. dl.q)

@@ -14,6 +14,7 @@ from gateway.config_errors import ConfigError
 from presence.registry import Presence
 from router.config import GradeConfig, OnDeadline, QueueConfig
 from router.engine import Router
+from router.events import decode_entry
 from router.ids import new_id
 from router.results import Placement
 
@@ -73,6 +74,26 @@ async def test_reminder_then_deadline_raise_priority_once(redis, tenant):
     assert [d.state for d in after.deadlines] == ["missed"]
     # Rescored in its queue: a priority-9 conversation stands first.
     assert await redis.zscore(router.keys.queue("general"), conv) == NOW
+    # Each written to the event stream once, by the timer that fired it.
+    events = [decode_entry(i, f) for i, f in await redis.xrange(router.keys.events)]
+    complaint_events = [(e.type, e.occurred_at, e.data) for e in events if "complaint" in e.type]
+    assert complaint_events == [
+        (
+            "complaint_reminder",
+            NOW + 6_000,
+            {"deadline": "first_response", "grade": graded.name, "queue": "general"},
+        ),
+        (
+            "complaint_deadline_missed",
+            NOW + 10_000,
+            {
+                "deadline": "first_response",
+                "grade": graded.name,
+                "queue": "general",
+                "action": "raise_priority",
+            },
+        ),
+    ]
 
 
 async def test_move_to_queue_while_waiting(redis, tenant):

@@ -6,9 +6,24 @@ an answer after the window is refused. The admin API shows the rating."""
 from __future__ import annotations
 
 import aiohttp
+import redis.asyncio as aioredis
 from harness import accept_offer, agent, agent_client, customer, make_config, running
 
+from router.events import decode_entry
+from router.keys import RouterKeys
+
 ADMIN = {"Authorization": "Bearer admin-secret"}
+
+
+async def events_of(redis_url: str, tenant: str, type_: str) -> list[dict]:
+    """The data of the tenant's lifecycle events of one type, oldest first."""
+    client = aioredis.from_url(redis_url)
+    try:
+        entries = await client.xrange(RouterKeys(tenant, []).events)
+    finally:
+        await client.aclose()
+    decoded = (decode_entry(i, f) for i, f in entries)
+    return [{"conversation_id": e.conversation_id, **e.data} for e in decoded if e.type == type_]
 
 
 def config_for(tenant: str, **tables):
@@ -80,6 +95,17 @@ async def test_the_close_asks_and_the_rating_reaches_the_agent(tenant, redis_url
         csat = view["csat"]
         assert (csat["score"], csat["comment"], csat["agent"]) == (4, "快，谢谢", "alice")
         assert csat["asked"] is True and csat["answered_at"] is not None
+        # One event for the one rating stored, written with it (the refused ones wrote none).
+        assert await events_of(redis_url, tenant, "csat_received") == [
+            {
+                "conversation_id": conversation_id,
+                "score": 4,
+                "comment": "快，谢谢",
+                "agent": "alice",
+                "queue": "general",
+                "channel": "webchat",
+            }
+        ]
 
 
 async def test_another_visitor_cannot_rate_it(tenant, redis_url):

@@ -11,6 +11,7 @@ import hashlib
 import aiohttp
 from harness import accept_offer, agent, agent_client, customer, make_config, running
 from supervisor_support import lead
+from test_csat_webchat import events_of
 
 ADMIN = "Bearer admin-secret"
 SEED = "test-seed"
@@ -127,6 +128,14 @@ async def test_the_qa_queue_and_a_leads_scores(tenant, redis_url):
         assert [(c["conversation_id"], c["score"]) for c in done] == [(low, 75.0)]
         status, item = await call(gw, "GET", f"/qa/{low}", ADMIN)
         assert (status, item["items"]) == (200, {"greeting": 60, "accuracy": 80})
+        (event,) = await events_of(redis_url, tenant, "qa_scored")
+        assert event == {
+            "conversation_id": low,
+            "score": 75.0,
+            "items": {"greeting": 60, "accuracy": 80},
+            "by": "mei",
+            "note": "slow to greet",
+        }
 
         # Tokens: an agent's is not a lead's; the other routes stay admin-only.
         status, _ = await call(gw, "GET", "/qa", "Bearer tok-alice")
