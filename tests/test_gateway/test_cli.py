@@ -87,7 +87,15 @@ async def _run_demo(tmp_path: Path, port: int, admin_port: int) -> subprocess.Po
         env=env,
         cwd=tmp_path,
     )
-    await wait_until(lambda: admin_ready(admin_port), timeout=30, message="demo gateway ready")
+
+    async def ready() -> bool:
+        # A demo that exits fails at once with its output; one that is only slow (a busy
+        # machine starting Redis and the gateway) has time.
+        if process.poll() is not None:
+            raise AssertionError(f"the demo exited {process.returncode}: {process.stdout.read()}")
+        return await admin_ready(admin_port)
+
+    await wait_until(ready, timeout=120, message="demo gateway ready")
     return process
 
 
