@@ -80,31 +80,38 @@ def deadline_views(deadlines: RouteDeadlines | None, state: ConversationState) -
         return []
     views = []
     first, resolve = deadlines.first_due_ms, deadlines.resolve_due_ms
+    closed = state == "closed"
     if first is not None:
-        first_state: DeadlineState
-        if deadlines.first_missed_ms is not None:
-            first_state = "missed"
-        elif deadlines.first_replied_ms is not None:
-            first_state = "met"
-        elif state == "closed":
-            first_state = "closed"
-        elif deadlines.first_reminded_ms is not None:
-            first_state = "reminded"
-        else:
-            first_state = "pending"
+        # Met by the first reply; a close before any reply ends it unmet ("closed").
+        met = deadlines.first_replied_ms is not None
+        first_state = _state(
+            deadlines.first_missed_ms, met, closed, "closed", deadlines.first_reminded_ms
+        )
         views.append(_view("first_response", first, deadlines, first_state))
     if resolve is not None:
-        resolve_state: DeadlineState
-        if deadlines.resolve_missed_ms is not None:
-            resolve_state = "missed"
-        elif state == "closed":
-            resolve_state = "met"
-        elif deadlines.resolve_reminded_ms is not None:
-            resolve_state = "reminded"
-        else:
-            resolve_state = "pending"
+        # Resolving is closing: a close before the deadline meets it.
+        resolve_state = _state(
+            deadlines.resolve_missed_ms, False, closed, "met", deadlines.resolve_reminded_ms
+        )
         views.append(_view("resolve", resolve, deadlines, resolve_state))
     return views
+
+
+def _state(
+    missed_ms: int | None,
+    met: bool,
+    closed: bool,
+    closed_as: DeadlineState,
+    reminded_ms: int | None,
+) -> DeadlineState:
+    """One deadline's state, the first that applies: missed, met, ended by the close, reminded."""
+    if missed_ms is not None:
+        return "missed"
+    if met:
+        return "met"
+    if closed:
+        return closed_as
+    return "reminded" if reminded_ms is not None else "pending"
 
 
 def _view(kind: str, due: int, deadlines: RouteDeadlines, state: DeadlineState) -> Deadline:
