@@ -6,7 +6,8 @@ wants ``[queues "general"] stratgy: unknown key "stratgy" — did you mean "stra
 This module turns msgspec's errors into that form: entries of the core arrays are named by
 their name or id (their index only when they have none), enum errors list the valid values
 and unknown keys suggest the nearest one. The semantic checks (gateway/config.py,
-gateway/config_check.py) name their entries with :func:`entry` so both read the same.
+gateway/settings/, gateway/config_check.py) name their entries with :func:`entry` so both
+read the same.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import difflib
 import re
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 import msgspec
@@ -74,6 +75,27 @@ def unknown(what: str, word: str, options: Iterable[str]) -> str:
     if not hint and options:
         hint = f"; one of {', '.join(options)}"
     return f"unknown {what} {quote(word)}{hint}"
+
+
+def duplicate(what: str, value: str, seen: Mapping[str, int], index: int) -> str:
+    """``duplicate agent id "alice" (entries 1 and 3)``: ``seen`` maps each value to its entry."""
+    return f"duplicate {what} {quote(value)} (entries {seen[value] + 1} and {index + 1})"
+
+
+def unique_entries(table: str, ids: Iterable[str], what: str, file: str) -> Iterator[str]:
+    """How errors name each entry of ``table`` (see :func:`entry`), in order, raising at the
+    first entry whose id an earlier one has."""
+    seen: dict[str, int] = {}
+    for i, id_ in enumerate(ids):
+        where = entry(table, i, id_)
+        if id_ in seen:
+            raise ConfigError(file, where, "id", duplicate(what, id_, seen, i))
+        seen[id_] = i
+        yield where
+
+
+def no_queue(name: str, names: Iterable[str]) -> str:
+    return f"no queue named {quote(name)}{did_you_mean(name, names)}"
 
 
 _MSGSPEC = re.compile(

@@ -1,9 +1,10 @@
 """The email channel: mailboxes read over IMAP (or mail pushed through an SMTP listener),
 each email thread a conversation, agents' replies sent over SMTP.
 
-How the pieces fit: imap.py (one reader per mailbox, under a lease.py lease) and
-smtp_in.py deliver raw mail to inbound.py, which parses (parse.py, with headers.py,
-htmltext.py, quotes.py), filters loops (loops.py), threads (threading.py), keeps content
+How the pieces fit: imap.py (one reader per mailbox, under a lease.py lease, on the
+imap_client.py plumbing) and smtp_in.py deliver raw mail to inbound.py, which parses
+(parse.py into parsed.py's types, with mimeparts.py, headers.py, htmltext.py, quotes.py),
+filters loops (loops.py), threads (threading.py), keeps content
 (store.py) and ingests; outbound.py threads and sends replies (smtp_out.py). Redis keys are
 built in keys.py. See docs/channels/email.md.
 """

@@ -9,23 +9,31 @@ recreated or the server migrated), UIDs mean nothing any more: the folder's unse
 fetched again and dedupe sorts out what was already stored.
 
 With several gateway processes, one reads each mailbox: a lease in Redis names it, and
-another takes over when it stops renewing.
+another takes over when it stops renewing. The client's plumbing is in imap_client.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import random
 import re
-import ssl
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import aioimaplib
 
 from adapters.email.config import EmailConfig, ImapConfig, MailboxConfig
+from adapters.email.imap_client import (
+    ImapError,
+    check,
+    connect,
+    disconnect,
+    literal,
+    mailbox_name,
+    numbers,
+    stop_if_cancelled,
+)
 from adapters.email.keys import EmailKeys
 from adapters.email.lease import Lease
 
@@ -37,122 +45,6 @@ MAX_ATTEMPTS = 5
 FAILURES_TTL_S = 7 * 86400
 
 Process = Callable[[MailboxConfig, bytes, int | None], Awaitable[None]]
-
-
-class ImapError(Exception):
-    """The server refused a command, or answered something we cannot use."""
-
-
-def mailbox_name(name: str) -> str:
-    """A folder name as an IMAP quoted string, non-ASCII in modified UTF-7 (RFC 3501 5.1.3):
-    Chinese providers' folders are called 已发送, 已删除..."""
-    out: list[str] = []
-    pending: list[str] = []
-
-    def flush() -> None:
-        if pending:
-            data = "".join(pending).encode("utf-16-be")
-            out.append("&" + base64.b64encode(data).decode().rstrip("=").replace("/", ",") + "-")
-            pending.clear()
-
-    for char in name:
-        if 0x20 <= ord(char) <= 0x7E:
-            flush()
-            out.append("&-" if char == "&" else char)
-        else:
-            pending.append(char)
-    flush()
-    encoded = "".join(out)
-    return '"' + encoded.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _check(response: Any, what: str) -> Any:
-    if response.result != "OK":
-        text = b" ".join(line if isinstance(line, bytes) else b"<data>" for line in response.lines)[
-            :300
-        ]
-        raise ImapError(f"{what} failed: {response.result} {text.decode(errors='replace')}")
-    return response
-
-
-def _tls_context(config: ImapConfig) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=config.ca_file)
-    if not config.tls_verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-async def connect(
-    config: ImapConfig, on_lost: Callable[[Exception | None], None] | None = None
-) -> aioimaplib.IMAP4:
-    """A logged-in client. (IMAP4 with an SSL context rather than IMAP4_SSL: only IMAP4 takes
-    the connection-lost callback.)"""
-    client = aioimaplib.IMAP4(
-        host=config.host,
-        port=config.port,
-        timeout=config.timeout_s,
-        conn_lost_cb=on_lost,
-        ssl_context=_tls_context(config) if config.tls else None,
-    )
-    try:
-        await client.wait_hello_from_server()
-        _check(
-            await client.login(aioimaplib.aioimaplib.quoted(config.user), config.password), "LOGIN"
-        )
-    except BaseException:
-        _drop(client)
-        raise
-    return client
-
-
-def _drop(client: aioimaplib.IMAP4) -> None:
-    transport = getattr(client.protocol, "transport", None)
-    if transport is not None:
-        transport.close()
-
-
-async def disconnect(client: aioimaplib.IMAP4) -> None:
-    task = asyncio.current_task()
-    try:
-        if not (task and task.cancelling()):
-            await asyncio.wait_for(client.logout(), 2.0)
-    except Exception:
-        pass
-    finally:
-        _drop(client)
-
-
-async def append(config: ImapConfig, folder: str, data: bytes) -> None:
-    """Append a mail to a folder (the reply's copy in Sent), flagged \\Seen."""
-    client = await connect(config)
-    target = mailbox_name(folder)
-    try:
-        response = await client.append(data, mailbox=target, flags="(\\Seen)")
-        if response.result == "NO" and any(
-            b"TRYCREATE" in line for line in response.lines if isinstance(line, bytes)
-        ):
-            # The folder does not exist yet (a new mailbox): make it, then append.
-            await client.create(target)
-            response = await client.append(data, mailbox=target, flags="(\\Seen)")
-        _check(response, f"APPEND to {folder}")
-    finally:
-        await disconnect(client)
-
-
-def _numbers(response: Any) -> list[int]:
-    found: list[int] = []
-    for line in response.lines[:-1]:
-        if isinstance(line, bytes | bytearray):
-            found.extend(int(t) for t in bytes(line).split() if t.isdigit())
-    return found
-
-
-def _literal(response: Any) -> bytes | None:
-    for line in response.lines:
-        if isinstance(line, bytearray):
-            return bytes(line)
-    return None
 
 
 class MailboxReader:
@@ -192,7 +84,7 @@ class MailboxReader:
         delay = min(1.0, self.config.reconnect_max_s)
         try:
             while True:
-                _stop_if_cancelled()
+                stop_if_cancelled()
                 try:
                     if not await self.lease.acquire():
                         self.standby = True
@@ -245,7 +137,7 @@ class MailboxReader:
         lost = asyncio.Event()
         client = await connect(self.imap, lambda exc: lost.set())
         try:
-            selected = _check(
+            selected = check(
                 await client.select(mailbox_name(self.imap.folder)), f"SELECT {self.imap.folder}"
             )
             uidvalidity = self._uidvalidity(selected)
@@ -297,12 +189,12 @@ class MailboxReader:
                 if use_idle:
                     await self._idle(client, lost)
                 else:
-                    _stop_if_cancelled()
+                    stop_if_cancelled()
                     try:
                         await asyncio.wait_for(lost.wait(), self.mailbox.poll_s)
                     except TimeoutError:
                         pass
-                _stop_if_cancelled()
+                stop_if_cancelled()
         finally:
             self.connected = False
             await disconnect(client)
@@ -322,7 +214,7 @@ class MailboxReader:
                 if match:
                     return int(match.group(1))
         # A server that does not say: the highest UID in the folder, plus one.
-        found = _numbers(_check(await client.uid_search("ALL", charset=None), "SEARCH"))
+        found = numbers(check(await client.uid_search("ALL", charset=None), "SEARCH"))
         return max(found, default=0) + 1
 
     async def _save(self, uidvalidity: str, last_uid: int, floor: int | None = None) -> None:
@@ -345,8 +237,8 @@ class MailboxReader:
             response = await client.uid_search(
                 f"{unprocessed}UNDELETED UID 1:{floor}", charset=None
             )
-            for uid in sorted({u for u in _numbers(_check(response, "SEARCH")) if u <= floor}):
-                _stop_if_cancelled()
+            for uid in sorted({u for u in numbers(check(response, "SEARCH")) if u <= floor}):
+                stop_if_cancelled()
                 await self._in_flight(self._one(client, uidvalidity, uid))
         await self._save(uidvalidity, floor)
 
@@ -356,9 +248,9 @@ class MailboxReader:
         """Store every mail above last_uid; (the new last UID, whether any was found)."""
         response = await client.uid_search(f"UID {last_uid + 1}:*", charset=None)
         # "n:*" matches the last mail even when its UID is below n.
-        found = [u for u in _numbers(_check(response, "SEARCH")) if u > last_uid]
+        found = [u for u in numbers(check(response, "SEARCH")) if u > last_uid]
         for uid in sorted(set(found)):
-            _stop_if_cancelled()
+            stop_if_cancelled()
             last_uid = max(uid, last_uid)
             await self._in_flight(self._handle(client, uidvalidity, uid, last_uid))
         return last_uid, bool(found)
@@ -386,7 +278,7 @@ class MailboxReader:
     async def _one(self, client: aioimaplib.IMAP4, uidvalidity: str, uid: int) -> None:
         """Fetch, store, flag one mail; returns when it is done with (stored, or skipped
         after too many failures), raises when it should be tried again."""
-        sized = _check(await client.uid("fetch", str(uid), "(RFC822.SIZE)"), "FETCH size")
+        sized = check(await client.uid("fetch", str(uid), "(RFC822.SIZE)"), "FETCH size")
         match = re.search(
             rb"RFC822\.SIZE (\d+)",
             b" ".join(bytes(line) for line in sized.lines if isinstance(line, bytes | bytearray)),
@@ -396,8 +288,8 @@ class MailboxReader:
         size = int(match.group(1))
         limit = self.config.max_message_bytes
         part = "BODY.PEEK[]" if size <= limit else f"BODY.PEEK[]<0.{limit}>"
-        fetched = _check(await client.uid("fetch", str(uid), f"({part})"), "FETCH")
-        raw = _literal(fetched)
+        fetched = check(await client.uid("fetch", str(uid), f"({part})"), "FETCH")
+        raw = literal(fetched)
         if raw is None:
             return
         try:
@@ -424,17 +316,17 @@ class MailboxReader:
         """The mail is stored: flag it, or move it out of the folder."""
         folder = self.mailbox.processed_folder
         if self.mailbox.mark_seen:
-            _check(await client.uid("store", str(uid), "+FLAGS.SILENT (\\Seen)"), "STORE")
+            check(await client.uid("store", str(uid), "+FLAGS.SILENT (\\Seen)"), "STORE")
         if not folder:
             return
         target = mailbox_name(folder)
         if client.has_capability("MOVE"):
-            _check(await client.uid("move", str(uid), target), "MOVE")
+            check(await client.uid("move", str(uid), target), "MOVE")
             return
-        _check(await client.uid("copy", str(uid), target), "COPY")
-        _check(await client.uid("store", str(uid), "+FLAGS.SILENT (\\Deleted)"), "STORE")
+        check(await client.uid("copy", str(uid), target), "COPY")
+        check(await client.uid("store", str(uid), "+FLAGS.SILENT (\\Deleted)"), "STORE")
         if client.has_capability("UIDPLUS"):
-            _check(await client.uid("expunge", str(uid)), "EXPUNGE")
+            check(await client.uid("expunge", str(uid)), "EXPUNGE")
         # Without UIDPLUS a plain EXPUNGE would also remove what others marked deleted:
         # the copy stays flagged \Deleted for the mailbox's own clean-up.
 
@@ -452,7 +344,7 @@ class MailboxReader:
             # Python 3.11's wait_for (inside aioimaplib, and around idle_start) can swallow
             # a cancellation that lands as it completes; blocking here for the whole renew
             # interval would then hold up shutdown.
-            _stop_if_cancelled()
+            stop_if_cancelled()
             await asyncio.wait({push, dropped}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             push.cancel()
@@ -462,12 +354,4 @@ class MailboxReader:
             raise ConnectionError("the IMAP connection was lost during IDLE")
         if client.has_pending_idle():
             client.idle_done()
-        _check(await asyncio.wait_for(idle, self.imap.timeout_s), "IDLE")
-
-
-def _stop_if_cancelled() -> None:
-    """aioimaplib's wait_for calls can swallow a cancellation that lands as they finish;
-    a loop that checks its task's cancel requests stops anyway."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
+        check(await asyncio.wait_for(idle, self.imap.timeout_s), "IDLE")

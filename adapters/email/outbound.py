@@ -16,7 +16,7 @@ import logging
 from typing import Any
 
 from adapters.contract import AdapterHost, DeliveryError, Outbound
-from adapters.email import imap
+from adapters.email import imap_client
 from adapters.email.config import EmailConfig, MailboxConfig, is_address
 from adapters.email.keys import EmailKeys
 from adapters.email.smtp_out import Reply, build_message, check_header, send_message
@@ -182,7 +182,7 @@ class Outbox:
         """Best effort: the reply has gone out; a missing copy in Sent is logged, not failed."""
         assert mailbox.imap is not None and mailbox.sent_folder is not None
         try:
-            await imap.append(mailbox.imap, mailbox.sent_folder, data)
+            await imap_client.append(mailbox.imap, mailbox.sent_folder, data)
         except Exception as exc:
             log.warning(
                 "email: %s: could not append the reply to %s: %r",

@@ -10,17 +10,16 @@ not, in words an agent understands.
 
 from __future__ import annotations
 
-import dataclasses
 import email
 import email.errors
 import hashlib
-import mimetypes
 import re
 from datetime import UTC, datetime
 from email import policy
 from email.message import Message
 from email.utils import parsedate_to_datetime
 
+from adapters.email import mimeparts
 from adapters.email.headers import (
     clean,
     decode_bytes,
@@ -31,11 +30,12 @@ from adapters.email.headers import (
     raw_headers,
 )
 from adapters.email.htmltext import html_to_text
+from adapters.email.mimeparts import MAX_DEPTH, MAX_PARTS
+from adapters.email.parsed import DeliveryReport, ParsedAttachment, ParsedMail
 from adapters.email.quotes import fold_quotes
 
-MAX_PARTS = 200
-MAX_DEPTH = 20
-MAX_NOTES = 12
+__all__ = ["DeliveryReport", "ParsedAttachment", "ParsedMail", "parse_mail"]
+
 MAX_HEADER_CHARS = 2000
 # Headers kept (decoded, lower-case names) for loop detection and metadata.
 KEPT_HEADERS = (
@@ -45,68 +45,6 @@ KEPT_HEADERS = (
     "feedback-id", "x-ms-exchange-generated-message-source", "x-fc-machinegenerated",
     "x-cron-env", "x-precedence", "delivered-to",
 )  # fmt: skip
-
-
-@dataclasses.dataclass
-class ParsedAttachment:
-    name: str
-    content_type: str
-    size: int
-    data: bytes | None  # None: not read in full (truncated mail)
-    inline: bool = False
-    content_id: str | None = None
-
-
-@dataclasses.dataclass
-class DeliveryReport:
-    """What a delivery status notification (RFC 3464) says, or what a non-standard bounce's
-    text lets us guess."""
-
-    action: str  # failed | delayed | delivered | relayed | expanded | ""
-    status: str  # "5.1.1"
-    recipients: list[str]
-    diagnostic: str
-    # Message-IDs of the mail that bounced: from the returned message or headers, or
-    # In-Reply-To.
-    original_ids: list[str]
-
-
-@dataclasses.dataclass
-class ParsedMail:
-    message_id: str | None
-    in_reply_to: list[str]
-    references: list[str]
-    subject: str
-    from_address: str | None
-    from_name: str | None
-    reply_to: str | None
-    to: list[str]
-    cc: list[str]
-    date: datetime | None
-    # The whole body as text, and what the agent sees (quotes folded).
-    text: str
-    visible: str
-    folded: bool
-    from_html: bool
-    attachments: list[ParsedAttachment]
-    headers: dict[str, str]
-    content_type: str
-    report: DeliveryReport | None
-    # Message-IDs of mails inside this one (message/rfc822, text/rfc822-headers parts).
-    returned_ids: list[str]
-    notes: list[str]
-    size: int
-    truncated: bool
-    digest: str  # SHA-256 of the raw bytes, hex
-
-    @property
-    def external_id(self) -> str:
-        """The Message-ID, or for mail without one, a hash of the raw message."""
-        return self.message_id or f"<sha256-{self.digest[:40]}@zhongtai.invalid>"
-
-    def note(self, text: str) -> None:
-        if text not in self.notes and len(self.notes) < MAX_NOTES:
-            self.notes.append(text)
 
 
 _DEFECTS: dict[type, str] = {
@@ -149,104 +87,6 @@ def _date(msg: Message) -> datetime | None:
     return value
 
 
-def _message_charset(msg: Message) -> str | None:
-    """The first charset the mail declares anywhere: the best guess for raw 8-bit headers."""
-    for part in _walk(msg, 0):
-        try:
-            charset = part.get_content_charset()
-        except Exception:
-            continue
-        if charset and charset not in ("us-ascii", "ascii"):
-            return charset
-    return None
-
-
-def _walk(msg: Message, depth: int) -> list[Message]:
-    found: list[Message] = []
-    stack = [(msg, depth)]
-    while stack and len(found) < MAX_PARTS:
-        part, level = stack.pop()
-        found.append(part)
-        if level < MAX_DEPTH and part.is_multipart():
-            payload = part.get_payload()
-            if isinstance(payload, list):
-                stack.extend((p, level + 1) for p in reversed(payload) if isinstance(p, Message))
-    return found
-
-
-def _filename(part: Message, index: int, charset: str | None) -> str:
-    try:
-        name = part.get_filename()
-    except Exception:
-        name = None
-    if name is None or "\ufffd" in name:
-        # Raw 8-bit names (GBK bytes, unencoded) come out of the policy as U+FFFD: read the
-        # parameter from the raw header and guess its charset like a header's.
-        for header in ("content-disposition", "content-type"):
-            raw = raw_header(part, header) or ""
-            match = re.search(r'(?:file)?name\s*=\s*("([^"]*)"|[^;\s]+)', raw, re.IGNORECASE)
-            if match:
-                value = match.group(2) if match.group(2) is not None else match.group(1)
-                name, _ = decode_header(value, charset)
-                break
-    elif "=?" in name:
-        name, _ = decode_header(name, charset)
-    name = clean(name or "")
-    name = re.split(r"[\\/]", name)[-1].strip(" .")[:200]
-    if not name:
-        try:
-            content_type = part.get_content_type()
-        except Exception:
-            content_type = "application/octet-stream"
-        extension = mimetypes.guess_extension(content_type) or ".bin"
-        name = f"attachment-{index}{extension}"
-    return name
-
-
-def _payload(part: Message) -> bytes:
-    try:
-        data = part.get_payload(decode=True)
-    except Exception:
-        data = None
-    if isinstance(data, bytes):
-        return data
-    raw = part.get_payload()
-    if isinstance(raw, str):
-        return raw.encode("utf-8", errors="surrogateescape")
-    return b""
-
-
-def _content_type(part: Message) -> str:
-    try:
-        return part.get_content_type()
-    except Exception:
-        return "application/octet-stream"
-
-
-def _disposition(part: Message) -> str | None:
-    try:
-        return part.get_content_disposition()
-    except Exception:
-        return None
-
-
-def _named(part: Message) -> bool:
-    try:
-        return (
-            part.get_param("name") is not None
-            or part.get_param("filename", header="content-disposition") is not None
-        )
-    except Exception:
-        return False
-
-
-def _charset(part: Message) -> str | None:
-    try:
-        return part.get_content_charset()
-    except Exception:
-        return None
-
-
 class _Reader:
     """Walks the MIME tree once, collecting body texts, attachments and a report."""
 
@@ -269,7 +109,7 @@ class _Reader:
             self.mail.note("the MIME structure is nested too deep; the rest is skipped")
             return
         _defect_notes(part, self.mail)
-        content_type = _content_type(part)
+        content_type = mimeparts.content_type(part)
         if content_type == "message/rfc822":
             self._embedded(part)
             return
@@ -298,39 +138,39 @@ class _Reader:
             # A multipart the parser could not split (no boundary): its body is all we have.
             self._text(part, "text/plain")
             return
-        disposition = _disposition(part)
+        disposition = mimeparts.disposition(part)
         if content_type == "text/rfc822-headers":
-            self._returned_headers(_payload(part))
+            self._returned_headers(mimeparts.payload(part))
         elif content_type in ("text/plain", "text/html") and disposition != "attachment":
             # A named text part with a disposition is a file the sender attached inline.
-            if disposition is None or not _named(part):
+            if disposition is None or not mimeparts.named(part):
                 self._text(part, content_type)
                 return
         self._attachment(part, content_type, disposition)
 
     def _files_only(self, part: Message, depth: int) -> None:
-        for leaf in _walk(part, depth):
-            if not leaf.is_multipart() and _content_type(leaf).split("/")[0] not in (
+        for leaf in mimeparts.walk(part, depth):
+            if not leaf.is_multipart() and mimeparts.content_type(leaf).split("/")[0] not in (
                 "text",
                 "multipart",
             ):
-                self._attachment(leaf, _content_type(leaf), _disposition(leaf))
+                self._attachment(leaf, mimeparts.content_type(leaf), mimeparts.disposition(leaf))
 
     def _choose_alternative(self, children: list[Message]) -> Message:
         """text/plain unless it is empty; else HTML; else the richest the sender offered."""
-        plain = next((c for c in children if _content_type(c) == "text/plain"), None)
-        if plain is not None and _payload(plain).strip():
+        plain = next((c for c in children if mimeparts.content_type(c) == "text/plain"), None)
+        if plain is not None and mimeparts.payload(plain).strip():
             return plain
         for wanted in ("text/html", "multipart/related", "multipart/mixed"):
-            chosen = next((c for c in children if _content_type(c) == wanted), None)
+            chosen = next((c for c in children if mimeparts.content_type(c) == wanted), None)
             if chosen is not None:
                 return chosen
         return children[-1]
 
     def _text(self, part: Message, content_type: str) -> None:
-        data = _payload(part)
+        data = mimeparts.payload(part)
         where = f"a {content_type} part"
-        text, note = decode_bytes(data, _charset(part), where)
+        text, note = decode_bytes(data, mimeparts.charset(part), where)
         if note:
             self.mail.note(note)
         if content_type == "text/html":
@@ -341,10 +181,10 @@ class _Reader:
 
     def _attachment(self, part: Message, content_type: str, disposition: str | None) -> None:
         index = len(self.mail.attachments) + 1
-        data = _payload(part)
+        data = mimeparts.payload(part)
         content_id = clean(raw_header(part, "content-id") or "").strip("<>") or None
         attachment = ParsedAttachment(
-            name=_filename(part, index, self.header_charset),
+            name=mimeparts.filename(part, index, self.header_charset),
             content_type=content_type,
             size=len(data),
             data=data,
@@ -368,7 +208,7 @@ class _Reader:
                 data = inner.as_bytes(policy=policy.SMTP)
             except Exception:
                 data = str(inner).encode("utf-8", errors="replace")
-        name = _filename(part, len(self.mail.attachments) + 1, self.header_charset)
+        name = mimeparts.filename(part, len(self.mail.attachments) + 1, self.header_charset)
         if name.startswith("attachment-"):
             name = (re.sub(r"[\\/:*?\"<>|]", "_", subject)[:80] or "message") + ".eml"
         attachment = ParsedAttachment(
@@ -383,7 +223,7 @@ class _Reader:
             self.report_fields.extend(p for p in payload if isinstance(p, Message))
             return
         # Some MTAs send the status as text the library did not split into field blocks.
-        text = _payload(part).decode("utf-8", errors="replace")
+        text = mimeparts.payload(part).decode("utf-8", errors="replace")
         for block in re.split(r"\r?\n\r?\n", text):
             self.report_fields.append(email.message_from_string(block, policy=policy.compat32))
 
@@ -424,7 +264,7 @@ def parse_mail(raw: bytes, *, truncated_from: int | None = None) -> ParsedMail:
     except Exception:
         # The parser is lenient; this is for the unforeseen. Keep the bytes as text.
         msg = email.message_from_bytes(b"\r\n\r\n" + raw, policy=policy.compat32)
-    charset = _message_charset(msg)
+    charset = mimeparts.message_charset(msg)
     mail = ParsedMail(
         message_id=None, in_reply_to=[], references=[], subject="", from_address=None,
         from_name=None, reply_to=None, to=[], cc=[], date=None, text="", visible="",
@@ -457,7 +297,7 @@ def parse_mail(raw: bytes, *, truncated_from: int | None = None) -> ParsedMail:
         if values:
             text, _ = decode_header(values[-1] if name == "return-path" else values[0], charset)
             mail.headers[name] = text[:MAX_HEADER_CHARS]
-    mail.content_type = _content_type(msg)
+    mail.content_type = mimeparts.content_type(msg)
 
     reader = _Reader(mail, charset)
     try:

@@ -1,29 +1,36 @@
-"""Fetching feed pages and reading reviews out of them, for each feed kind: generic JSON with a
+"""Reading reviews out of feed pages, for each feed kind: generic JSON with a
 field mapping, RSS and Atom (feedparser), the App Store customer-reviews JSON feed and the
 Google Play Developer API's reviews list.
 
 Parsing is pure and synchronous; a page that cannot be read whole raises FeedError, so that
 nothing of a broken page (a truncated document parses into truncated reviews) is taken.
+Fetching the pages is feedhttp.py's; its names are re-exported here for the poller.
 """
 
 from __future__ import annotations
 
 import asyncio
 import calendar
-import email.utils
-import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-import aiohttp
 import feedparser
 import msgspec
 
 from adapters.inputs import decode_json
 from adapters.reviews.config import FeedConfig, FieldMap
+from adapters.reviews.feedhttp import (
+    FeedError,
+    Fetched,
+    appstore_json_url,
+    fetch,
+    first_url,
+    next_url,
+    retry_after,
+    with_query,
+)
 from adapters.reviews.review import (
     Review,
     ReviewError,
@@ -35,7 +42,21 @@ from adapters.reviews.review import (
     html_to_text,
 )
 
-log = logging.getLogger("zhongtai.reviews")
+__all__ = [
+    "PARSERS",
+    "FeedError",
+    "Fetched",
+    "Page",
+    "appstore_json_url",
+    "fetch",
+    "first_url",
+    "next_url",
+    "parse",
+    "parse_async",
+    "retry_after",
+    "review_from_mapping",
+    "with_query",
+]
 
 # Pages larger than this are parsed in a worker thread: feedparser on a few megabytes of XML
 # takes long enough to stall every socket of the process.
@@ -45,139 +66,11 @@ THREAD_PARSE_BYTES = 256 * 1024
 _HARMLESS_BOZO = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
 
 
-class FeedError(Exception):
-    """A poll that failed: the feed answered an error, garbage or nothing.
-
-    ``retry_after_s`` is the feed's own Retry-After; ``cursor_refused`` says the feed
-    refused the cursor we sent (so the poll starts over without one)."""
-
-    def __init__(
-        self,
-        reason: str,
-        *,
-        status: int | None = None,
-        retry_after_s: float | None = None,
-        cursor_refused: bool = False,
-    ) -> None:
-        super().__init__(reason)
-        self.reason, self.status = reason, status
-        self.retry_after_s, self.cursor_refused = retry_after_s, cursor_refused
-
-
 @dataclass
 class Page:
     reviews: list[Review]
     next: str = ""  # a URL or a token; "" = the last page
     unreadable: list[str] = field(default_factory=list)  # why items were left out
-
-
-@dataclass
-class Fetched:
-    status: int
-    body: bytes
-    etag: str = ""
-    last_modified: str = ""
-
-
-# HTTP.
-
-
-def retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header: a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-async def fetch(
-    session: aiohttp.ClientSession,
-    url: str,
-    headers: Mapping[str, str],
-    *,
-    timeout_s: float,
-    max_bytes: int,
-) -> Fetched:
-    try:
-        async with session.get(
-            url,
-            headers=dict(headers),
-            timeout=aiohttp.ClientTimeout(total=timeout_s),
-            allow_redirects=True,
-        ) as response:
-            if response.status == 304:
-                return Fetched(status=304, body=b"")
-            if response.status >= 300:
-                snippet = (await response.content.read(300)).decode("utf-8", "replace")
-                raise FeedError(
-                    f"HTTP {response.status}: {' '.join(snippet.split())[:200]}",
-                    status=response.status,
-                    retry_after_s=retry_after(response.headers.get("Retry-After")),
-                )
-            body = bytearray()
-            async for chunk in response.content.iter_chunked(65536):
-                body += chunk
-                if len(body) > max_bytes:
-                    raise FeedError(f"page larger than {max_bytes} bytes")
-            return Fetched(
-                status=response.status,
-                body=bytes(body),
-                etag=response.headers.get("ETag", ""),
-                last_modified=response.headers.get("Last-Modified", ""),
-            )
-    except FeedError:
-        raise
-    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-        # A dropped connection mid-body is a ClientPayloadError: the page is not taken.
-        raise FeedError(f"request failed: {type(exc).__name__}: {exc}") from exc
-
-
-# URLs.
-
-
-def with_query(url: str, **params: str) -> str:
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
-    query += [(k, v) for k, v in params.items() if v != ""]
-    return urlunsplit(parts._replace(query=urlencode(query)))
-
-
-def first_url(feed: FeedConfig, cursor: str) -> str:
-    url = feed.source_url
-    if feed.google_play is not None:
-        gp = feed.google_play
-        params = {"maxResults": str(gp.max_results)}
-        if gp.translation_language:
-            params["translationLanguage"] = gp.translation_language
-        url = with_query(url, **params)
-    if feed.cursor != "none" and cursor:
-        url = with_query(url, **{feed.cursor_param: cursor})
-    return url
-
-
-def next_url(feed: FeedConfig, current: str, following: str) -> str | None:
-    """The URL of the next page, or None when it would leave the feed's host (a feed that
-    links elsewhere is not followed: the operator named one host)."""
-    if feed.kind == "google_play":
-        return with_query(first_url(feed, ""), token=following)
-    if feed.page_param:
-        return with_query(current, **{feed.page_param: following})
-    url = urljoin(current, following)
-    if feed.kind == "appstore":
-        url = appstore_json_url(url)
-    base, target = urlsplit(feed.source_url), urlsplit(url)
-    if (target.scheme, target.netloc) != (base.scheme, base.netloc):
-        log.warning("reviews %s: not following a next link to another host: %s", feed.name, url)
-        return None
-    return url
 
 
 # Parsing.
@@ -311,15 +204,6 @@ def parse_rss(feed: FeedConfig, body: bytes) -> Page:
 def _label(entry: Any, key: str) -> Any:
     value = entry.get(key) if isinstance(entry, dict) else None
     return value.get("label") if isinstance(value, dict) else None
-
-
-def appstore_json_url(url: str) -> str:
-    """Apple's JSON feed links its next page to the XML one (``.../xml?urlDesc=...``)."""
-    parts = urlsplit(url)
-    path = parts.path
-    if path.endswith("/xml"):
-        path = path[: -len("/xml")] + "/json"
-    return urlunsplit(parts._replace(path=path, query=""))
 
 
 def parse_appstore(feed: FeedConfig, body: bytes) -> Page:

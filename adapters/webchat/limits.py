@@ -6,10 +6,14 @@ visitors and push real customers down the queue).
 Each is a counter per calendar minute, INCR and EXPIRE in one pipelined round trip: cheap,
 and at worst twice the limit across a minute boundary, which is fine for flood control. The
 client's address is the socket's peer, or, when that peer is a configured trusted proxy,
-the nearest address in ``X-Forwarded-For`` that is not one."""
+the nearest address in ``X-Forwarded-For`` that is not one.
+
+Before the visitor's minute is counted, each socket spends from its own token bucket, so
+that a flood from one socket is refused without a Redis round trip."""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import time
 from collections.abc import Sequence
@@ -17,6 +21,8 @@ from collections.abc import Sequence
 from aiohttp import web
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# The most messages a socket may send at once, under messages_per_minute.
+MAX_BURST = 10
 
 
 def networks(entries: Sequence[str]) -> list[Network]:
@@ -68,3 +74,33 @@ async def count_this_minute(redis: object, key: str) -> int:
     pipe.expire(key, 120)
     count, _ = await pipe.execute()
     return int(count)
+
+
+@dataclasses.dataclass
+class TokenBucket:
+    """A socket's allowance of ``per_minute`` messages, refilled continuously up to its
+    burst; ``per_minute`` 0: no limit."""
+
+    per_minute: int
+    allowance: float = 0.0
+    checked_at: float = dataclasses.field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.allowance = self.burst
+
+    @property
+    def burst(self) -> float:
+        return float(min(self.per_minute, MAX_BURST))
+
+    def take(self) -> bool:
+        """Spend one message if the bucket holds one."""
+        if not self.per_minute:
+            return True
+        now = time.monotonic()
+        refill = (now - self.checked_at) * self.per_minute / 60.0
+        self.allowance = min(self.burst, self.allowance + refill)
+        self.checked_at = now
+        if self.allowance < 1.0:
+            return False
+        self.allowance -= 1.0
+        return True

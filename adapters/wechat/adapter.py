@@ -3,21 +3,18 @@
 The pieces, each in its own module: config.py (the ``[wechat]`` table), callback.py (HTTP),
 messages.py (XML and JSON to one normalised shape), tokens.py (access tokens shared through
 Redis), api.py and endpoints.py (the HTTP calls), window.py (WeChat's reply windows),
-outbound.py (replies, sent at most once), kf.py (pulling 微信客服 messages), profiles.py.
+outbound.py (replies, sent at most once), kf.py (pulling 微信客服 messages), profiles.py,
+medialinks.py (the signed links agents open a customer's media by).
 This module wires them and turns normalised messages into ``Inbound``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
-import hmac
 import logging
-import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
-from urllib.parse import quote, urlencode
 
 import msgspec
 from aiohttp import web
@@ -29,6 +26,7 @@ from adapters.wechat import callback, endpoints
 from adapters.wechat.api import Api, WeChatError
 from adapters.wechat.config import AccountConfig, KfConfig, WeChatConfig
 from adapters.wechat.kf import KfPuller
+from adapters.wechat.medialinks import MediaLinks
 from adapters.wechat.messages import MediaUrl, Normalised, kf_normalise
 from adapters.wechat.outbound import Sender, Target
 from adapters.wechat.profiles import Profiles
@@ -39,7 +37,6 @@ from adapters.wechat.window import Windows
 log = logging.getLogger("zhongtai.wechat")
 
 CHANNEL = "wechat"
-MEDIA_LINK_TTL_S = 3 * 86400  # WeChat keeps temporary media for 3 days
 KF_ORIGIN_CUSTOMER, KF_ORIGIN_SYSTEM = 3, 4
 
 
@@ -67,8 +64,8 @@ class WeChatAdapter(Adapter[WeChatConfig]):
             backoff_s=config.retry_backoff_s,
         )
         # Keys for media links, derived from each account's secret: every process agrees.
-        self._media_keys = {a.name: _derive(a.app_secret) for a in config.accounts}
-        self._media_keys |= {f"kf/{k.key}": _derive(k.secret) for k in config.kf}
+        secrets = [(a.name, a.app_secret) for a in config.accounts]
+        self._media = MediaLinks(CHANNEL, secrets + [(f"kf/{k.key}", k.secret) for k in config.kf])
         self._tokens: dict[str, TokenCache] = {}
         self._windows: Windows | None = None
         self._sender: Sender | None = None
@@ -379,34 +376,10 @@ class WeChatAdapter(Adapter[WeChatConfig]):
     # Media links for agents: signed, expiring, relayed by callback.py.
 
     def media_url_for(self, scope: str) -> MediaUrl:
-        key = self._media_keys[scope]
-
-        def media_url(media_id: str, filename: str) -> str:
-            expires = int(time.time()) + MEDIA_LINK_TTL_S
-            sig = _sign(key, scope, media_id, expires)
-            query = urlencode({"e": expires, "s": sig, "name": filename})
-            return f"/{CHANNEL}/{scope}/media/{quote(media_id, safe='')}?{query}"
-
-        return media_url
+        return self._media.url_for(scope)
 
     def media_link_ok(self, scope: str, media_id: str, query: Mapping[str, str]) -> bool:
-        key = self._media_keys.get(scope)
-        try:
-            expires = int(query.get("e", ""))
-        except ValueError:
-            return False
-        if key is None or expires < time.time():
-            return False
-        return hmac.compare_digest(_sign(key, scope, media_id, expires), query.get("s", ""))
-
-
-def _derive(secret: str) -> bytes:
-    return hashlib.sha256(b"zhongtai-wechat-media\0" + secret.encode()).digest()
-
-
-def _sign(key: bytes, scope: str, media_id: str, expires: int) -> str:
-    mac = hmac.new(key, f"{scope}\0{media_id}\0{expires}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac[:18]).decode()
+        return self._media.ok(scope, media_id, query)
 
 
 def _profile(info: Mapping[str, Any], name_fields: tuple[str, ...]) -> dict[str, str]:
