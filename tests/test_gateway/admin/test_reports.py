@@ -258,6 +258,33 @@ async def test_a_scripted_days_kpis_are_the_ones_worked_out_by_hand(tenant, redi
         )
 
 
+async def test_the_aggregate_counters_of_the_day(tenant, redis_url):
+    """The Prometheus side: by queue (and score), never by agent; primed at 0."""
+    clock = TestClock(at("08:00:00"))
+    async with running(config_for(tenant), redis_url, clock=clock) as gw:
+        await scripted_day(gw, clock)
+        async with aiohttp.ClientSession() as http, http.get(f"{gw.admin_base}/metrics") as r:
+            exposed = await r.text()
+    samples = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in exposed.splitlines()
+        if line.startswith(("zhongtai_csat", "zhongtai_qa"))
+    }
+    assert samples['zhongtai_csat_asked_total{queue="general"}'] == 4  # C1, C2, C5, C6
+    assert samples['zhongtai_csat_asked_total{queue="billing"}'] == 2  # C3, C4
+    ratings = {k: v for k, v in samples.items() if k.startswith("zhongtai_csat_ratings_total")}
+    assert {k: v for k, v in ratings.items() if v} == {
+        'zhongtai_csat_ratings_total{queue="general",score="5"}': 1,
+        'zhongtai_csat_ratings_total{queue="general",score="2"}': 1,
+        'zhongtai_csat_ratings_total{queue="general",score="1"}': 1,
+        'zhongtai_csat_ratings_total{queue="billing",score="4"}': 1,
+    }
+    assert len(ratings) == 10  # every queue and score, primed
+    assert samples['zhongtai_qa_scored_total{queue="general"}'] == 1
+    assert samples['zhongtai_qa_scored_total{queue="billing"}'] == 1
+    assert "alice" not in "".join(samples)
+
+
 async def test_bad_parameters_are_400s_naming_them(tenant, redis_url):
     async with running(config_for(tenant), redis_url) as gw:
         for query, field in [
