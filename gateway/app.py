@@ -22,6 +22,7 @@ from gateway.badrequests import client_faults, quiet_parse_errors
 from gateway.config import Config, enabled_adapters
 from gateway.console.site import add_console_routes
 from gateway.events.run import webhook_deliveries
+from gateway.flows.clock import Clock, wall_clock_ms
 from gateway.flows.host import GatewayHost
 from gateway.flows.switchboard import Switchboard
 from gateway.guard.caps import ConnectionCaps
@@ -59,10 +60,13 @@ def default_node_id() -> str:
 
 
 def build_apps(
-    config: Config, redis_url: str, adapter_classes: Mapping[str, type[Adapter]]
+    config: Config,
+    redis_url: str,
+    adapter_classes: Mapping[str, type[Adapter]],
+    clock: Clock = wall_clock_ms,
 ) -> tuple[web.Application, web.Application]:
     """The public app and the admin app. adapter_classes maps configured table names to their
-    classes (see adapters.registry)."""
+    classes (see adapters.registry); clock is the flows' now (a test's simulated time)."""
     node_id = config.server.node_id or default_node_id()
     host = GatewayHost(config.server.tenant, node_id)
     adapters: dict[str, Adapter] = {
@@ -76,6 +80,7 @@ def build_apps(
         metrics=Metrics(sla_thresholds(config), config.routing.offer_timeout_s),
         host=host,
         adapters=adapters,
+        clock=clock,
     )
     metrics, server = services.metrics, config.server
     caps = ConnectionCaps(
@@ -183,7 +188,9 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         if clients.watch is not None:  # the new master's channel, not the old one's
             clients.watch.on_switch(lambda _: s.bus.resubscribe())
         s.sessions = AgentSessions(s.bus)
-        s.switchboard = Switchboard(config, s.router, s.presence, s.sessions, s.metrics, s.adapters)
+        s.switchboard = Switchboard(
+            config, s.router, s.presence, s.sessions, s.metrics, s.adapters, clock=s.clock
+        )
         s.actions = AgentActions(s.switchboard)
         s.host.bind(s.redis, s.switchboard, s.bus)
         await s.router.sync_queues()

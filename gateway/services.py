@@ -11,6 +11,7 @@ from adapters.contract import Adapter
 from gateway.agents.actions import AgentActions
 from gateway.agents.sessions import AgentSessions
 from gateway.config import Config
+from gateway.flows.clock import Clock, wall_clock_ms
 from gateway.flows.host import GatewayHost
 from gateway.flows.switchboard import Switchboard
 from gateway.observability.metrics import Metrics
@@ -31,6 +32,8 @@ class Services:
     redis: Any = None
     subscriber: Any = None
     failover: SwitchWatch | None = None  # on Sentinel: the watch for +switch-master
+    # The flows' now (a test passes one it moves by hand, tests/harness.py).
+    clock: Clock = wall_clock_ms
     router: Router = field(init=False)
     presence: Presence = field(init=False)
     bus: NodeBus = field(init=False)

@@ -71,6 +71,14 @@ class Route(msgspec.Struct, kw_only=True, omit_defaults=True):
     deadlines: RouteDeadlines | None = msgspec.field(default=None, name="dl")
     # Set by the close: the agent who held it then (history's agent filter).
     closed_holder: str | None = msgspec.field(default=None, name="ha")
+    # For the reports (router/reports.py), set once by accept or dispatch (the first
+    # assignment) and by reply (the first response), kept across transfers; transfer appends
+    # who held it then ('' when it was waiting).
+    first_assigned_ms: int | None = msgspec.field(default=None, name="fa")
+    first_agent: str | None = msgspec.field(default=None, name="fg")
+    first_response_ms: int | None = msgspec.field(default=None, name="fr")
+    first_response_by: str | None = msgspec.field(default=None, name="fb")
+    transfers_from: list[str] = msgspec.field(default_factory=list, name="tx")
 
 
 # Not strict: an integral float (as cjson may write a number) decodes into an int field.

@@ -84,10 +84,31 @@ def _bound_port(runner: web.AppRunner) -> int:
     return server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
 
 
-async def start_gateway(config: Config, redis_url: str, port: int = 0) -> RunningGateway:
-    """A gateway on a free port, or on ``port`` (to restart one where its clients expect it)."""
+class TestClock:
+    """Simulated time for a gateway's flows: now stands still until the test moves it, so a
+    scripted day's durations are exactly those the test chose (every flow, timer and script
+    takes its now from this one clock)."""
+
+    __test__ = False  # not a test class, whatever pytest's name rules say
+
+    def __init__(self, start_ms: int) -> None:
+        self.now_ms = start_ms
+
+    def __call__(self) -> int:
+        return self.now_ms
+
+    def advance(self, seconds: float) -> int:
+        self.now_ms += round(seconds * 1000)
+        return self.now_ms
+
+
+async def start_gateway(
+    config: Config, redis_url: str, port: int = 0, clock: TestClock | None = None
+) -> RunningGateway:
+    """A gateway on a free port, or on ``port`` (to restart one where its clients expect it);
+    with ``clock``, on the test's simulated time."""
     classes = {name: registry.load(name) for name in config.adapters}
-    app, admin = build_apps(config, redis_url, classes)
+    app, admin = build_apps(config, redis_url, classes, **({"clock": clock} if clock else {}))
     runner = web.AppRunner(app, shutdown_timeout=2.0)
     admin_runner = web.AppRunner(admin)
     await runner.setup()
@@ -98,8 +119,10 @@ async def start_gateway(config: Config, redis_url: str, port: int = 0) -> Runnin
 
 
 @contextlib.asynccontextmanager
-async def running(config: Config, redis_url: str) -> AsyncIterator[RunningGateway]:
-    gateway = await start_gateway(config, redis_url)
+async def running(
+    config: Config, redis_url: str, clock: TestClock | None = None
+) -> AsyncIterator[RunningGateway]:
+    gateway = await start_gateway(config, redis_url, clock=clock)
     try:
         yield gateway
     finally:

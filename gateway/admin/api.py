@@ -17,7 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from adapters.inputs import client_fault
-from gateway.admin import agents, conversations, history, quality, queues
+from gateway.admin import agents, conversations, history, quality, queues, reports
 from gateway.admin.auth import authorize, authorize_lead
 from gateway.admin.errors import (
     ApiError,
@@ -83,6 +83,8 @@ def build_api_app() -> web.Application:
     api.router.add_get("/qa", quality.get_qa)
     api.router.add_get("/qa/{conversation_id}", quality.get_qa_item)
     api.router.add_post("/qa/{conversation_id}", quality.score_qa)
+    api.router.add_get("/reports/agents", reports.agents_report)
+    api.router.add_get("/reports/queues", reports.queues_report)
     add_webhook_routes(api)
     return api
 

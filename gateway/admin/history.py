@@ -24,18 +24,18 @@ FORMATS = ("json", "csv", "text")
 CSV_COLUMNS = ("sent_at", "direction", "author", "text", "attachments", "kind", "message_id")
 
 
-def _bad(name: str, problem: str) -> ApiError:
+def bad_parameter(name: str, problem: str) -> ApiError:
     return ApiError(400, "bad_request", f"{name}: {problem}", name)
 
 
-def _time_ms(name: str, value: str) -> int:
+def time_ms(name: str, value: str) -> int:
     """Unix ms, or an ISO 8601 time (without a zone: UTC)."""
     if value.isdigit():
         return int(value)
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
-        raise _bad(name, "an ISO 8601 time (2026-01-31T08:00:00Z) or unix ms") from None
+        raise bad_parameter(name, "an ISO 8601 time (2026-01-31T08:00:00Z) or unix ms") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return int(when.timestamp() * 1000)
@@ -45,23 +45,25 @@ def parse_filter(query: web.BaseRequest | dict[str, str]) -> HistoryFilter:
     params = dict(query.query if isinstance(query, web.BaseRequest) else query)
     for name in params:
         if name not in PARAMETERS:
-            raise _bad(name, f"unknown parameter; the parameters are {', '.join(PARAMETERS)}")
+            raise bad_parameter(
+                name, f"unknown parameter; the parameters are {', '.join(PARAMETERS)}"
+            )
     status = params.get("status") or None
     if status is not None and status not in STATUSES:
-        raise _bad("status", f"one of {', '.join(STATUSES)}")
+        raise bad_parameter("status", f"one of {', '.join(STATUSES)}")
     raw_limit = params.get("limit", "50")
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
-        raise _bad("limit", f"a whole number from 1 to {MAX_LIMIT}")
+        raise bad_parameter("limit", f"a whole number from 1 to {MAX_LIMIT}")
     cursor = params.get("cursor") or None
     if cursor is not None and not ID_PATTERN.match(cursor):
-        raise _bad("cursor", "pass the next_cursor of the previous page as it came")
+        raise bad_parameter("cursor", "pass the next_cursor of the previous page as it came")
     q = params.get("q")
     if q is not None and not 1 <= len(q.strip()) <= MAX_Q:
-        raise _bad("q", f"1 to {MAX_Q} characters")
-    since = _time_ms("since", params["since"]) if params.get("since") else None
-    until = _time_ms("until", params["until"]) if params.get("until") else None
+        raise bad_parameter("q", f"1 to {MAX_Q} characters")
+    since = time_ms("since", params["since"]) if params.get("since") else None
+    until = time_ms("until", params["until"]) if params.get("until") else None
     if since is not None and until is not None and until <= since:
-        raise _bad("until", "must be after since")
+        raise bad_parameter("until", "must be after since")
     return HistoryFilter(
         status=status,  # type: ignore[arg-type]
         queue=params.get("queue") or None,
@@ -93,7 +95,7 @@ async def transcript(request: web.Request) -> web.Response:
     conversation_id = request.match_info["conversation_id"]
     fmt = request.query.get("format", "json")
     if fmt not in FORMATS:
-        raise _bad("format", f"one of {', '.join(FORMATS)}")
+        raise bad_parameter("format", f"one of {', '.join(FORMATS)}")
     found = await _history(request).transcript(conversation_id)
     if found is None:
         raise ApiError(404, "unknown_conversation", f"no conversation {conversation_id!r}")

@@ -145,7 +145,9 @@ async def score(
             f"no conversation {conv!r} in your QA queue",
             "conversation_id",
         )
-    return qa_view(await qa_record_seen(services, seen, conv))
+    record = await qa_record_seen(services, seen, conv)
+    services.metrics.qa_scored.labels(record.queue).inc()
+    return qa_view(record)
 
 
 async def get_qa(request: web.Request) -> web.Response:

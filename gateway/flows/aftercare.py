@@ -24,6 +24,7 @@ from adapters.model import Conversation, Inbound, Message
 from gateway.agents.protocol import CsatFrame
 from gateway.flows.clock import Clock
 from gateway.flows.outbound import ToAgents, ToCustomers
+from gateway.observability.metrics import Metrics
 from gateway.quality_config import CSAT_SCALE, CsatConfig, QaConfig
 from router.aftercare import FollowUp, Rated
 from router.config import QueueConfig
@@ -70,6 +71,7 @@ class Aftercare:
     qa: QaConfig
     queues: Mapping[str, QueueConfig]
     keep_s: float  # how long the records are kept: the closed conversations' retention
+    metrics: Metrics
 
     @property
     def keep_ms(self) -> int:
@@ -121,6 +123,7 @@ class Aftercare:
         )
         if not await self.router.follow_up(decided, self.keep_ms) or not ask:
             return
+        self.metrics.csat_asked.labels(conversation.queue).inc()
         if mode == "frames":
             await self.to_customers.notify(conversation, kind="csat_request", scale=CSAT_SCALE)
         else:
@@ -231,6 +234,7 @@ class Aftercare:
             keep_ms=self.keep_ms,
         )
         if rated.code == "ok":
+            self.metrics.csat_ratings.labels(rated.queue or "", str(score)).inc()
             log.info(
                 "conversation %s rated %d%s",
                 conversation_id,

@@ -81,6 +81,7 @@ class Switchboard:
             qa=config.core.qa,
             queues={q.name: q for q in config.queues},
             keep_s=config.routing.closed_retention_s,
+            metrics=metrics,
         )
         self.outcomes = OfferOutcomes(
             router=router,

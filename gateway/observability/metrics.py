@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 # stores as a gauge and nothing here uses. (A setting of the client library, process-wide.)
 disable_created_metrics()
 
+CSAT_SCORES = ("1", "2", "3", "4", "5")
 # On the SLA thresholds ops use, so that "answered within 20 s" is a bucket boundary; every
 # SLA of the configuration (queues' and grades' sla_s) is added to these (wait_buckets).
 WAIT_BUCKETS = (1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200, 1800, 3600)
@@ -268,6 +269,25 @@ class Metrics:
             ["queue", "grade", "deadline", "action"],
             registry=r,
         )
+        # What follows a close, by queue only (per agent: the KPI reports of the admin API).
+        self.csat_asked = Counter(
+            "zhongtai_csat_asked_total",
+            "Closed conversations whose customer was asked to rate them (CSAT).",
+            ["queue"],
+            registry=r,
+        )
+        self.csat_ratings = Counter(
+            "zhongtai_csat_ratings_total",
+            "CSAT ratings received, by score (1 to 5).",
+            ["queue", "score"],
+            registry=r,
+        )
+        self.qa_scored = Counter(
+            "zhongtai_qa_scored_total",
+            "QA scores stored by team leads (a conversation scored again counts again).",
+            ["queue"],
+            registry=r,
+        )
         self.overflows = Counter(
             "zhongtai_overflows_total",
             "Escalation steps that let the overflow queue's agents take the conversation.",
@@ -359,6 +379,10 @@ class Metrics:
                 self.offer_decision.labels(queue, outcome)
             self.wait.labels(queue)
             self.handle.labels(queue)
+            self.csat_asked.labels(queue)
+            self.qa_scored.labels(queue)
+            for score in CSAT_SCORES:
+                self.csat_ratings.labels(queue, score)
         for channel in channels:
             for outcome in INBOUND_OUTCOMES:
                 self.inbound.labels(channel, outcome)

@@ -123,6 +123,15 @@ local function put_route(route_key, conv, route)
   redis.call('HSET', route_key, conv, cjson.encode(route))
 end
 
+-- The first assignment (when, to whom) stays in the route for the reports: handling time and
+-- the SLA count from it, whatever transfers follow. Returns whether the route changed.
+local function note_first_assignment(route, agent, now)
+  if route.fa then return false end
+  route.fa = now
+  route.fg = agent
+  return true
+end
+
 local function queue_config(cfg_key, cache, name)
   local q = cache[name]
   if q == nil then

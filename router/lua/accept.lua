@@ -37,6 +37,7 @@ note_assignment(KEYS[13], o.a, now)
 local route = get_route(KEYS[8], o.c)
 route.pa = nil
 route.pu = nil
+note_first_assignment(route, o.a, now)
 put_route(KEYS[8], o.c, route)
 redis.call('HSET', KEYS[12], route.kl or route.k, o.a .. '|' .. now)
 restart_idle(KEYS[10], queue_config(KEYS[11], {}, route.q), o.c, now)

@@ -238,6 +238,7 @@ local function reserve(agent, conv, route, cfg, queue_key)
     redis.call('HDEL', KEYS[10], conv)
     redis.call('HSET', KEYS[20], route.kl or route.k, agent .. '|' .. now)
     restart_idle(KEYS[19], cfg, conv, now)
+    if note_first_assignment(route, agent, now) then put_route(KEYS[8], conv, route) end
     emit_event('conversation_assigned', conv, now, {
       agent = agent, queue = route.q, offer_id = cjson.null, how = 'direct',
     })

@@ -26,13 +26,22 @@ redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[5])
 local first = redis.call('HSETNX', KEYS[4], ARGV[1], ARGV[6])
 local route = get_route(KEYS[5], ARGV[1])
 restart_idle(KEYS[7], queue_config(KEYS[6], {}, route.q), ARGV[1], now)
+-- The conversation's first response, for the reports: kept across transfers (the
+-- first_reply hash is not), so a later agent's first reply does not replace it.
+local changed = false
+if not route.fr then
+  route.fr = now
+  route.fb = ARGV[2]
+  changed = true
+end
 -- A complaint's first response: its first-response reminder and deadline are off (a later
 -- agent's first reply, after a transfer, is not the complaint's first response).
 if first == 1 and route.dl and not route.dl.fm then
   route.dl.fm = now
-  put_route(KEYS[5], ARGV[1], route)
+  changed = true
   redis.call('ZREM', KEYS[7], 'first_remind|' .. ARGV[1], 'first_due|' .. ARGV[1])
 end
+if changed then put_route(KEYS[5], ARGV[1], route) end
 emit_event('message_out', ARGV[1], now,
   '{"agent":' .. cjson.encode(ARGV[2]) .. ',"first_reply":' .. (first == 1 and 'true' or 'false')
   .. ',"message":' .. ARGV[7] .. '}')

@@ -61,6 +61,9 @@ route.es = nil
 route.pk = nil
 route.tn = ARGV[7] ~= '' and ARGV[7] or nil
 route.tf = holder ~= '' and holder or nil
+-- Every transfer, by who held it then ('' = it was waiting), for the reports.
+route.tx = route.tx or {}
+route.tx[#route.tx + 1] = holder
 if ARGV[4] ~= '' then
   route.pa = ARGV[4]
   route.pu = now + tonumber(ARGV[6])
