@@ -74,11 +74,12 @@ async def test_a_queue_added_gets_its_pool_at_the_restart(redis, tenant):
 
 async def commands_per_decision(redis, tenant: str, agents: int, strategy: str) -> int:
     """How many commands Redis runs, scripts' included, for one decision with `agents`
-    available agents who all have the skills and room."""
+    available agents with room, of whom the first half lacks the queue's skill."""
     configs = [
-        {"id": f"a{i:05d}", "skills": {"billing": 3}, "capacity": {"webchat": 2}}
+        {"id": f"a{i:05d}", "skills": {"billing": 3 if i >= agents // 2 else 1},
+         "capacity": {"webchat": 2}}
         for i in range(agents)
-    ]
+    ]  # fmt: skip
     router, _ = await start(redis, tenant, configs, [billing(strategy)])
     await arrive(router, "v1", "billing", NOW)
     await redis.config_resetstat()
