@@ -29,6 +29,13 @@ class PresenceKeys:
         )  # set of agents whose offers are accepted for them
         self.missed = p + "agent:missed"  # hash agent -> offers timed out in a row
         self.status_reason = p + "agent:status_reason"  # hash agent -> why the status was set
+        # The agent index (presence/lua/_index.lua): zset of "strategy|pool|channel|rank"
+        # members, and hash agent -> JSON {p: pools, c: {channel: capacity}, t: total cap,
+        # m: the agent's members}, field "" -> JSON {p: the tenant's pools, s: strategies}.
+        self.agent_index = p + "agent:index"
+        self.agent_index_info = p + "agent:index_info"
+        # Written by the router (router/keys.py); the index's pools come from it.
+        self.queue_config = p + "queue_cfg"
 
     def node_channel(self, node_id: str) -> str:
         """The pub/sub channel on which one gateway process receives cross-node deliveries."""

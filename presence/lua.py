@@ -10,7 +10,8 @@ builders when the owner is made, so a call names only what changes: arguments, k
 one conversation, and the variadic groups.
 
 Scripts are loaded from ``<package>/lua/NAME.lua`` with ``lua/_common.lua`` prepended when
-the package has one, and registered once (EVALSHA, loaded again after NOSCRIPT). Redis counts
+the package has one (and, for the packages that change agents, presence's ``_index.lua``
+before it), and registered once (EVALSHA, loaded again after NOSCRIPT). Redis counts
 an error's line in the loaded text, prelude included; errors are re-raised naming the .lua
 file and its own line.
 """
@@ -147,12 +148,26 @@ def header_of(contract: LuaContract) -> Header:
     )
 
 
-def read_lua(package: str, name: str) -> tuple[str, int]:
-    """The text Redis runs for the script, and how many of its lines come before the file's."""
-    folder = files(package).joinpath("lua")
-    common = folder.joinpath("_common.lua")
-    prelude = common.read_text("utf-8") + "\n" if common.is_file() else ""
-    return prelude + folder.joinpath(f"{name}.lua").read_text("utf-8"), prelude.count("\n")
+# Packages whose scripts change agents' status, load or last assignment: presence's
+# _index.lua (the agent index) comes first in their prelude, then the package's _common.lua.
+_INDEXED = frozenset({"presence", "router"})
+
+
+def preludes(package: str) -> list[tuple[str, str]]:
+    """The files prepended to a package's scripts, in order: (path, text)."""
+    parts = []
+    if package in _INDEXED:
+        parts.append(("presence/lua/_index.lua", files("presence").joinpath("lua", "_index.lua")))
+    parts.append((f"{package}/lua/_common.lua", files(package).joinpath("lua", "_common.lua")))
+    return [(path, f.read_text("utf-8") + "\n") for path, f in parts if f.is_file()]
+
+
+def read_lua(package: str, name: str) -> tuple[str, list[tuple[str, int]]]:
+    """The text Redis runs for the script, and the prelude files before the script's own
+    text with how many lines each takes."""
+    parts = preludes(package)
+    script = files(package).joinpath("lua", f"{name}.lua").read_text("utf-8")
+    return "".join(t for _, t in parts) + script, [(p, t.count("\n")) for p, t in parts]
 
 
 def script_names(package: str) -> list[str]:
@@ -169,9 +184,11 @@ class LuaScript:
     """redis-py's registered script whose errors name the .lua file and its own line; called
     like the script it wraps."""
 
-    def __init__(self, script: Any, package: str, name: str, prelude_lines: int) -> None:
+    def __init__(
+        self, script: Any, package: str, name: str, prelude: list[tuple[str, int]]
+    ) -> None:
         self.script, self._package, self._name = script, package, name
-        self._prelude_lines = prelude_lines
+        self._prelude = prelude
 
     async def __call__(self, keys: Any = None, args: Any = None, client: Any = None) -> Any:
         try:
@@ -184,9 +201,11 @@ class LuaScript:
 
         def place(match: re.Match[str]) -> str:
             line = int(match.group(1))
-            if line <= self._prelude_lines:
-                return f"{self._package}/lua/_common.lua:{line}"
-            return f"{lua_path(self._package, self._name)}:{line - self._prelude_lines}"
+            for path, lines in self._prelude:
+                if line <= lines:
+                    return f"{path}:{line}"
+                line -= lines
+            return f"{lua_path(self._package, self._name)}:{line}"
 
         return _SCRIPT_LINE.sub(place, message)
 
@@ -275,11 +294,11 @@ class Scripts(dict[str, Any]):
         super().__init__()
         self._layouts: dict[str, _Layout] = {}
         for contract in contracts:
-            source, prelude_lines = read_lua(package, contract.name)
+            source, prelude = read_lua(package, contract.name)
             script = redis.register_script(source)
             if contract.idempotent and hasattr(redis, "mark_retry_safe"):
                 redis.mark_retry_safe(script.sha)
-            self[contract.name] = LuaScript(script, package, contract.name, prelude_lines)
+            self[contract.name] = LuaScript(script, package, contract.name, prelude)
             self._layouts[contract.name] = _Layout(contract, key_builders, fixed_args or {})
 
     async def run(self, name: str, **named: Any) -> Any:

@@ -71,6 +71,12 @@ class Presence:
             if auto_accept:
                 pipe.sadd(k.auto_accept, *auto_accept)
             await pipe.execute()
+        await self.rebuild_index()
+
+    async def rebuild_index(self) -> int:
+        """Index the agents again for the skills, capacity and queues now published (after
+        the queues: the router's sync_queues); returns how many agents are indexed."""
+        return int(await self._scripts.run("index_rebuild"))
 
     async def connect(
         self, agent: str, node_id: str, connection_id: str, initial_status: str

@@ -37,6 +37,7 @@ DISPATCH = LuaContract(
         "available", "skills", "capacity", "load", "last_assigned", "node", "state", "route",
         "offer_of", "declined", "offers", "offer_timers", "queue_config", "offer_seq",
         "auto_accept", "agent_of", "assignments", "round_robin", "timers", "last_agent",
+        "agent_index_info", "agent_index",
     ),
     more_keys=QUEUES,
     args=("now_ms", "offer_timeout_ms", "batch", "scan_limit", "decline_cooldown_ms"),
@@ -47,7 +48,8 @@ RELEASE = LuaContract(
     "release",
     keys=(
         "offers", "offer_timers", "offer_of", "state", "route", "load", "declined", "missed",
-        "status", "available", "status_reason", "last_assigned",
+        "status", "available", "status_reason", "last_assigned", "agent_index_info",
+        "agent_index",
     ),
     more_keys=QUEUES,
     args=("mode", "now_ms", "target", "agent", "unused", "missed_before_away"),
@@ -59,6 +61,7 @@ ACCEPT = LuaContract(
     keys=(
         "offers", "offer_timers", "offer_of", "state", "agent_of", "assignments", "declined",
         "route", "missed", "timers", "queue_config", "last_agent", "last_assigned",
+        "available", "load", "agent_index_info", "agent_index",
     ),
     args=("offer_id", "agent", "now_ms"),
     **EVENTS,
@@ -68,7 +71,7 @@ CLOSE = LuaContract(
     keys=(
         "state", "agent_of", "route", "offer_of", "offers", "offer_timers", "assignments",
         "load", "customer_open", "declined", "timers", "last_closed", "closed",
-        "last_assigned",
+        "last_assigned", "available", "agent_index_info", "agent_index",
     ),
     more_keys=QUEUES,
     args=("conversation", "agent", "now_ms", "reason", "close_reason"),
@@ -91,7 +94,7 @@ EXPIRE_AGENTS = LuaContract(
     keys=(
         "disconnected_at", "status", "available", "assignments", "state", "agent_of", "route",
         "load", "first_reply", "offers", "offer_timers", "offer_of", "declined", "timers",
-        "last_assigned", "queue_config",
+        "last_assigned", "queue_config", "agent_index_info", "agent_index",
     ),
     more_keys=QUEUES,
     args=("now_ms", "grace_ms", "agent"),
@@ -110,7 +113,8 @@ TRANSFER = LuaContract(
     "transfer",
     keys=(
         "state", "agent_of", "route", "assignments", "load", "declined", "timers",
-        "first_reply", "queue_config", "notes",
+        "first_reply", "queue_config", "notes", "available", "last_assigned",
+        "agent_index_info", "agent_index",
     ),
     more_keys=QUEUES,
     args=(

@@ -56,37 +56,13 @@ local function queue_map(first_key, first_arg)
   return map
 end
 
-local function load_field(agent, channel)
-  return agent .. '|' .. channel
-end
-
 -- An agent's load is kept per channel and in total ('agent|*'), for the optional total cap.
 local function add_load(load_key, agent, channel, delta)
   redis.call('HINCRBY', load_key, load_field(agent, channel), delta)
   redis.call('HINCRBY', load_key, load_field(agent, '*'), delta)
 end
 
--- When each agent was last assigned work, for longest_idle and the tie-breaks (the
--- last-assigned hash): field 'agent' holds the ms of their last assignment (an accepted offer,
--- or a direct one), field 'agent|offers' their pending offers as JSON {offer id: ms offered}.
--- An agent ranks by the later of the two: a pending offer counts as an assignment made when
--- it was offered until it is accepted (then the accept counts) or declined, timed out or taken
--- back (then it stops counting, and the agent is as idle as before it).
-local function pending_offers_field(agent)
-  return agent .. '|offers'
-end
-
-local function last_assigned_ms(last_key, agent)
-  local raw = redis.call('HMGET', last_key, agent, pending_offers_field(agent))
-  local ms = tonumber(raw[1]) or 0
-  if raw[2] then
-    for _, offered in pairs(cjson.decode(raw[2])) do
-      if offered > ms then ms = offered end
-    end
-  end
-  return ms
-end
-
+-- The last-assigned hash and load_field: presence/lua/_index.lua, prepended before this.
 local function note_assignment(last_key, agent, now)
   local was = tonumber(redis.call('HGET', last_key, agent))
   if not was or was < now then redis.call('HSET', last_key, agent, now) end
@@ -178,7 +154,7 @@ end
 -- Take back a pending offer: free the reservation, stop counting it as the agent's last
 -- assignment, remember the agent as a decliner, drop a preference for that agent, and requeue.
 -- k holds the keys: offers, timers, offer_of, state, route, load, declined, last (the
--- last-assigned hash). Returns {offer, conv, agent, queue, the offer's due ms}, nil when
+-- last-assigned hash), ix (the agent index's keys, _index.lua). Returns {offer, conv, agent, queue, the offer's due ms}, nil when
 -- there is no such offer, or false when expected_agent is given and the offer is someone else's.
 local function release_offer(k, queues, offer, expected_agent, now)
   local raw = redis.call('HGET', k.offers, offer)
@@ -191,6 +167,7 @@ local function release_offer(k, queues, offer, expected_agent, now)
   local route = get_route(k.route, o.c)
   add_load(k.load, o.a, route.c, -1)
   forget_offer(k.last, o.a, offer)
+  index_agent(k.ix, o.a)
   local raw_declined = redis.call('HGET', k.declined, o.c)
   local declined = raw_declined and cjson.decode(raw_declined) or {}
   declined[o.a] = now

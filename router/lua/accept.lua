@@ -12,6 +12,10 @@
 -- KEYS[11] queue_config: queue config (hash)
 -- KEYS[12] last_agent: customer -> last agent (hash)
 -- KEYS[13] last_assigned: agent last assigned and pending offers (hash)
+-- KEYS[14] available: available agents (set)
+-- KEYS[15] load: load (hash)
+-- KEYS[16] agent_index_info: what the agent index knows of each agent (hash, JSON)
+-- KEYS[17] agent_index: the agent index (zset, lex)
 -- KEYS[#KEYS] events: the tenant's lifecycle events (stream)
 -- ARGV[1] offer_id: the offer
 -- ARGV[2] agent: the agent accepting it
@@ -34,6 +38,8 @@ redis.call('HDEL', KEYS[7], o.c)
 redis.call('HDEL', KEYS[9], o.a)
 forget_offer(KEYS[13], o.a, ARGV[1])
 note_assignment(KEYS[13], o.a, now)
+index_agent({available = KEYS[14], load = KEYS[15], last = KEYS[13], info = KEYS[16],
+  index = KEYS[17]}, o.a)
 local route = get_route(KEYS[8], o.c)
 route.pa = nil
 route.pu = nil

@@ -14,7 +14,10 @@
 -- KEYS[12] last_closed: customer -> last closed (hash)
 -- KEYS[13] closed: closed conversations (zset, close ms; for retention)
 -- KEYS[14] last_assigned: agent last assigned and pending offers (hash)
--- KEYS[15..] queue_keys: the queues, in the order of queue_names
+-- KEYS[15] available: available agents (set)
+-- KEYS[16] agent_index_info: what the agent index knows of each agent (hash, JSON)
+-- KEYS[17] agent_index: the agent index (zset, lex)
+-- KEYS[18..] queue_keys: the queues, in the order of queue_names
 -- KEYS[#KEYS] events: the tenant's lifecycle events (stream)
 -- ARGV[1] conversation: the conversation
 -- ARGV[2] agent: the agent closing it ('' = an administrator or the system)
@@ -33,8 +36,10 @@ local holder = redis.call('HGET', KEYS[2], conv) or ''
 if ARGV[2] ~= '' and holder ~= ARGV[2] then return {'not_yours'} end
 local route = get_route(KEYS[3], conv)
 local offered_to, offer = '', ''
+local ix = {available = KEYS[15], load = KEYS[8], last = KEYS[14], info = KEYS[16], index = KEYS[17]}
 if state == 'assigned' then
   add_load(KEYS[8], holder, route.c, -1)
+  index_agent(ix, holder)
   redis.call('ZREM', KEYS[7], holder .. '\0' .. conv)
   redis.call('HDEL', KEYS[2], conv)
 elseif state == 'offered' then
@@ -44,12 +49,13 @@ elseif state == 'offered' then
     offered_to = cjson.decode(raw).a
     add_load(KEYS[8], offered_to, route.c, -1)
     forget_offer(KEYS[14], offered_to, offer)
+    index_agent(ix, offered_to)
   end
   redis.call('HDEL', KEYS[5], offer)
   redis.call('ZREM', KEYS[6], offer)
   redis.call('HDEL', KEYS[4], conv)
 else
-  local queues = queue_map(15, 6)
+  local queues = queue_map(18, 6)
   if queues[route.q] then redis.call('ZREM', queues[route.q], conv) end
 end
 redis.call('HSET', KEYS[1], conv, 'closed')

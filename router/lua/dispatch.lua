@@ -19,7 +19,9 @@
 -- KEYS[18] round_robin: round-robin position per queue (hash)
 -- KEYS[19] timers: conversation timers (zset)
 -- KEYS[20] last_agent: customer -> last agent (hash)
--- KEYS[21..] queue_keys: the queues open now, in the order of queue_names
+-- KEYS[21] agent_index_info: what the agent index knows of each agent (hash, JSON)
+-- KEYS[22] agent_index: the agent index (zset, lex)
+-- KEYS[23..] queue_keys: the queues open now, in the order of queue_names
 -- KEYS[#KEYS] events: the tenant's lifecycle events (stream)
 -- ARGV[1] now_ms: now, ms
 -- ARGV[2] offer_timeout_ms: how long an offer waits for the agent, ms
@@ -38,14 +40,15 @@ local max_decisions = tonumber(ARGV[3])
 local scan = tonumber(ARGV[4])
 local cooldown = tonumber(ARGV[5])
 
-local agents = redis.call('SMEMBERS', KEYS[1])
-if #agents == 0 then return {} end
-table.sort(agents)
-local available = {}
-for _, agent in ipairs(agents) do available[agent] = true end
+-- The agent index (_index.lua) gives the agents in the strategy's order: a decision looks at
+-- the few it walks, never at every agent online.
+if redis.call('SCARD', KEYS[1]) == 0 then return {} end
+local ix = {available = KEYS[1], load = KEYS[4], last = KEYS[5], info = KEYS[21], index = KEYS[22]}
+local known_pools = {}
+for _, name in ipairs(index_settings(ix).p) do known_pools[name] = true end
 
 local candidates = {}
-for k = 21, #KEYS - 1 do
+for k = 23, #KEYS - 1 do
   local items = redis.call('ZRANGE', KEYS[k], 0, scan - 1, 'WITHSCORES')
   for j = 1, #items, 2 do
     candidates[#candidates + 1] = {items[j], tonumber(items[j + 1]), KEYS[k]}
@@ -57,7 +60,7 @@ table.sort(candidates, function(a, b)
   return a[1] < b[1]
 end)
 
-local skills_cache, load_cache, capacity_cache, last_cache, queue_cache = {}, {}, {}, {}, {}
+local skills_cache, load_cache, capacity_cache, queue_cache = {}, {}, {}, {}
 local auto_accept = {}
 for _, agent in ipairs(redis.call('SMEMBERS', KEYS[15])) do auto_accept[agent] = true end
 
@@ -107,95 +110,125 @@ end
 
 -- Loads only grow during one call, so once no agent has room for a channel and set of skill
 -- requirements, none will for the rest of the call: later conversations that need the same
--- skip the scan. This keeps a call cheap when a backlog waits and every agent is busy.
+-- skip the walk. This keeps a call cheap when a backlog waits and every agent is busy.
 local no_room = {}
 
--- The agents who may be offered the conversation now. When every agent with room and the
--- skills declined it (or let an offer of it time out) within the cooldown, the customer is not
--- left waiting for the cooldown: once an offer timeout has passed since the latest of those
--- declines, the one who declined longest ago is offered it again. Until then the second
--- result is when that will be (nil when no re-offer is waited for).
-local function eligible(route, requirements, declined)
-  local key = route.c .. '|' .. cjson.encode(requirements)
-  if no_room[key] then return {}, nil end
-  local found, any_room = {}, false
-  local oldest, oldest_when, latest_when = nil, nil, nil
-  for _, agent in ipairs(agents) do
-    if fits(agent, route.c) and qualifies(agent, requirements) then
-      any_room = true
-      local when = declined[agent]
-      if not (when and now - when < cooldown) then
-        found[#found + 1] = agent
-      else
-        -- Agents are sorted: on equal decline times the first id stays the oldest.
-        if oldest_when == nil or when < oldest_when then oldest, oldest_when = agent, when end
-        if latest_when == nil or when > latest_when then latest_when = when end
-      end
+-- Walk the index entries of one strategy, pool and channel in order, from `from` (a
+-- ZRANGEBYLEX bound; nil: the first), calling visit(agent, rank without the agent) until it
+-- returns true. A few entries are read at a time: a walk usually stops at the first.
+local WALK_STEP = 8
+local function walk(code, pool, channel, from, visit)
+  local prefix = index_prefix(code, pool, channel)
+  local at = INDEX_AGENT_AT[code]
+  local start, stop = from or ('[' .. prefix), '(' .. prefix .. '\255'
+  while true do
+    local items = redis.call('ZRANGEBYLEX', KEYS[22], start, stop, 'LIMIT', 0, WALK_STEP)
+    for _, member in ipairs(items) do
+      local rank = string.sub(member, #prefix + 1)
+      if visit(string.sub(rank, at), string.sub(rank, 1, at - 1)) then return end
     end
+    if #items < WALK_STEP then return end
+    start = '(' .. items[#items]
   end
-  if not any_room then no_room[key] = true end
-  if #found == 0 and oldest then
-    if now - latest_when >= timeout then return {oldest}, nil end
-    return found, latest_when + timeout
-  end
-  return found, nil
-end
-
--- When the agent was last assigned work, counting their pending offers (_common.lua).
-local function last_assigned(agent)
-  local ms = last_cache[agent]
-  if ms == nil then
-    ms = last_assigned_ms(KEYS[5], agent)
-    last_cache[agent] = ms
-  end
-  return ms
 end
 
 -- Decisions made in this call, in order, per agent: offers made in one call all carry the
 -- same time, and count in the order they were made.
 local turns, turn_count = {}, 0
 
--- Whether rank a comes before rank b (lists of numbers of one length, compared in order).
-local function ranks_before(a, b)
-  for i = 1, #a do
-    if a[i] ~= b[i] then return a[i] < b[i] end
-  end
-  return false
+-- Whether (key, turn, agent) a comes before b: the strategy's key, then the order of this
+-- call's decisions (an agent offered work in this call, at `now`, after one not), then the id.
+local function before(a, b)
+  if a[1] ~= b[1] then return a[1] < b[1] end
+  if a[2] ~= b[2] then return a[2] < b[2] end
+  return a[3] < b[3]
 end
 
--- The lowest key wins; ties go to the agent assigned work longest ago (then earliest in this
--- call), then to the agent id (agents are sorted).
-local function idlest(pool, key)
-  local best, best_rank = nil, nil
-  for _, agent in ipairs(pool) do
-    local rank = {key(agent), last_assigned(agent), turns[agent] or 0}
-    if best == nil or ranks_before(rank, best_rank) then best, best_rank = agent, rank end
-  end
-  return best
-end
-
-local function round_robin(pool, queue)
-  local previous = redis.call('HGET', KEYS[18], queue) or ''
-  local chosen = pool[1]
-  for _, agent in ipairs(pool) do
-    if agent > previous then chosen = agent break end
-  end
-  redis.call('HSET', KEYS[18], queue, chosen)
-  return chosen
-end
-
--- The agent chosen, or nil and when a re-offer to a decliner is due (eligible()).
+-- The agent chosen for the conversation, or nil and when a re-offer to a decliner is due.
+-- Each requirement (the conversation's skills, then its overflow queues') is walked in the
+-- pool of agents who meet it (pool '' with a check of the skills when no queue or escalation
+-- step asks for exactly it). Every agent walked is checked against the skills and capacity
+-- hashes, so an index not yet rebuilt for a new configuration never offers work to an agent
+-- who cannot take it. When every agent with room and the skills declined it (or let an
+-- offer of it time out) within the cooldown, the customer is not left waiting for the
+-- cooldown: once an offer timeout has passed since the latest of those declines, the one who
+-- declined longest ago is offered it again. Until then the second result is when that will be.
 local function choose(route, cfg, requirements, declined)
-  local pool, reoffer_at = eligible(route, requirements, declined)
-  if #pool == 0 then return nil, reoffer_at end
-  if cfg.strategy == 'round_robin' then return round_robin(pool, route.q) end
-  if cfg.strategy == 'longest_idle' then
-    return idlest(pool, function() return 0 end)
+  local key = route.c .. '|' .. cjson.encode(requirements)
+  if no_room[key] then return nil, nil end
+  local code = index_code(cfg.strategy)
+  local previous = code == 'rr' and (redis.call('HGET', KEYS[18], route.q) or '') or nil
+  local best, best_rank = nil, nil
+  local any_room = false
+  local oldest, oldest_when, latest_when = nil, nil, nil
+  local idle_now = string.format('%015d', now)
+  local function consider(agent, required)
+    if not (fits(agent, route.c) and meets(agent, required)) then return 'skip' end
+    any_room = true
+    local when = declined[agent]
+    if when and now - when < cooldown then
+      if oldest_when == nil or when < oldest_when or (when == oldest_when and agent < oldest) then
+        oldest, oldest_when = agent, when
+      end
+      if latest_when == nil or when > latest_when then latest_when = when end
+      return 'skip'
+    end
+    return 'take'
   end
-  return idlest(pool, function(agent)
-    local field = load_field(agent, route.c)
-    return number_in(load_cache, KEYS[4], field, 0) / number_in(capacity_cache, KEYS[3], field, 0)
-  end)
+  local walked = {}
+  for _, required in ipairs(requirements) do
+    local pool = requirement_pool(required)
+    if not known_pools[pool] then pool = '' end
+    local walk_key = pool .. '\0' .. cjson.encode(required)
+    if not walked[walk_key] then
+      walked[walk_key] = true
+      if code == 'rr' then
+        -- The first agent after the one chosen last, else the first of all.
+        local function first_from(from)
+          local found = nil
+          walk(code, pool, route.c, from, function(agent)
+            if consider(agent, required) == 'take' then found = agent return true end
+            return false
+          end)
+          return found
+        end
+        local after = first_from('(' .. index_prefix(code, pool, route.c) .. previous)
+        local rank = after and {0, after} or nil
+        if not after then
+          local first = first_from(nil)
+          if first then rank = {1, first} end
+        end
+        if rank and (best_rank == nil or rank[1] < best_rank[1]
+            or (rank[1] == best_rank[1] and rank[2] < best_rank[2])) then
+          best, best_rank = rank[2], rank
+        end
+      else
+        -- The first agent taken wins, but agents given work in this call all rank at `now`:
+        -- among those tied with it there, the order of this call's decisions decides.
+        local found = nil
+        walk(code, pool, route.c, nil, function(agent, rank_key)
+          if found and (rank_key ~= found[1] or string.sub(rank_key, -16, -2) ~= idle_now) then
+            return true
+          end
+          if consider(agent, required) == 'take' then
+            local rank = {rank_key, turns[agent] or 0, agent}
+            if found == nil or before(rank, found) then found = rank end
+          end
+          return false
+        end)
+        if found and (best_rank == nil or before(found, best_rank)) then
+          best, best_rank = found[3], found
+        end
+      end
+    end
+  end
+  if not any_room then no_room[key] = true end
+  if best == nil and oldest then
+    if now - latest_when < timeout then return nil, latest_when + timeout end
+    best = oldest
+  end
+  if best and code == 'rr' then redis.call('HSET', KEYS[18], route.q, best) end
+  return best, nil
 end
 
 -- A preferred agent (a returning customer's last agent, or a transfer's target) gets the
@@ -204,7 +237,7 @@ end
 -- Returns the agent, or nil and whether to keep waiting for them.
 local function preferred(route, requirements)
   if not route.pa or (route.pu and now >= route.pu) then return nil, false end
-  if not available[route.pa] then return nil, false end
+  if redis.call('SISMEMBER', KEYS[1], route.pa) == 0 then return nil, false end
   if route.pk and not qualifies(route.pa, requirements) then return nil, false end
   if fits(route.pa, route.c) then return route.pa, false end
   return nil, true
@@ -224,14 +257,14 @@ local function reserve(agent, conv, route, cfg, queue_key)
   load_cache[field] = number_in(load_cache, KEYS[4], field, 0) + 1
   local total = load_field(agent, '*')
   load_cache[total] = number_in(load_cache, KEYS[4], total, 0) + 1
-  -- An offer counts as an assignment while it is pending, so that this call (and the next,
-  -- while the agent has not answered) turns to other agents first.
-  last_cache[agent] = math.max(last_assigned(agent), now)
+  -- An offer counts as an assignment while it is pending (note_offer), so that this call
+  -- (and the next, while the agent has not answered) turns to other agents first.
   turn_count = turn_count + 1
   turns[agent] = turn_count
   redis.call('ZREM', queue_key, conv)
   if cfg.auto_accept or auto_accept[agent] then
     note_assignment(KEYS[5], agent, now)
+    index_agent(ix, agent)
     redis.call('HSET', KEYS[7], conv, 'assigned')
     redis.call('HSET', KEYS[16], conv, agent)
     redis.call('ZADD', KEYS[17], 0, agent .. '\0' .. conv)
@@ -248,6 +281,7 @@ local function reserve(agent, conv, route, cfg, queue_key)
   local due = now + timeout
   redis.call('HSET', KEYS[11], offer, cjson.encode({c = conv, a = agent, d = due}))
   note_offer(KEYS[5], agent, offer, now)
+  index_agent(ix, agent)
   redis.call('HSET', KEYS[9], conv, offer)
   redis.call('HSET', KEYS[7], conv, 'offered')
   redis.call('ZADD', KEYS[12], due, offer)

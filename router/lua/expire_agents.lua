@@ -21,7 +21,9 @@
 -- KEYS[14] timers: conversation timers (zset)
 -- KEYS[15] last_assigned: agent last assigned and pending offers (hash)
 -- KEYS[16] queue_config: queue config (hash, JSON)
--- KEYS[17..] queue_keys: the queues, in the order of queue_names
+-- KEYS[17] agent_index_info: what the agent index knows of each agent (hash, JSON)
+-- KEYS[18] agent_index: the agent index (zset, lex)
+-- KEYS[19..] queue_keys: the queues, in the order of queue_names
 -- KEYS[#KEYS] events: the tenant's lifecycle events (stream)
 -- ARGV[1] now_ms: now, ms
 -- ARGV[2] grace_ms: how long an agent's socket may be gone, ms
@@ -33,11 +35,12 @@
 -- offline with nothing to requeue), 'requeued' | 'revoked:<offer id>' | 'offline'.
 local now = tonumber(ARGV[1])
 local grace = tonumber(ARGV[2])
-local queues = queue_map(17, 4)
+local queues = queue_map(19, 4)
 local cache = {}
 local k = {
   offers = KEYS[10], timers = KEYS[11], offer_of = KEYS[12], state = KEYS[5], route = KEYS[7],
   load = KEYS[8], declined = KEYS[13], last = KEYS[15],
+  ix = {available = KEYS[3], load = KEYS[8], last = KEYS[15], info = KEYS[17], index = KEYS[18]},
 }
 local result = {}
 local function emit(agent, conv, what)
@@ -54,6 +57,7 @@ local function go(agent)
   redis.call('HDEL', KEYS[1], agent)
   redis.call('HSET', KEYS[2], agent, 'offline')
   redis.call('SREM', KEYS[3], agent)
+  index_agent(k.ix, agent)
   emit(agent, '', 'offline')
   local offers = redis.call('HGETALL', KEYS[10])
   for j = 1, #offers, 2 do
@@ -84,6 +88,7 @@ local function go(agent)
       restart_waiting_timers(KEYS[14], conv, route, cfg, cfg, now, {held = true})
       put_route(KEYS[7], conv, route)
       requeue(KEYS[5], queues, conv, route)
+      index_agent(k.ix, agent)
       emit(agent, conv, 'requeued')
       emit_event('conversation_queued', conv, now, {
         queue = route.q, priority = route.p, reason = 'agent_gone', agent = agent,

@@ -15,7 +15,9 @@
 -- KEYS[10] available: available agents (set)
 -- KEYS[11] status_reason: status reason (hash)
 -- KEYS[12] last_assigned: agent last assigned and pending offers (hash)
--- KEYS[13..] queue_keys: the queues, in the order of queue_names
+-- KEYS[13] agent_index_info: what the agent index knows of each agent (hash, JSON)
+-- KEYS[14] agent_index: the agent index (zset, lex)
+-- KEYS[15..] queue_keys: the queues, in the order of queue_names
 -- KEYS[#KEYS] events: the tenant's lifecycle events (stream)
 -- ARGV[1] mode: 'decline' | 'expire'
 -- ARGV[2] now_ms: now, ms
@@ -31,10 +33,11 @@
 -- declines an offer made to someone else.
 local now = tonumber(ARGV[2])
 local limit = tonumber(ARGV[6])
-local queues = queue_map(13, 7)
+local queues = queue_map(15, 7)
 local k = {
   offers = KEYS[1], timers = KEYS[2], offer_of = KEYS[3], state = KEYS[4], route = KEYS[5],
   load = KEYS[6], declined = KEYS[7], last = KEYS[12],
+  ix = {available = KEYS[10], load = KEYS[6], last = KEYS[12], info = KEYS[13], index = KEYS[14]},
 }
 
 local result = {}
@@ -69,6 +72,7 @@ for _, offer in ipairs(due) do
       redis.call('HSET', KEYS[11], agent, 'missed_offers')
       redis.call('SREM', KEYS[10], agent)
       redis.call('HDEL', KEYS[8], agent)
+      index_agent(k.ix, agent)
     end
     collect(item, set_away)
   else

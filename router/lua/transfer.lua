@@ -12,7 +12,11 @@
 -- KEYS[8] first_reply: first reply ms per conversation (hash)
 -- KEYS[9] queue_config: queue config (hash, JSON)
 -- KEYS[10] notes: the conversation's internal notes (list)
--- KEYS[11..] queue_keys: the queues, in the order of queue_names
+-- KEYS[11] available: available agents (set)
+-- KEYS[12] last_assigned: agent last assigned and pending offers (hash)
+-- KEYS[13] agent_index_info: what the agent index knows of each agent (hash, JSON)
+-- KEYS[14] agent_index: the agent index (zset, lex)
+-- KEYS[15..] queue_keys: the queues, in the order of queue_names
 -- KEYS[#KEYS] events: the tenant's lifecycle events (stream)
 -- ARGV[1] conversation: the conversation
 -- ARGV[2] by_agent: the agent transferring it ('' = an administrator)
@@ -28,7 +32,7 @@
 -- Returns {'ok', previous holder} | {'gone'} | {'not_yours'} | {'busy'} | {'unknown_queue'}
 local conv = ARGV[1]
 local now = tonumber(ARGV[5])
-local queues = queue_map(11, 9)
+local queues = queue_map(15, 9)
 local state = redis.call('HGET', KEYS[1], conv)
 if not state or state == 'closed' then return {'gone'} end
 local holder = redis.call('HGET', KEYS[2], conv) or ''
@@ -41,6 +45,8 @@ if not queues[target_queue] then return {'unknown_queue'} end
 
 if state == 'assigned' then
   add_load(KEYS[5], holder, route.c, -1)
+  index_agent({available = KEYS[11], load = KEYS[5], last = KEYS[12], info = KEYS[13],
+    index = KEYS[14]}, holder)
   redis.call('ZREM', KEYS[4], holder .. '\0' .. conv)
   redis.call('HDEL', KEYS[2], conv)
   redis.call('ZREM', KEYS[7], 'idle|' .. conv, 'idle2|' .. conv)

@@ -19,8 +19,10 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from test_router.index_check import check_agent_index
 
 from presence.keys import PresenceKeys
 from router.engine import queue_score
@@ -65,6 +67,9 @@ class RoutingState:
     disconnected_at: dict[str, int]  # agent -> ms
     last_assigned: dict[str, int]  # agent -> ms of their last assignment (accept or direct)
     pending_offer_times: dict[str, dict[str, int]]  # agent -> {pending offer id: ms offered}
+    skills: dict[str, dict[str, Any]] = field(default_factory=dict)  # agent -> {skill: level}
+    queue_config: dict[str, dict[str, Any]] = field(default_factory=dict)  # queue -> rules
+    agent_index: set[str] = field(default_factory=set)  # the agent index's members
 
     def open_conversations(self) -> list[str]:
         return sorted(c for c, s in self.states.items() if s != "closed")
@@ -140,6 +145,9 @@ async def read_state(
         pipe.zrange(keys.timers, 0, -1, withscores=True)
         pipe.hgetall(keys.last_closed)
         pipe.hgetall(presence.last_assigned)
+        pipe.hgetall(presence.skills)
+        pipe.hgetall(keys.queue_config)
+        pipe.zrange(presence.agent_index, 0, -1)
         for key in keys.queue_keys:
             pipe.zrange(key, 0, -1, withscores=True)
         raw = await pipe.execute()
@@ -164,7 +172,10 @@ async def read_state(
         conv_timers,
         last_closed,
         raw_last_assigned,
-    ) = raw[:19]
+        skills,
+        queue_config,
+        agent_index,
+    ) = raw[:22]
     routes: dict[str, dict[str, Any]] = {}
     bad_routes: dict[str, str] = {}
     for conv, value in _texts(raw_routes).items():
@@ -196,7 +207,7 @@ async def read_state(
         assignments=pairs,
         queues={
             name: [(_text(c), float(s)) for c, s in members]
-            for name, members in zip(keys.queue_names, raw[19:], strict=True)
+            for name, members in zip(keys.queue_names, raw[22:], strict=True)
         },
         load={f: int(v) for f, v in _texts(load).items()},
         capacity={f: int(v) for f, v in _texts(capacity).items()},
@@ -211,6 +222,9 @@ async def read_state(
         disconnected_at={a: int(v) for a, v in _texts(disconnected_at).items()},
         last_assigned=last_assigned,
         pending_offer_times=pending_offer_times,
+        skills={a: json.loads(v) for a, v in _texts(skills).items()},
+        queue_config={q: json.loads(v) for q, v in _texts(queue_config).items()},
+        agent_index={_text(m) for m in agent_index},
     )
 
 
@@ -557,6 +571,7 @@ STATE_CHECKS: tuple[Callable[[RoutingState], list[str]], ...] = (
     check_no_stranded_conversations,
     check_pending_offer_times,
     check_presence,
+    check_agent_index,
 )
 
 
