@@ -64,6 +64,8 @@ def summarize(
         "visitors": args.visitors,
         "agents": len(target.tokens),
         "agent_procs": args.agent_procs,
+        "gateways": len(target.ws_bases),
+        "lite_agents": args.lite,
         "deflate": args.deflate,
         "sent": len(measured),
         "sent_per_s": round(len(measured) / window, 1),
