@@ -86,6 +86,9 @@ class LiteAgent(asyncio.Protocol):
         if opcode == PING:
             self.send(PONG, payload)
         elif opcode == CLOSE:
+            if not self.welcomed.done():
+                code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
+                self._fail(f"agent socket closed by the gateway: {code} {payload[2:]!r}")
             self.send(CLOSE, payload[:2])
             if self.transport is not None:
                 self.transport.close()

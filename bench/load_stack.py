@@ -140,8 +140,12 @@ def write_config(
 ) -> list[str]:
     """A config with one queue and agents that can hold every conversation of the run."""
     tokens = [f"bench-token-{i:03d}" for i in range(agents)]
+    # Every agent and visitor comes from this one address, standing in for thousands of
+    # clients: the per-process and per-address connection caps make room for all of them.
+    room = agents + 10000
     lines = [
-        '[server]\ntenant = "bench"\n',
+        f'[server]\ntenant = "bench"\nmax_connections = {room}\n'
+        f"max_connections_per_address = {room}\n",
         '[logging]\nlevel = "warning"\n',
         # The per-socket rate limit protects against one abusive visitor; a pooled visitor
         # writes far more often than a person, so it is off here.
