@@ -104,6 +104,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="gateway processes to start on the private Redis (without --url)",
     )
     p.add_argument(
+        "--sentinel",
+        action="store_true",
+        help="Redis Sentinel instead of one server: a master, a replica and three sentinels",
+    )
+    p.add_argument(
+        "--min-replica-acks",
+        type=int,
+        default=0,
+        help="with --sentinel: [redis] min_replica_acks (wait for a replica before an ack)",
+    )
+    p.add_argument(
         "--strategy",
         default="least_loaded",
         choices=("least_loaded", "longest_idle", "round_robin"),
@@ -157,6 +168,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         p.error("--rate and --duration must be positive")
     if args.url and not args.agent_token:
         p.error("--url needs the gateway's agents: --agent-token TOKEN (repeat)")
+    if args.min_replica_acks and not args.sentinel:
+        p.error("--min-replica-acks needs --sentinel (a replica to wait for)")
     if args.gateways < 1:
         p.error("--gateways must be at least 1")
     if args.lite and args.deflate:

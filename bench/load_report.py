@@ -66,6 +66,8 @@ def summarize(
         "agent_procs": args.agent_procs,
         "gateways": len(target.ws_bases),
         "lite_agents": args.lite,
+        "sentinel": args.sentinel,
+        "min_replica_acks": args.min_replica_acks,
         "deflate": args.deflate,
         "sent": len(measured),
         "sent_per_s": round(len(measured) / window, 1),

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import ctypes
 import dataclasses
+import json
 import os
 import shutil
 import signal
@@ -23,6 +24,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from load_wallboards import lead_config
@@ -64,44 +66,64 @@ def local_base(url: str, scheme: str) -> str:
 
 @contextlib.contextmanager
 def own_stack(args: argparse.Namespace) -> Iterator[Target]:
-    """A private redis-server and ``args.gateways`` gateway processes sharing it, stopped and
-    removed at the end."""
+    """A private redis-server (or, with ``args.sentinel``, a master, a replica and three
+    sentinels) and ``args.gateways`` gateway processes sharing it, stopped and removed at the
+    end."""
     if args.source:
         sys.path.insert(0, os.path.abspath(args.source))
-    from gateway.redis.embedded import RedisServer
-
     work = Path(tempfile.mkdtemp(prefix="zhongtai-bench-"))
-    redis = RedisServer(persistent=False).start()
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        config = work / "bench.toml"
-        extra = args.config_extra + lead_config(args.wallboards)
-        tokens = write_config(config, args.agents, args.capacity, extra, args.strategy)
-        target = Target(ws_bases=[], admin_bases=[], tokens=tokens, redis_pid=redis.pid)
-        target.redis_url = redis.url
-        # Each process reads the whole config at start-up: allow for a large one.
-        ready_s = READY_TIMEOUT_S + args.agents / 200
-        for i in range(max(1, args.gateways)):
-            proc, ws_base, admin_base, command = start_gateway(args, config, redis.url, work, i)
-            procs.append(proc)
-            wait_ready(admin_base, proc, work / f"gateway-{i}.log", ready_s)
-            target.ws_bases.append(ws_base)
-            target.admin_bases.append(admin_base)
-            target.gateway_pids.append(proc.pid)
-            target.command = command
-        yield target
+        with contextlib.ExitStack() as servers:
+            redis, redis_extra = start_redis(args, servers)
+            config = work / "bench.toml"
+            extra = redis_extra + args.config_extra + lead_config(args.wallboards)
+            tokens = write_config(config, args.agents, args.capacity, extra, args.strategy)
+            target = Target(ws_bases=[], admin_bases=[], tokens=tokens, redis_pid=redis.pid)
+            target.redis_url = redis.url
+            # On Sentinel the gateway finds the master itself: no URL on its command line.
+            gateway_redis = None if redis_extra else redis.url
+            # Each process reads the whole config at start-up: allow for a large one.
+            ready_s = READY_TIMEOUT_S + args.agents / 200
+            for i in range(max(1, args.gateways)):
+                proc, ws, admin, command = start_gateway(args, config, gateway_redis, work, i)
+                procs.append(proc)
+                wait_ready(admin, proc, work / f"gateway-{i}.log", ready_s)
+                target.ws_bases.append(ws)
+                target.admin_bases.append(admin)
+                target.gateway_pids.append(proc.pid)
+                target.command = command
+            try:
+                yield target
+            finally:
+                for proc in procs:
+                    stop_process(proc)  # before Redis goes: a graceful stop writes to it
     finally:
-        for proc in procs:
-            stop_process(proc)
-        redis.stop()
         if args.keep:
             print(f"kept {work}", file=sys.stderr)
         else:
             shutil.rmtree(work, ignore_errors=True)
 
 
+def start_redis(args: argparse.Namespace, servers: contextlib.ExitStack) -> tuple[Any, str]:
+    """The Redis under test, stopped with ``servers``, and the ``[redis]`` table the gateway
+    needs for it (empty for a plain server, whose URL goes on the command line)."""
+    from gateway.redis.embedded import RedisServer
+
+    if not getattr(args, "sentinel", False):
+        return servers.enter_context(RedisServer(persistent=False)), ""
+    from gateway.redis.embedded.sentinels import sentinel_set
+
+    setup = servers.enter_context(sentinel_set(3))
+    table = (
+        f"[redis]\nsentinels = {json.dumps(setup.addresses)}\n"
+        f"min_replica_acks = {args.min_replica_acks}\n"
+    )
+    return setup.master, table
+
+
 def start_gateway(
-    args: argparse.Namespace, config: Path, redis_url: str, work: Path, i: int
+    args: argparse.Namespace, config: Path, redis_url: str | None, work: Path, i: int
 ) -> tuple[subprocess.Popen[bytes], str, str, str]:
     """Gateway process ``i``: its own ports, data dir and log; the process, its public and
     admin bases and its command line."""
@@ -116,8 +138,7 @@ def start_gateway(
         "serve",
         "--config",
         str(config),
-        "--redis-url",
-        redis_url,
+        *(["--redis-url", redis_url] if redis_url else []),
         "--port",
         str(port),
         "--admin-port",
