@@ -2,10 +2,12 @@
 
 By default it starts its own private redis-server and one ``zhongtai serve`` process, so that a
 run measures nothing but this code on this machine; with ``--url`` it targets a gateway that is
-already running on 127.0.0.1. Customers are a pool of pre-connected visitor sockets (a real
-widget connects once and then writes; connecting hundreds of sockets a second would measure TCP
-and HTTP upgrade handshakes, not routing). Agents accept every offer at once, reply once and
-close, which frees the visitor for its next conversation.
+already running on 127.0.0.1 (repeat ``--url`` for several processes on one Redis: agents and
+visitors are spread over them in turn; ``--gateways N`` starts N of its own). Customers are a
+pool of pre-connected visitor sockets (a real widget connects once and then writes; connecting
+hundreds of sockets a second would measure TCP and HTTP upgrade handshakes, not routing).
+``--lite`` agents are minimal sockets, so that thousands fit in the generator. Agents accept
+every offer at once, reply once and close, which frees the visitor for its next conversation.
 
 Per conversation it measures the time from the customer's send to the agent's ``offer`` (matched
 by a unique marker in the message text) and to the customer's own echo (the message is stored).
@@ -36,6 +38,7 @@ from typing import Any
 
 from load_agents import AgentStats, agent_processes, agents_running
 from load_customers import Customers, arrivals, drain
+from load_lite import lite_agents_running
 from load_probes import sample, wait_idle
 from load_report import report, summarize, write_trace
 from load_stack import Target, given_target, own_stack, start_profiler
@@ -81,15 +84,60 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="run the gateway from this source tree (e.g. a `git archive` snapshot) "
         "instead of the installed one",
     )
-    p.add_argument("--url", help="a running gateway's public base, e.g. http://127.0.0.1:8080")
-    p.add_argument("--admin-url", help="its admin base, e.g. http://127.0.0.1:9180")
+    p.add_argument(
+        "--url",
+        action="append",
+        default=[],
+        help="a running gateway's public base, e.g. http://127.0.0.1:8080 (repeat: agents and "
+        "visitors are spread over the processes)",
+    )
+    p.add_argument(
+        "--admin-url",
+        action="append",
+        default=[],
+        help="its admin base, e.g. http://127.0.0.1:9180 (repeat, one per --url)",
+    )
+    p.add_argument(
+        "--gateways",
+        type=int,
+        default=1,
+        help="gateway processes to start on the private Redis (without --url)",
+    )
+    p.add_argument(
+        "--sentinel",
+        action="store_true",
+        help="Redis Sentinel instead of one server: a master, a replica and three sentinels",
+    )
+    p.add_argument(
+        "--min-replica-acks",
+        type=int,
+        default=0,
+        help="with --sentinel: [redis] min_replica_acks (wait for a replica before an ack)",
+    )
+    p.add_argument(
+        "--strategy",
+        default="least_loaded",
+        choices=("least_loaded", "longest_idle", "round_robin"),
+        help="the generated queue's strategy",
+    )
+    p.add_argument(
+        "--lite",
+        action="store_true",
+        help="agents as minimal sockets (a few hundred bytes each), for thousands of agents",
+    )
     p.add_argument(
         "--agent-token",
         action="append",
         default=[],
         help="an agent token of the running gateway (repeat)",
     )
-    p.add_argument("--gateway-pid", type=int, help="the running gateway's pid, for its CPU time")
+    p.add_argument(
+        "--gateway-pid",
+        type=int,
+        action="append",
+        default=[],
+        help="a running gateway's pid, for its CPU time (repeat)",
+    )
     p.add_argument(
         "--profile",
         metavar="FILE",
@@ -120,6 +168,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         p.error("--rate and --duration must be positive")
     if args.url and not args.agent_token:
         p.error("--url needs the gateway's agents: --agent-token TOKEN (repeat)")
+    if args.min_replica_acks and not args.sentinel:
+        p.error("--min-replica-acks needs --sentinel (a replica to wait for)")
+    if args.gateways < 1:
+        p.error("--gateways must be at least 1")
+    if args.lite and args.deflate:
+        p.error("--lite agents do not negotiate compression; drop --deflate or --lite")
     if not args.visitors:
         args.visitors = max(50, int(args.rate))
     return args
@@ -154,27 +208,32 @@ def main(argv: Sequence[str] | None = None) -> int:
 async def measure(args: argparse.Namespace, target: Target) -> dict[str, Any]:
     run_id = f"{random.getrandbits(32):x}"
     customers, agents, boards = Customers(run_id), AgentStats(), WallboardStats()
-    agent_url = f"{target.ws_base}/agent/ws"
+    agent_urls = [f"{base}/agent/ws" for base in target.ws_bases]
     pids: dict[str, list[int]] = {
-        "gateway": [target.gateway_pid] if target.gateway_pid else [],
+        "gateway": list(target.gateway_pids),
         "redis": [target.redis_pid] if target.redis_pid else [],
         "generator": [os.getpid()],
     }
     async with contextlib.AsyncExitStack() as stack:
         if args.agent_procs > 0:
             pids["agents"] = await stack.enter_async_context(
-                agent_processes(agent_url, target.tokens, args.agent_procs, args.deflate, agents)
+                agent_processes(
+                    agent_urls, target.tokens, args.agent_procs, args.deflate, agents, args.lite
+                )
             )
+        elif args.lite:
+            await stack.enter_async_context(lite_agents_running(agent_urls, target.tokens, agents))
         else:
             await stack.enter_async_context(
-                agents_running(agent_url, target.tokens, args.deflate, agents)
+                agents_running(agent_urls, target.tokens, args.deflate, agents)
             )
         if args.wallboards:
             await stack.enter_async_context(
-                wallboards_open(f"{target.ws_base}/supervisor/ws", args.wallboards, boards)
+                wallboards_open(f"{target.ws_bases[0]}/supervisor/ws", args.wallboards, boards)
             )
         stack.push_async_callback(customers.aclose)
-        await customers.connect(f"{target.ws_base}/webchat/ws", args.visitors, args.deflate)
+        visitor_urls = [f"{base}/webchat/ws" for base in target.ws_bases]
+        await customers.connect(visitor_urls, args.visitors, args.deflate)
         start = now()
         window = (start + args.warmup, start + args.warmup + args.duration)
         load = asyncio.create_task(
@@ -184,7 +243,7 @@ async def measure(args: argparse.Namespace, target: Target) -> dict[str, Any]:
         first = await asyncio.to_thread(sample, pids, target)
         boards_before = boards.frames
         profiler = (
-            start_profiler(args.profile, target.gateway_pid, args.duration)
+            start_profiler(args.profile, next(iter(target.gateway_pids), None), args.duration)
             if args.profile
             else None
         )

@@ -38,13 +38,14 @@ class AgentStats(ErrorLog):
 
 @contextlib.asynccontextmanager
 async def agents_running(
-    url: str, tokens: Sequence[str], deflate: bool, stats: AgentStats
+    urls: Sequence[str], tokens: Sequence[str], deflate: bool, stats: AgentStats
 ) -> AsyncIterator[None]:
-    """Every agent connected and welcomed for the life of the block."""
+    """Every agent connected (agent i to ``urls[i % len(urls)]``) and welcomed for the life of
+    the block."""
     welcomed = [asyncio.Event() for _ in tokens]
     tasks = [
-        asyncio.create_task(run_agent(url, token, deflate, stats, event))
-        for token, event in zip(tokens, welcomed, strict=True)
+        asyncio.create_task(run_agent(urls[i % len(urls)], token, deflate, stats, event))
+        for i, (token, event) in enumerate(zip(tokens, welcomed, strict=True))
     ]
     everyone = asyncio.gather(*(e.wait() for e in welcomed))
     try:
@@ -85,7 +86,14 @@ async def run_agent(
 async def on_agent_frame(
     ws: ClientConnection, frame: AgentFrame, at: float, stats: AgentStats
 ) -> None:
-    """Accept at once, reply once, close: the shortest life a conversation can have."""
+    reply = answer(frame, at, stats)
+    if reply is not None:
+        await ws.send(reply, text=True)
+
+
+def answer(frame: AgentFrame, at: float, stats: AgentStats) -> bytes | None:
+    """Accept at once, reply once, close: the shortest life a conversation can have. Returns
+    the frame to send back, if any; both agent kinds (websockets, lite) share this rule."""
     kind = frame.type
     if kind == "offer":
         marker = marker_in(frame.conversation)
@@ -93,21 +101,19 @@ async def on_agent_frame(
             stats.error("offer without a load marker")
         else:
             stats.offers[marker] = at
-        await ws.send(encode({"type": "accept", "offer_id": frame.offer_id}), text=True)
-    elif kind == "assigned" and frame.conversation is not None:
+        return encode({"type": "accept", "offer_id": frame.offer_id})
+    if kind == "assigned" and frame.conversation is not None:
         conv = frame.conversation.id
-        await ws.send(
-            encode(
-                {"type": "reply", "conversation_id": conv, "text": "on it", "client_msg_id": conv}
-            ),
-            text=True,
+        return encode(
+            {"type": "reply", "conversation_id": conv, "text": "on it", "client_msg_id": conv}
         )
-    elif kind == "reply_ack":
-        await ws.send(encode({"type": "close", "conversation_id": frame.client_msg_id}), text=True)
-    elif kind == "closed":
+    if kind == "reply_ack":
+        return encode({"type": "close", "conversation_id": frame.client_msg_id})
+    if kind == "closed":
         stats.closed += 1
     elif kind in ("error", "offer_revoked"):
         stats.error(f"agent {kind}: {frame.code or frame.reason} {frame.detail or ''}".strip())
+    return None
 
 
 def _agent_ended(task: asyncio.Task[None], stats: AgentStats) -> None:
@@ -117,23 +123,32 @@ def _agent_ended(task: asyncio.Task[None], stats: AgentStats) -> None:
 
 @contextlib.asynccontextmanager
 async def agent_processes(
-    url: str, tokens: Sequence[str], procs: int, deflate: bool, stats: AgentStats
+    urls: Sequence[str],
+    tokens: Sequence[str],
+    procs: int,
+    deflate: bool,
+    stats: AgentStats,
+    lite: bool = False,
 ) -> AsyncIterator[list[int]]:
-    """The agents spread over processes; their stats merge into ``stats`` at the end."""
+    """The agents spread over processes (and over ``urls`` as in ``agents_running``); their
+    stats merge into ``stats`` at the end."""
     ctx = multiprocessing.get_context("spawn")
     loop = asyncio.get_running_loop()
     workers = []
     for i in range(procs):
         ours, theirs = ctx.Pipe()
-        proc = ctx.Process(
-            target=agent_worker, args=(url, list(tokens[i::procs]), deflate, theirs), daemon=True
-        )
+        # Agent j keeps its gateway, urls[j % len(urls)], whichever process runs it.
+        mine = range(i, len(tokens), procs)
+        part = ([urls[j % len(urls)] for j in mine], [tokens[j] for j in mine])
+        proc = ctx.Process(target=agent_worker, args=(*part, deflate, lite, theirs), daemon=True)
         proc.start()
         theirs.close()  # so that a child that dies is an EOFError here, not a hang
         workers.append((proc, ours))
     try:
         for proc, conn in workers:
-            ready = await asyncio.wait_for(loop.run_in_executor(None, conn.recv), READY_TIMEOUT_S)
+            ready = await asyncio.wait_for(
+                loop.run_in_executor(None, conn.recv), READY_TIMEOUT_S + len(tokens) / 50
+            )
             if ready != "ready":
                 raise RuntimeError(f"agent process {proc.pid} failed to start")
         yield [proc.pid for proc, _ in workers if proc.pid is not None]
@@ -151,13 +166,23 @@ async def agent_processes(
                 proc.terminate()
 
 
-def agent_worker(url: str, tokens: list[str], deflate: bool, conn: Connection) -> None:
+def agent_worker(
+    urls: list[str], tokens: list[str], deflate: bool, lite: bool, conn: Connection
+) -> None:
     """A separate agent process: connect, say "ready", run until "stop", send the stats."""
 
     async def main() -> None:
+        from load_lite import lite_agents_running  # it imports this module
+
         stats = AgentStats()
         loop = asyncio.get_running_loop()
-        async with agents_running(url, tokens, deflate, stats):
+        # One url per token here: i % len(urls) keeps each agent's gateway.
+        running = (
+            lite_agents_running(urls, tokens, stats)
+            if lite
+            else agents_running(urls, tokens, deflate, stats)
+        )
+        async with running:
             conn.send("ready")
             await loop.run_in_executor(None, conn.recv)
         conn.send(dataclasses.asdict(stats))

@@ -13,6 +13,7 @@ import collections
 import contextlib
 import dataclasses
 import random
+from collections.abc import Sequence
 
 import websockets
 from load_wire import MARKER_PREFIX, CustomerFrame, ErrorLog, connect, customer_decoder, encode, now
@@ -46,15 +47,17 @@ class Customers(ErrorLog):
         self.busy = 0
         self.idle = asyncio.Event()  # set while no conversation is in flight
         self.idle.set()
+        self.freed = asyncio.Event()  # set when a visitor comes free (closed-loop runs clear it)
         self.conversations: dict[str, Conversation] = {}
         self.starved = 0  # arrivals skipped because every visitor was in a conversation
         self._seq = 0
         self._readers: list[asyncio.Task[None]] = []
 
-    async def connect(self, url: str, count: int, deflate: bool) -> None:
+    async def connect(self, urls: Sequence[str], count: int, deflate: bool) -> None:
+        """``count`` visitors, visitor i on ``urls[i % len(urls)]``."""
         gate = asyncio.Semaphore(CONNECT_CONCURRENCY)  # a burst of handshakes, not a stampede
 
-        async def one() -> None:
+        async def one(url: str) -> None:
             async with gate:
                 ws = await connect(url, deflate)
                 await ws.send(b'{"type":"hello"}', text=True)
@@ -66,13 +69,14 @@ class Customers(ErrorLog):
             self.free.append(visitor)
             self._readers.append(asyncio.create_task(self._read(visitor)))
 
-        await asyncio.gather(*(one() for _ in range(count)))
+        await asyncio.gather(*(one(urls[i % len(urls)]) for i in range(count)))
 
-    async def start(self, scheduled: float) -> None:
-        """One arrival: a free visitor writes a message that opens a new conversation."""
+    async def start(self, scheduled: float) -> str | None:
+        """One arrival: a free visitor writes a message that opens a new conversation; its
+        marker, or None when every visitor was busy (starved)."""
         if not self.free:
             self.starved += 1
-            return
+            return None
         visitor = self.free.popleft()
         self.busy += 1
         self.idle.clear()
@@ -82,6 +86,7 @@ class Customers(ErrorLog):
         data = encode({"type": "message", "text": f"order late? {marker}", "client_msg_id": marker})
         self.conversations[marker] = Conversation(scheduled=scheduled, sent=now())
         await visitor.ws.send(data, text=True)
+        return marker
 
     async def _read(self, visitor: Visitor) -> None:
         try:
@@ -108,6 +113,7 @@ class Customers(ErrorLog):
             if not self.busy:
                 self.idle.set()
             self.free.append(visitor)  # reused only now: its next message opens a new one
+            self.freed.set()
         elif frame.type == "error":
             self.error(f"visitor error: {frame.code} {frame.detail}")
 

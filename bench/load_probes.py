@@ -41,7 +41,7 @@ def sample(pids: dict[str, list[int]], target: Target) -> Sample:
         at=now(),
         machine=machine_jiffies(),
         cpu=cpu,
-        metrics=scrape_metrics(target.admin_base),
+        metrics=scrape_all(target.admin_bases),
         commands=redis_commands(target.redis_url),
     )
 
@@ -78,6 +78,15 @@ def wait_idle(most_s: float, busy_below: float = 0.15, quiet_s: float = 3.0) -> 
         busy = (b1 - b0) / max(1, t1 - t0)
         if busy < busy_below or now() >= deadline:
             return busy
+
+
+def scrape_all(admin_bases: list[str]) -> dict[str, float]:
+    """The counters summed over every gateway process (each counts only its own calls)."""
+    total: dict[str, float] = {}
+    for base in admin_bases:
+        for name, value in scrape_metrics(base).items():
+            total[name] = total.get(name, 0.0) + value
+    return total
 
 
 def scrape_metrics(admin_base: str | None) -> dict[str, float]:

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import ctypes
 import dataclasses
+import json
 import os
 import shutil
 import signal
@@ -23,6 +24,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from load_wallboards import lead_config
@@ -34,10 +36,12 @@ PR_SET_PDEATHSIG = 1
 
 @dataclasses.dataclass
 class Target:
-    ws_base: str
-    admin_base: str | None
+    """One or more gateway processes on one Redis: agents and visitors are spread over them."""
+
+    ws_bases: list[str]
+    admin_bases: list[str]
     tokens: list[str]
-    gateway_pid: int | None = None
+    gateway_pids: list[int] = dataclasses.field(default_factory=list)
     redis_pid: int | None = None
     redis_url: str | None = None  # known for our own Redis only: its command counts
     command: str = ""
@@ -45,10 +49,10 @@ class Target:
 
 def given_target(args: argparse.Namespace) -> Target:
     return Target(
-        ws_base=local_base(args.url, "ws"),
-        admin_base=local_base(args.admin_url, "http") if args.admin_url else None,
+        ws_bases=[local_base(url, "ws") for url in args.url],
+        admin_bases=[local_base(url, "http") for url in args.admin_url],
         tokens=list(args.agent_token),
-        gateway_pid=args.gateway_pid,
+        gateway_pids=list(args.gateway_pid),
     )
 
 
@@ -62,77 +66,112 @@ def local_base(url: str, scheme: str) -> str:
 
 @contextlib.contextmanager
 def own_stack(args: argparse.Namespace) -> Iterator[Target]:
-    """A private redis-server and one gateway process, stopped and removed at the end."""
+    """A private redis-server (or, with ``args.sentinel``, a master, a replica and three
+    sentinels) and ``args.gateways`` gateway processes sharing it, stopped and removed at the
+    end."""
     if args.source:
         sys.path.insert(0, os.path.abspath(args.source))
-    from gateway.redis.embedded import RedisServer, pick_free_port
-
     work = Path(tempfile.mkdtemp(prefix="zhongtai-bench-"))
-    redis = RedisServer(persistent=False).start()
-    proc: subprocess.Popen[bytes] | None = None
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        config = work / "bench.toml"
-        extra = args.config_extra + lead_config(args.wallboards)
-        tokens = write_config(config, args.agents, args.capacity, extra)
-        port, admin_port = pick_free_port(), pick_free_port()
-        program, env = gateway_command(args.source and os.path.abspath(args.source))
-        command = [
-            *program,
-            "serve",
-            "--config",
-            str(config),
-            "--redis-url",
-            redis.url,
-            "--port",
-            str(port),
-            "--admin-port",
-            str(admin_port),
-            "--data-dir",
-            str(work),
-        ]
-        log = work / "gateway.log"
-        with open(log, "wb") as out:
-            # cwd: ``python -m`` puts the working directory first on the path, ahead of
-            # PYTHONPATH, and the caller's may be another checkout.
-            proc = subprocess.Popen(
-                command,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=work,
-                preexec_fn=die_with_us,
-            )
-        admin_base = f"http://{LOCALHOST}:{admin_port}"
-        wait_ready(admin_base, proc, log)
-        yield Target(
-            ws_base=f"ws://{LOCALHOST}:{port}",
-            admin_base=admin_base,
-            tokens=tokens,
-            gateway_pid=proc.pid,
-            redis_pid=redis.pid,
-            redis_url=redis.url,
-            command=" ".join(command),
-        )
+        with contextlib.ExitStack() as servers:
+            redis, redis_extra = start_redis(args, servers)
+            config = work / "bench.toml"
+            extra = redis_extra + args.config_extra + lead_config(args.wallboards)
+            tokens = write_config(config, args.agents, args.capacity, extra, args.strategy)
+            target = Target(ws_bases=[], admin_bases=[], tokens=tokens, redis_pid=redis.pid)
+            target.redis_url = redis.url
+            # On Sentinel the gateway finds the master itself: no URL on its command line.
+            gateway_redis = None if redis_extra else redis.url
+            # Each process reads the whole config at start-up: allow for a large one.
+            ready_s = READY_TIMEOUT_S + args.agents / 200
+            for i in range(max(1, args.gateways)):
+                proc, ws, admin, command = start_gateway(args, config, gateway_redis, work, i)
+                procs.append(proc)
+                wait_ready(admin, proc, work / f"gateway-{i}.log", ready_s)
+                target.ws_bases.append(ws)
+                target.admin_bases.append(admin)
+                target.gateway_pids.append(proc.pid)
+                target.command = command
+            try:
+                yield target
+            finally:
+                for proc in procs:
+                    stop_process(proc)  # before Redis goes: a graceful stop writes to it
     finally:
-        if proc is not None:
-            stop_process(proc)
-        redis.stop()
         if args.keep:
             print(f"kept {work}", file=sys.stderr)
         else:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def write_config(path: Path, agents: int, capacity: int, extra: str = "") -> list[str]:
+def start_redis(args: argparse.Namespace, servers: contextlib.ExitStack) -> tuple[Any, str]:
+    """The Redis under test, stopped with ``servers``, and the ``[redis]`` table the gateway
+    needs for it (empty for a plain server, whose URL goes on the command line)."""
+    from gateway.redis.embedded import RedisServer
+
+    if not getattr(args, "sentinel", False):
+        return servers.enter_context(RedisServer(persistent=False)), ""
+    from gateway.redis.embedded.sentinels import sentinel_set
+
+    setup = servers.enter_context(sentinel_set(3))
+    table = (
+        f"[redis]\nsentinels = {json.dumps(setup.addresses)}\n"
+        f"min_replica_acks = {args.min_replica_acks}\n"
+    )
+    return setup.master, table
+
+
+def start_gateway(
+    args: argparse.Namespace, config: Path, redis_url: str | None, work: Path, i: int
+) -> tuple[subprocess.Popen[bytes], str, str, str]:
+    """Gateway process ``i``: its own ports, data dir and log; the process, its public and
+    admin bases and its command line."""
+    from gateway.redis.embedded import pick_free_port
+
+    port, admin_port = pick_free_port(), pick_free_port()
+    data = work / f"data-{i}"
+    data.mkdir()
+    program, env = gateway_command(args.source and os.path.abspath(args.source))
+    command = [
+        *program,
+        "serve",
+        "--config",
+        str(config),
+        *(["--redis-url", redis_url] if redis_url else []),
+        "--port",
+        str(port),
+        "--admin-port",
+        str(admin_port),
+        "--data-dir",
+        str(data),
+    ]
+    with open(work / f"gateway-{i}.log", "wb") as out:
+        # cwd: ``python -m`` puts the working directory first on the path, ahead of
+        # PYTHONPATH, and the caller's may be another checkout.
+        proc = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=work, preexec_fn=die_with_us
+        )
+    base = f"{LOCALHOST}:{port}"
+    return proc, f"ws://{base}", f"http://{LOCALHOST}:{admin_port}", " ".join(command)
+
+
+def write_config(
+    path: Path, agents: int, capacity: int, extra: str = "", strategy: str = "least_loaded"
+) -> list[str]:
     """A config with one queue and agents that can hold every conversation of the run."""
     tokens = [f"bench-token-{i:03d}" for i in range(agents)]
+    # Every agent and visitor comes from this one address, standing in for thousands of
+    # clients: the per-process and per-address connection caps make room for all of them.
+    room = agents + 10000
     lines = [
-        '[server]\ntenant = "bench"\n',
+        f'[server]\ntenant = "bench"\nmax_connections = {room}\n'
+        f"max_connections_per_address = {room}\n",
         '[logging]\nlevel = "warning"\n',
         # The per-socket rate limit protects against one abusive visitor; a pooled visitor
         # writes far more often than a person, so it is off here.
         "[webchat]\nmessages_per_minute = 0\nnew_visitors_per_minute = 0\n",
-        '[[queues]]\nname = "general"\nchannels = ["webchat"]\n',
+        f'[[queues]]\nname = "general"\nchannels = ["webchat"]\nstrategy = "{strategy}"\n',
     ]
     for i, token in enumerate(tokens):
         lines.append(
@@ -163,8 +202,10 @@ def die_with_us() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
 
 
-def wait_ready(admin_base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = now() + READY_TIMEOUT_S
+def wait_ready(
+    admin_base: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = READY_TIMEOUT_S
+) -> None:
+    deadline = now() + timeout_s
     while now() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"the gateway exited with {proc.returncode}:\n{tail(log)}")
@@ -175,7 +216,7 @@ def wait_ready(admin_base: str, proc: subprocess.Popen[bytes], log: Path) -> Non
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.1)
-    raise SystemExit(f"the gateway was not ready within {READY_TIMEOUT_S:g} s:\n{tail(log)}")
+    raise SystemExit(f"the gateway was not ready within {timeout_s:g} s:\n{tail(log)}")
 
 
 def tail(path: Path, lines: int = 30) -> str:
