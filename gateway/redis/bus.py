@@ -75,12 +75,19 @@ class NodeBus:
     async def run(self) -> None:
         """Receive until cancelled; resubscribes after a lost connection."""
         while True:
-            pubsub = self._pubsub = self.subscriber.pubsub(ignore_subscribe_messages=True)
+            # Sharded: the server's own sunsubscribe (the slot moved) must be seen, and
+            # redis-py hides it along with the confirmations when told to ignore those.
+            pubsub = self._pubsub = self.subscriber.pubsub(
+                ignore_subscribe_messages=not self.sharded
+            )
             try:
                 subscribe = pubsub.ssubscribe if self.sharded else pubsub.subscribe
                 await subscribe(self.channel)
                 self.subscribed.set()
                 async for message in pubsub.listen():
+                    if message["type"] == "sunsubscribe":
+                        log.info("node subscription moved with the tenant's slot; resubscribing")
+                        break
                     if message["type"] not in ("message", "smessage"):
                         continue
                     try:

@@ -111,7 +111,7 @@ class SlotRoute(Route):
             self.owner, self.stale = address, False
             self.moves += 1
             log.info(
-                "Redis Cluster: tenant %r's slot %s moved to %s:%d",
+                "Redis Cluster: tenant %s's slot %s moved to %s:%d",
                 self.tenant,
                 error.slot_id,
                 *address,
