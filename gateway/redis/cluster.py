@@ -87,7 +87,7 @@ class SlotRoute(Route):
         )
         self.owner: tuple[str, int] | None = None
         self.stale = True
-        self.moves = 0
+        self.redirections = 0  # MOVED and ASK answers followed (for tests and logs)
         self._ready = False
         self._asking: dict[tuple[str, int], ConnectionPool] = {}
 
@@ -107,9 +107,9 @@ class SlotRoute(Route):
 
     def note_moved(self, error: AskError) -> None:
         address = (error.host, int(error.port))
+        self.redirections += 1
         if address != self.owner:
             self.owner, self.stale = address, False
-            self.moves += 1
             log.info(
                 "Redis Cluster: tenant %s's slot %s moved to %s:%d",
                 self.tenant,
@@ -123,6 +123,7 @@ class SlotRoute(Route):
     async def asking(self, error: AskError, commands: list[tuple[Any, ...]]) -> list[Any]:
         # ASKING holds for the next command only (or a whole MULTI...EXEC): one per batch.
         address = (error.host, int(error.port))
+        self.redirections += 1
         pool = self._asking.get(address)
         if pool is None:
             pool = self._asking[address] = ConnectionPool(
