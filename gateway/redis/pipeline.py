@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from redis.asyncio.client import Pipeline
 from redis.exceptions import AskError, ClusterError, MovedError, ResponseError
@@ -14,16 +14,14 @@ from gateway.redis.cluster import MAX_REDIRECTS, Route
 from gateway.redis.failover import Retry, never_ran, resendable
 from gateway.redis.wire import EMPTY_RESPONSE, parsed
 
-if TYPE_CHECKING:
-    from gateway.redis.lane import Lane
-
 
 class LanePipeline(Pipeline):
     """A pipeline (or MULTI/EXEC transaction) sent through the lane: its commands are
     written back to back, so the server runs them together and in order. WATCH, and
     scripts queued in a pipeline, need a connection of their own: those go the pool's way."""
 
-    def __init__(self, lane: Lane, route: Route, *args: Any) -> None:
+    def __init__(self, lane: Any, route: Route, *args: Any) -> None:
+        # lane: gateway/redis/lane.py's Lane (which imports this module)
         super().__init__(*args)
         self.lane, self.route = lane, route
 
