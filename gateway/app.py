@@ -170,7 +170,7 @@ async def _wait_for_redis(redis: object, url: str) -> None:
 async def _core(app: web.Application) -> AsyncIterator[None]:
     s = app[SERVICES]
     config = s.config
-    clients = open_clients(s.redis_url or None, config.redis)
+    clients = open_clients(s.redis_url or None, config.redis, config.server.tenant)
     s.redis, s.subscriber, s.failover = clients.redis, clients.subscriber, clients.watch
     try:
         await _wait_for_redis(s.redis, describe(config.redis, s.redis_url))

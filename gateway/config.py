@@ -124,6 +124,9 @@ class RedisConfig(Strict):
     sentinel_master: str = "mymaster"
     sentinel_username: str | None = None
     sentinel_password: str | None = None
+    # Redis Cluster (gateway/redis/cluster.py): any of its nodes, "host:port"; the tenant's
+    # slot is found, and followed through a reshard, from there.
+    cluster_nodes: list[str] = []
     # WAIT for this many replicas before a message is acknowledged (gateway/redis/acks.py).
     min_replica_acks: int = 0
     min_replica_timeout_ms: int = 1000
@@ -225,12 +228,20 @@ def _named(table: str, core: CoreConfig) -> str:
     return entry(match.group(1), index, items[index].name)
 
 
-def _check_redis(redis: RedisConfig, file: str) -> None:
-    for i, address in enumerate(redis.sentinels):
+def _check_addresses(addresses: list[str], file: str, key: str, example: str) -> None:
+    for i, address in enumerate(addresses):
         host, _, port = address.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            problem = f'entry {i} ({address!r}) is not host:port, e.g. "10.0.0.5:26379"'
-            raise ConfigError(file, "redis", "sentinels", problem)
+            problem = f'entry {i} ({address!r}) is not host:port, e.g. "{example}"'
+            raise ConfigError(file, "redis", key, problem)
+
+
+def _check_redis(redis: RedisConfig, file: str) -> None:
+    _check_addresses(redis.sentinels, file, "sentinels", "10.0.0.5:26379")
+    _check_addresses(redis.cluster_nodes, file, "cluster_nodes", "10.0.0.5:7000")
+    if redis.sentinels and redis.cluster_nodes:
+        problem = "cannot be used with sentinels: a Redis Cluster fails over by itself"
+        raise ConfigError(file, "redis", "cluster_nodes", problem)
     if redis.sentinels and not redis.sentinel_master.strip():
         raise ConfigError(file, "redis", "sentinel_master", "cannot be empty")
     if redis.min_replica_acks < 0:

@@ -74,7 +74,7 @@ def redis_url_problem(url: str) -> str | None:
         # The password may follow the scheme: name only the scheme.
         problem = f"scheme {quote(scheme)} is not one of " + ", ".join(map(quote, REDIS_SCHEMES))
         if "cluster" in scheme:
-            problem += " (Redis Cluster is not supported: give one Redis primary)"
+            problem += " (for Redis Cluster, set [redis] cluster_nodes)"
         return problem
     from redis.connection import parse_url
 

@@ -73,7 +73,7 @@ def serve(config: Config) -> int:
     """Run until a signal; returns the exit status."""
     redis_url = config.redis.url
     embedded: RedisServer | None = None
-    if redis_url is None and not config.redis.sentinels:
+    if redis_url is None and not (config.redis.sentinels or config.redis.cluster_nodes):
         data_dir = Path(config.server.data_dir)
         embedded = RedisServer(data_dir=data_dir, persistent=True)
         embedded.start()

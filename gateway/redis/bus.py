@@ -1,5 +1,10 @@
 """Cross-process delivery: one pub/sub channel per gateway process (node), one subscriber
-connection per process, payloads fanned out to handlers registered by topic."""
+connection per process, payloads fanned out to handlers registered by topic.
+
+On a Redis Cluster the channels are shard channels (SPUBLISH/SSUBSCRIBE): they carry the
+tenant's hash tag, so they live with its keys on one master instead of being broadcast to
+every node of the cluster as PUBLISH is. When the slot moves, Redis ends the subscription
+(sunsubscribe) and run() subscribes again, on the slot's new master."""
 
 from __future__ import annotations
 
@@ -37,6 +42,8 @@ class NodeBus:
         self._handlers: dict[str, Handler] = {}
         self.subscribed = asyncio.Event()
         self._pubsub: Any = None
+        # The cluster client's route says whether the channels are shard channels.
+        self.sharded: bool = getattr(getattr(redis, "route", None), "clustered", False)
 
     def on(self, topic: str, handler: Handler) -> None:
         self._handlers[topic] = handler
@@ -45,9 +52,8 @@ class NodeBus:
         if node_id == self.node_id:
             await self._handle(topic, payload)
             return
-        await self.redis.publish(
-            self._keys.node_channel(node_id), _encode(Envelope(topic, payload))
-        )
+        publish = self.redis.spublish if self.sharded else self.redis.publish
+        await publish(self._keys.node_channel(node_id), _encode(Envelope(topic, payload)))
 
     async def _handle(self, topic: str, payload: bytes) -> None:
         handler = self._handlers.get(topic)
@@ -69,12 +75,20 @@ class NodeBus:
     async def run(self) -> None:
         """Receive until cancelled; resubscribes after a lost connection."""
         while True:
-            pubsub = self._pubsub = self.subscriber.pubsub(ignore_subscribe_messages=True)
+            # Sharded: the server's own sunsubscribe (the slot moved) must be seen, and
+            # redis-py hides it along with the confirmations when told to ignore those.
+            pubsub = self._pubsub = self.subscriber.pubsub(
+                ignore_subscribe_messages=not self.sharded
+            )
             try:
-                await pubsub.subscribe(self.channel)
+                subscribe = pubsub.ssubscribe if self.sharded else pubsub.subscribe
+                await subscribe(self.channel)
                 self.subscribed.set()
                 async for message in pubsub.listen():
-                    if message["type"] != "message":
+                    if message["type"] == "sunsubscribe":
+                        log.info("node subscription moved with the tenant's slot; resubscribing")
+                        break
+                    if message["type"] not in ("message", "smessage"):
                         continue
                     try:
                         envelope = _decode(message["data"])

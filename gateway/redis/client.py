@@ -3,14 +3,15 @@ socket timeout, a pool that fails the 101st concurrent call, RESP3).
 
 With ``[redis] sentinels`` the same clients find the master through the sentinels
 (gateway/redis/failover.py); ``url``, if set, then gives only the credentials, database and
-TLS of the data nodes, its host and port being the sentinels' to say."""
+TLS of the data nodes, its host and port being the sentinels' to say; with ``[redis]
+cluster_nodes`` they talk to the master of the tenant's slot (gateway/redis/cluster.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.connection import Connection, SSLConnection, parse_url
 from redis.asyncio.sentinel import (
     Sentinel,
@@ -20,6 +21,7 @@ from redis.asyncio.sentinel import (
 )
 
 from gateway.config import RedisConfig
+from gateway.redis.cluster import Route, SlotOwnerConnection, SlotOwnerSSLConnection, SlotRoute
 from gateway.redis.failover import SwitchWatch, make_sentinel
 from gateway.redis.lane import LaneRedis
 
@@ -52,7 +54,12 @@ def _client_options(config: RedisConfig) -> dict[str, Any]:
     }
 
 
-def make_redis(url: str | None, config: RedisConfig, sentinel: Sentinel | None = None) -> Redis:
+def make_redis(
+    url: str | None,
+    config: RedisConfig,
+    sentinel: Sentinel | None = None,
+    tenant: str | None = None,
+) -> Redis:
     """The bytes-mode client for commands and scripts. Commands, scripts and pipelines share
     one multiplexed connection (gateway/redis/lane.py); WATCH and pipelines of scripts wait
     for a free pooled connection instead of failing when the pool is busy."""
@@ -62,7 +69,9 @@ def make_redis(url: str | None, config: RedisConfig, sentinel: Sentinel | None =
         pool = BlockingConnectionPool.from_url(
             url, max_connections=config.pool_size, timeout=config.socket_timeout_s, **options
         )
-        return LaneRedis(connection_pool=pool, timeout_s=config.socket_timeout_s)
+        return LaneRedis(
+            connection_pool=pool, timeout_s=config.socket_timeout_s, route=Route(tenant)
+        )
     tls, node = _data_node_options(url)
     pool = BlockingSentinelPool(
         config.sentinel_master,
@@ -112,6 +121,43 @@ def _data_node_options(url: str | None) -> tuple[bool, dict[str, Any]]:
     return tls, options
 
 
+def make_cluster_redis(url: str | None, config: RedisConfig, tenant: str) -> tuple[Redis, Redis]:
+    """On a Redis Cluster: the command client and the subscriber's, both to the master of
+    the tenant's slot, wherever it moves (the subscriber asks the cluster afresh each time
+    it connects: it connects again when the slot moves and its shard channel with it)."""
+    tls, node = _data_node_options(url)
+    node.pop("db", None)  # a cluster has database 0 only
+    options = _client_options(config)
+    route = SlotRoute(
+        config.cluster_nodes,
+        tenant,
+        {**node, **options, "ssl": tls, "socket_timeout": config.socket_timeout_s},
+    )
+    connection_class = SlotOwnerSSLConnection if tls else SlotOwnerConnection
+    pool = BlockingConnectionPool(
+        max_connections=config.pool_size,
+        timeout=config.socket_timeout_s,
+        connection_class=connection_class,
+        route=route,
+        **options,
+        **node,
+    )
+    redis = LaneRedis(
+        connection_pool=pool,
+        timeout_s=config.socket_timeout_s,
+        route=route,
+        lane_connection=connection_class(**pool.connection_kwargs),
+    )
+    subscriber_pool = ConnectionPool(
+        connection_class=connection_class,
+        route=route,
+        fresh_on_connect=True,
+        **{**options, "socket_timeout": None},
+        **node,
+    )
+    return redis, Redis(connection_pool=subscriber_pool)
+
+
 @dataclass
 class RedisClients:
     """What a process talks to Redis with: the command client, the subscriber's client and,
@@ -133,11 +179,15 @@ class RedisClients:
             await self.sentinel.aclose()
 
 
-def open_clients(url: str | None, config: RedisConfig) -> RedisClients:
-    """The clients for ``url``, or for the master of ``[redis] sentinels`` when set; on
-    Sentinel the command client connects again as soon as a failover is announced."""
+def open_clients(url: str | None, config: RedisConfig, tenant: str | None = None) -> RedisClients:
+    """The clients for ``url``, for the master of ``[redis] sentinels`` or for the master of
+    the tenant's slot on ``[redis] cluster_nodes``; on Sentinel the command client connects
+    again as soon as a failover is announced."""
+    if config.cluster_nodes:
+        assert tenant is not None, "a cluster client is for one tenant's slot"
+        return RedisClients(*make_cluster_redis(url, config, tenant))
     if not config.sentinels:
-        return RedisClients(make_redis(url, config), make_pubsub_redis(url, config))
+        return RedisClients(make_redis(url, config, tenant=tenant), make_pubsub_redis(url, config))
     sentinel = make_sentinel(config)
     redis = make_redis(url, config, sentinel)
     clients = RedisClients(redis, make_pubsub_redis(url, config, sentinel), sentinel)

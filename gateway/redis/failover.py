@@ -27,7 +27,14 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.sentinel import Sentinel
-from redis.exceptions import BusyLoadingError, MasterDownError, ReadOnlyError, ResponseError
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterDownError,
+    MasterDownError,
+    ReadOnlyError,
+    ResponseError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from gateway.config import RedisConfig
@@ -55,7 +62,7 @@ READS = frozenset(
 # Live delivery between processes (the node bus): a PUBLISH lost in flight is sent again, so
 # that a stored message is not shown as failed for it; a frame may then come twice, and every
 # frame that matters carries an id its client dedupes by.
-AT_LEAST_ONCE = frozenset([b"PUBLISH"])
+AT_LEAST_ONCE = frozenset([b"PUBLISH", b"SPUBLISH"])
 
 
 def resendable(args: tuple[object, ...]) -> bool:
@@ -69,8 +76,17 @@ def never_ran(error: BaseException) -> bool:
     """Whether the failed command certainly did not change anything."""
     # MASTERDOWN: a replica cut off from its master; NOREPLICAS: a master short of the
     # replicas its min-replicas-to-write asks for. LOADING: a restarted Redis reading its
-    # data. Each refuses before running anything.
-    refusals = (NotSent, NotRun, ReadOnlyError, MasterDownError, BusyLoadingError)
+    # data. On a cluster, TRYAGAIN: a script's keys half migrated; CLUSTERDOWN: the slot has
+    # no master yet. Each refuses before running anything.
+    refusals = (
+        NotSent,
+        NotRun,
+        ReadOnlyError,
+        MasterDownError,
+        BusyLoadingError,
+        TryAgainError,
+        ClusterDownError,
+    )
     return isinstance(error, refusals) or (
         isinstance(error, ResponseError) and str(error).startswith("NOREPLICAS")
     )
@@ -86,6 +102,8 @@ def describe(config: RedisConfig, url: str) -> str:
     """Which Redis errors are about, with no credentials in it."""
     if config.sentinels:
         return f"master {config.sentinel_master!r} of sentinels {', '.join(config.sentinels)}"
+    if config.cluster_nodes:
+        return f"Redis Cluster {', '.join(config.cluster_nodes)}"
     return url
 
 
@@ -210,11 +228,12 @@ class SwitchWatch:
 
 async def probe_writes(redis: Any, tenant: str, node_id: str) -> None:
     """A real write, as readiness needs: a replica (READONLY), a master refusing writes
-    (MASTERDOWN, min-replicas-to-write) or no master at all raises, at once: straight on
-    the lane, which is not sent again (the lane connects afresh for the next call)."""
+    (MASTERDOWN, min-replicas-to-write), a cluster slot with no master (CLUSTERDOWN) or no
+    master at all raises, at once: on the lane, following only a reshard's MOVED or ASK, not
+    sent again (the lane connects afresh for the next call)."""
     key = f"zt:{{{tenant}}}:ready:{node_id}"
-    lane = getattr(redis, "lane", None)
-    if lane is None:
+    call_routed = getattr(redis, "call_routed", None)
+    if call_routed is None:
         await redis.set(key, b"1", px=10_000)
     else:
-        await lane.call(("SET", key, b"1", "PX", 10_000))
+        await call_routed(("SET", key, b"1", "PX", 10_000))

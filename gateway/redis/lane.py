@@ -8,9 +8,11 @@ Redis gives in order, back to their callers. Pipelines and MULTI/EXEC go the sam
 commands written back to back; what needs a connection of its own (WATCH, a pipeline of
 scripts) uses the pool, and pub/sub has its own client.
 
-Through a failover (gateway/redis/failover.py) a command that certainly did not run is sent
-again, on a connection made afresh, for up to the socket timeout; so is an idempotent script
-lost in flight. Everything else fails as before, for its caller to decide.
+On a Redis Cluster (gateway/redis/cluster.py) the lane talks to the master of the tenant's
+slot; a MOVED answer sends the command again to the new master, an ASK answer to the node a
+key is migrating to. Through a failover (gateway/redis/failover.py) a command that certainly
+did not run is sent again, on a connection made afresh, for up to the socket timeout; so is
+an idempotent script lost in flight. Everything else fails as before, for its caller to decide.
 """
 
 from __future__ import annotations
@@ -26,44 +28,23 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import BusyLoadingError, DataError, ReadOnlyError, ResponseError
+from redis.exceptions import (
+    AskError,
+    BusyLoadingError,
+    ClusterError,
+    MovedError,
+    ReadOnlyError,
+    ResponseError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from gateway.redis.cluster import MAX_REDIRECTS, Route
 from gateway.redis.failover import NotRun, NotSent, Retry, never_ran, resendable
-
-try:  # the `fast` extra: hiredis packs a command in C, redis-py's asyncio client in Python
-    from hiredis import pack_command as _hiredis_pack
-except ImportError:  # pragma: no cover - hiredis is optional
-    _hiredis_pack = None
+from gateway.redis.pipeline import LanePipeline
+from gateway.redis.wire import EMPTY_RESPONSE, HAS_HIREDIS, Loading, pack_with_hiredis, parsed
 
 log = logging.getLogger(__name__)
-
-# redis-py's option names for "answer this when the command fails" and "don't decode".
-EMPTY_RESPONSE = "EMPTY_RESPONSE"
-NEVER_DECODE = "NEVER_DECODE"
-
-
-def _pack_with_hiredis(args: tuple[Any, ...]) -> list[bytes]:
-    """redis-py's packing rules (a command name such as "SCRIPT LOAD" is two words; None
-    and bools are refused) done by hiredis."""
-    name = args[0]
-    if isinstance(name, str):
-        if " " in name:
-            args = (*name.split(), *args[1:])
-    elif b" " in name:
-        args = (*name.split(), *args[1:])
-    try:
-        return [_hiredis_pack(args)]  # type: ignore[misc]
-    except TypeError as exc:
-        raise DataError(f"Invalid input in command {args[0]!r}: {exc}") from None
-
-
-class Loading(ResponseError, BusyLoadingError):
-    """LOADING: Redis is loading its data after a restart and refused the command. An answer
-    on a healthy connection, so the lane keeps the connection (dropping it for each answer
-    warned once per message) and fails that command alone; callers still see a
-    BusyLoadingError, which they answer as retryable."""
 
 
 class _Batch:
@@ -97,9 +78,7 @@ class Lane:
     def __init__(self, connection: AbstractConnection, timeout_s: float | None) -> None:
         self._connection = connection
         self._pack: Callable[[tuple[Any, ...]], list[bytes]] = (
-            _pack_with_hiredis
-            if _hiredis_pack is not None
-            else lambda args: connection.pack_command(*args)
+            pack_with_hiredis if HAS_HIREDIS else lambda args: connection.pack_command(*args)
         )
         self._timeout_s = timeout_s
         self._waiting: deque[asyncio.Future[Any] | _Batch] = deque()
@@ -180,6 +159,10 @@ class Lane:
         while True:
             try:
                 answer = await self._connection.read_response(timeout=math.inf)
+            except MovedError as error:
+                # The slot left this node: what follows on this connection is refused too.
+                answer = error
+                self._drop_soon(NotRun(f"the tenant's slot moved: {error}"))
             except ReadOnlyError as error:
                 # Demoted to a replica: what follows on this connection runs no write either,
                 # so it fails as NotRun and the next command connects again (to the new master).
@@ -268,16 +251,6 @@ class Lane:
             await self._connection.disconnect(nowait=True)
 
 
-def _parsed(callbacks: Any, command_name: Any, answer: Any, options: dict[str, Any]) -> Any:
-    """redis-py's response callback for the command, applied to its raw answer (after the
-    options that only steer how a response is read are taken out)."""
-    options.pop(EMPTY_RESPONSE, None)
-    options.pop(NEVER_DECODE, None)
-    options.pop("keys", None)
-    callback = callbacks.get(command_name)
-    return answer if callback is None else callback(answer, **options)
-
-
 class LaneRedis(Redis):
     """redis-py's client with commands, scripts and pipelines sent through a Lane; WATCH and
     pipelines of scripts use the connection pool as usual."""
@@ -287,12 +260,14 @@ class LaneRedis(Redis):
         *,
         timeout_s: float | None,
         lane_connection: AbstractConnection | None = None,
+        route: Route | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         pool = self.connection_pool
         connection = lane_connection or pool.connection_class(**pool.connection_kwargs)
         self.lane = Lane(connection, timeout_s)
+        self.route = route or Route(None)
         self.retry_s = timeout_s or 0.0
         # The SHAs of idempotent scripts (LuaContract.idempotent): sent again when lost.
         self.retry_safe: set[str] = set()
@@ -305,7 +280,7 @@ class LaneRedis(Redis):
         retry = Retry(self.retry_s)
         while True:
             try:
-                response = await self.lane.call(args)
+                response = await self.call_routed(args)
                 break
             except ResponseError as error:
                 if never_ran(error) and await retry.again(error):
@@ -317,8 +292,22 @@ class LaneRedis(Redis):
                 if (never_ran(error) or self._idempotent(args)) and await retry.again(error):
                     continue
                 raise
-        value = _parsed(self.response_callbacks, command_name, response, options)
+        value = parsed(self.response_callbacks, command_name, response, options)
         return await value if inspect.isawaitable(value) else value
+
+    async def call_routed(self, args: tuple[Any, ...]) -> Any:
+        """One command, sent again where MOVED or ASK says (an error answer is raised)."""
+        for _ in range(MAX_REDIRECTS):
+            try:
+                return await self.lane.call(args)
+            except MovedError as error:
+                self.route.moved(error)  # off a cluster: NotOwner, which says what to do
+            except AskError as error:
+                (answer,) = await self.route.asking(error, [args])
+                if isinstance(answer, ResponseError):
+                    raise answer from None
+                return answer
+        raise ClusterError(f"more than {MAX_REDIRECTS} redirections in a row for {args[0]!r}")
 
     def _idempotent(self, args: tuple[Any, ...]) -> bool:
         if resendable(args):
@@ -331,73 +320,15 @@ class LaneRedis(Redis):
 
     def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Pipeline:
         return LanePipeline(
-            self.lane, self.connection_pool, self.response_callbacks, transaction, shard_hint
+            self.lane,
+            self.route,
+            self.connection_pool,
+            self.response_callbacks,
+            transaction,
+            shard_hint,
         )
 
     async def aclose(self, close_connection_pool: bool | None = None) -> None:
         await self.lane.aclose()
+        await self.route.aclose()
         await super().aclose(close_connection_pool)
-
-
-class LanePipeline(Pipeline):
-    """A pipeline (or MULTI/EXEC transaction) sent through the lane: its commands are
-    written back to back, so the server runs them together and in order. WATCH, and
-    scripts queued in a pipeline, need a connection of their own: those go the pool's way."""
-
-    def __init__(self, lane: Lane, *args: Any) -> None:
-        super().__init__(*args)
-        self.lane = lane
-
-    async def execute(self, raise_on_error: bool = True) -> list[Any]:
-        stack = self.command_stack
-        if (
-            self.watching
-            or self.connection is not None
-            or self.scripts
-            or any(EMPTY_RESPONSE in options for _, options in stack)
-        ):
-            return await super().execute(raise_on_error)
-        if not stack:
-            return []
-        try:
-            answers = await self._answers(stack)
-            if raise_on_error:
-                self.raise_first_error(stack, answers)
-            parsed = [
-                answer
-                if isinstance(answer, Exception)
-                else _parsed(self.response_callbacks, args[0], answer, options)
-                for answer, (args, options) in zip(answers, stack, strict=True)
-            ]
-            return [await v if inspect.isawaitable(v) else v for v in parsed]
-        finally:
-            await self.reset()
-
-    async def _answers(self, stack: list[Any]) -> list[Any]:
-        """Every answer, the whole pipeline sent again while it certainly did not run."""
-        retry = Retry(self.lane._timeout_s or 0.0)
-        while True:
-            try:
-                if self.is_transaction or self.explicit_transaction:
-                    return await self._transaction(stack)
-                return await self.lane.call_many([args for args, _ in stack])
-            except (RedisConnectionError, ResponseError) as error:
-                reads = isinstance(error, RedisConnectionError) and all(
-                    resendable(args) for args, _ in stack
-                )
-                if not ((never_ran(error) or reads) and await retry.again(error)):
-                    raise
-
-    async def _transaction(self, stack: list[Any]) -> list[Any]:
-        commands = [("MULTI",), *(args for args, _ in stack), ("EXEC",)]
-        answers = await self.lane.call_many(commands)
-        executed = answers[-1]
-        queued = answers[1:-1]
-        if isinstance(executed, ResponseError):  # ExecAbortError included
-            raise next((a for a in queued if isinstance(a, ResponseError)), executed)
-        # A command refused while queueing has no place in EXEC's answer: put its error back.
-        results = list(executed)
-        for i, answer in enumerate(queued):
-            if isinstance(answer, ResponseError):
-                results.insert(i, answer)
-        return results

@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from typing import Any
 
-import aiohttp
 import pytest
 import redis.asyncio as aioredis
+from chat_support import (
+    Traffic,
+    expect_text,
+    keep_reading,
+    readyz,
+    send_until_stored,
+    stored_texts,
+)
 from harness import (
-    Client,
-    RunningGateway,
     accept_offer,
     admin_ready,
     agent,
@@ -50,50 +54,6 @@ def _config(tenant: str, sentinels: list[str], acks: int) -> Any:
     )
 
 
-async def _readyz(gateway: RunningGateway) -> tuple[int, Any]:
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(f"{gateway.admin_base}/readyz") as response,
-    ):
-        return response.status, await response.json()
-
-
-async def _stored_texts(gateway: RunningGateway, conversation_id: str) -> set[str]:
-    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    url = f"{gateway.admin_base}/api/conversations/{conversation_id}"
-    async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as response:
-        assert response.status == 200, await response.text()
-        body = await response.json()
-    return {m["text"] for m in body["conversation"]["messages"]}
-
-
-class Traffic:
-    """The customer sends one message after another, each answered by its echo (stored and
-    acknowledged) or an error frame; what the agent receives is counted too."""
-
-    def __init__(self, visitor: Client) -> None:
-        self.visitor = visitor
-        self.acked: list[str] = []
-        self.refused: list[dict[str, Any]] = []
-        self.stop = asyncio.Event()
-
-    async def run(self) -> None:
-        i = 0
-        while not self.stop.is_set():
-            i += 1
-            cmid, text = f"c{i}", f"message {i}"
-            await self.visitor.send(type="message", text=text, client_msg_id=cmid)
-            frame = await self.visitor.expect(
-                ("message", "error"), timeout=DEADLINE_S, client_msg_id=cmid
-            )
-            if frame["type"] == "message":
-                self.acked.append(text)
-                await asyncio.sleep(0.005)  # a busy chat, not a flood
-            else:
-                self.refused.append(frame)
-                await asyncio.sleep(0.05)  # a client's pause before it sends again
-
-
 @pytest.mark.parametrize("acks", [0, 1], ids=["no-replica-acks", "min_replica_acks=1"])
 async def test_failover_during_a_web_chat(tenant: str, acks: int) -> None:
     with sentinel_set(3) as sentinels:
@@ -110,13 +70,13 @@ async def test_failover_during_a_web_chat(tenant: str, acks: int) -> None:
             conversation = await accept_offer(alice)
             traffic = Traffic(visitor)
             sending = asyncio.create_task(traffic.run())
-            reading = asyncio.create_task(_keep_reading(alice))
+            reading = asyncio.create_task(keep_reading(alice))
             await wait_until(lambda: len(traffic.acked) >= 10, timeout=DEADLINE_S)
             statuses: list[int] = []
 
             async def probe() -> None:
                 while True:
-                    statuses.append((await _readyz(gateway))[0])
+                    statuses.append((await readyz(gateway))[0])
                     await asyncio.sleep(0.05)
 
             probing = asyncio.create_task(probe())
@@ -140,19 +100,19 @@ async def test_failover_during_a_web_chat(tenant: str, acks: int) -> None:
             codes = {frame["code"] for frame in traffic.refused}
             assert codes <= {"not_replicated"}, traffic.refused
             # The customer still reaches the agent, and the agent the customer.
-            await _send_until_stored(visitor, "after the failover", "x1")
-            got = await _expect_text(alice, "after the failover")
+            await send_until_stored(visitor, "after the failover", "x1")
+            got = await expect_text(alice, "after the failover")
             assert got["conversation_id"] == conversation
             await alice.send(
                 type="reply", conversation_id=conversation, text="still here", client_msg_id="r1"
             )
             ack = await alice.expect(("reply_ack", "error"), client_msg_id="r1")
             assert ack["type"] == "reply_ack", ack
-            await _expect_text(visitor, "still here")
+            await expect_text(visitor, "still here")
 
             # A new conversation is routed.
             async with customer(gateway) as second:
-                await _send_until_stored(second, "new one", "n1")
+                await send_until_stored(second, "new one", "n1")
                 await alice.expect("offer", timeout=DEADLINE_S)
 
             # Where the data is now: the promoted replica.
@@ -161,7 +121,7 @@ async def test_failover_during_a_web_chat(tenant: str, acks: int) -> None:
                 assert (await master.info("replication"))["role"] == "master"
             finally:
                 await master.aclose()
-            stored = await _stored_texts(gateway, conversation)
+            stored = await stored_texts(gateway, conversation, ADMIN_TOKEN)
             lost = [text for text in traffic.acked if text not in stored]
             print(  # the figures docs/operations.md quotes, with pytest -s
                 f"min_replica_acks={acks}: {len(traffic.acked)} acknowledged, "
@@ -170,33 +130,6 @@ async def test_failover_during_a_web_chat(tenant: str, acks: int) -> None:
             if acks:
                 assert not lost, f"acknowledged and lost in the failover: {lost}"
                 assert "still here" in stored and "after the failover" in stored
-
-
-async def _keep_reading(client: Client) -> None:
-    """Read the agent's frames as a console does (a socket nobody reads stops answering
-    pings, and the gateway closes it); they stay readable by expect afterwards."""
-    while True:
-        client.frames.append(json.loads(await client.ws.recv()))
-
-
-async def _send_until_stored(client: Client, text: str, cmid: str) -> None:
-    """Send as the web chat page does: again, with the same client_msg_id, until echoed."""
-    async with asyncio.timeout(DEADLINE_S):
-        while True:
-            await client.send(type="message", text=text, client_msg_id=cmid)
-            frame = await client.expect(("message", "error"), client_msg_id=cmid)
-            if frame["type"] == "message":
-                return
-            assert frame["code"] == "not_replicated", frame
-            await asyncio.sleep(0.1)
-
-
-async def _expect_text(client: Client, text: str) -> dict[str, Any]:
-    async with asyncio.timeout(DEADLINE_S):
-        while True:
-            frame = await client.expect("message", timeout=DEADLINE_S)
-            if frame["message"]["text"] == text:
-                return frame
 
 
 async def test_readyz_is_503_while_the_node_refuses_writes_and_200_after(
@@ -215,7 +148,7 @@ async def test_readyz_is_503_while_the_node_refuses_writes_and_200_after(
                 await admin.execute_command("REPLICAOF", "127.0.0.1", str(other.port))
 
                 async def refused() -> Any:
-                    status, body = await _readyz(gateway)
+                    status, body = await readyz(gateway)
                     return status == 503 and body
 
                 body = await wait_until(refused, timeout=DEADLINE_S)
