@@ -1,5 +1,9 @@
 """Cross-process delivery: one pub/sub channel per gateway process (node), one subscriber
-connection per process, payloads fanned out to handlers registered by topic."""
+connection per process, payloads fanned out to handlers registered by topic.
+
+Pub/sub is fire and forget: whatever was published to this node while its subscription was
+down is gone. So the bus says when the subscription is back after a loss
+(``on_resubscribed``), and those who deliver through it resync from what Redis stores."""
 
 from __future__ import annotations
 
@@ -16,6 +20,11 @@ from presence.keys import PresenceKeys
 log = logging.getLogger(__name__)
 
 Handler = Callable[[bytes], Awaitable[None]]
+Resubscribed = Callable[[], None]
+
+# Redis confirms every (re)subscription with one of these; redis-py's own reconnect
+# resubscribes silently, so the confirmation is how a loss it absorbed is seen.
+CONFIRMATIONS = frozenset({"subscribe", "ssubscribe"})
 
 
 class Envelope(msgspec.Struct, array_like=True):
@@ -37,9 +46,27 @@ class NodeBus:
         self._handlers: dict[str, Handler] = {}
         self.subscribed = asyncio.Event()
         self._pubsub: Any = None
+        self._resubscribed: list[Resubscribed] = []
+        self._confirmed = False
 
     def on(self, topic: str, handler: Handler) -> None:
         self._handlers[topic] = handler
+
+    def on_resubscribed(self, callback: Resubscribed) -> None:
+        """Call ``callback`` each time the subscription is confirmed again after a loss (not
+        the first time); it must not block: the bus reads on once it returns."""
+        self._resubscribed.append(callback)
+
+    def _subscription_confirmed(self) -> None:
+        if not self._confirmed:
+            self._confirmed = True
+            return
+        log.info("node subscription %s is back; resyncing", self.channel)
+        for callback in self._resubscribed:
+            try:
+                callback()
+            except Exception:
+                log.exception("a resubscription callback failed")
 
     async def send(self, node_id: str, topic: str, payload: bytes) -> None:
         if node_id == self.node_id:
@@ -69,11 +96,14 @@ class NodeBus:
     async def run(self) -> None:
         """Receive until cancelled; resubscribes after a lost connection."""
         while True:
-            pubsub = self._pubsub = self.subscriber.pubsub(ignore_subscribe_messages=True)
+            pubsub = self._pubsub = self.subscriber.pubsub()
             try:
                 await pubsub.subscribe(self.channel)
                 self.subscribed.set()
                 async for message in pubsub.listen():
+                    if message["type"] in CONFIRMATIONS:
+                        self._subscription_confirmed()
+                        continue
                     if message["type"] != "message":
                         continue
                     try:
