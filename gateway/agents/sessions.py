@@ -114,6 +114,12 @@ class AgentSession:
         if self.stale:  # the bus came back while the handshake read its welcome
             self._want_resync()
 
+    async def release(self) -> None:
+        """Send the held frames without a welcome (reading one failed)."""
+        held, self._held = self._held or [], None
+        for data, about in held:
+            await self._pass(data, about, frozenset())
+
     async def _pass(self, data: bytes, about: Tracked, shown: frozenset[str]) -> None:
         if about.kind == "message":
             if about.conversation_id not in self._known:
@@ -237,7 +243,9 @@ class AgentSessions:
             try:
                 welcome, offers = await self.welcomer(session)
             except Exception as exc:
-                # Redis still loading or away: said once, tried again with backoff.
+                # Redis still loading or away: said once, tried again with backoff; the
+                # frames held meanwhile (answers to the agent's own frames) go out now.
+                await session.release()
                 await asyncio.sleep(self._outage.failed(exc))
                 if not self._current(session):
                     return
