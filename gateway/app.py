@@ -18,6 +18,7 @@ from gateway.admin.site import build_admin_app
 from gateway.agents.actions import AgentActions
 from gateway.agents.sessions import AgentSessions
 from gateway.agents.socket import agent_socket
+from gateway.agents.welcome import fresh_welcome
 from gateway.badrequests import client_faults, quiet_parse_errors
 from gateway.config import Config, enabled_adapters
 from gateway.console.site import add_console_routes
@@ -192,6 +193,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
             config, s.router, s.presence, s.sessions, s.metrics, s.adapters, clock=s.clock
         )
         s.actions = AgentActions(s.switchboard)
+        s.sessions.welcomer = lambda session: fresh_welcome(s, session.agent)
         s.host.bind(s.redis, s.switchboard, s.bus)
         await s.router.sync_queues()
         await s.presence.sync_agents(config.agents)

@@ -17,25 +17,23 @@ from gateway.agents.protocol import (
     PROTOCOL_VERSION,
     Accept,
     AddNote,
-    AgentInfo,
     ClientFrame,
     Close,
     Decline,
     Error,
     Hello,
     HistoryRequest,
-    Offer,
     Ping,
     Pong,
     Reply,
     SetStatus,
     Transfer,
-    Welcome,
     client_decoder,
     decode_error,
     encode,
 )
 from gateway.agents.sessions import AgentSession
+from gateway.agents.welcome import build_welcome
 from gateway.config import AgentConfig
 from gateway.logs import ids_of, set_log_fields
 from gateway.services import SERVICES, Services
@@ -94,7 +92,6 @@ async def _run_session(services: Services, session: AgentSession) -> None:
     agent = session.agent
     set_log_fields(agent=agent.id)
     board = services.switchboard
-    actions = services.actions
     await services.sessions.add(session)
     services.metrics.websockets.labels("agent").inc()
     try:
@@ -108,32 +105,8 @@ async def _run_session(services: Services, session: AgentSession) -> None:
             await services.sessions.replace_remote(
                 agent.id, connected.previous_node, connected.previous_connection or ""
             )
-        conversations, offers = await actions.welcome_state(agent.id)
-        info = AgentInfo(
-            id=agent.id,
-            name=agent.display_name,
-            status=connected.status,
-            capacity=agent.capacity,
-            statuses=actions.statuses(),
-        )
-        notes = await actions.notes([c.id for c in conversations] + [o[1].id for o in offers])
-        welcome = Welcome(
-            agent=info,
-            conversations=conversations,
-            canned_replies=actions.canned_replies(),
-            close_reasons=actions.close_reasons(),
-            notes={c.id: notes[c.id] for c in conversations if c.id in notes},
-            queue_sla_s={q.name: q.sla_s for q in services.config.queues},
-        )
-        await session.open(welcome)
-        for offer_id, conversation, expires_in_s in offers:
-            offer = Offer(
-                offer_id=offer_id,
-                conversation=conversation,
-                expires_in_s=expires_in_s,
-                notes=notes.get(conversation.id, []),
-            )
-            await session.send(offer)
+        welcome, offers = await build_welcome(services, agent, connected.status)
+        await session.open(welcome, offers)
         board.request_dispatch()
         board.tap.changed()
         log.info("agent %s connected (%s)", agent.id, session.connection_id)

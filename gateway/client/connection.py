@@ -318,7 +318,7 @@ class AgentClient:
                     open_timeout_s=self.open_timeout_s,
                     ping_interval_s=self.ping_interval_s,
                     on_welcome=self._welcomed,
-                    on_frame=self._inbox.put_nowait,
+                    on_frame=self._received,
                     on_down=self._down,
                 )
                 if self._closing:
@@ -372,6 +372,11 @@ class AgentClient:
         self._inbox.put_nowait(welcome)
         if self._first is not None and not self._first.done():
             self._first.set_result(welcome)
+
+    def _received(self, frame: ServerFrame) -> None:
+        if isinstance(frame, Welcome):  # a resync on the same connection: the new authority
+            self.welcome = frame
+        self._inbox.put_nowait(frame)
 
     def _down(self) -> None:
         self._ws = None

@@ -4,7 +4,11 @@ connection per process, payloads fanned out to handlers registered by topic.
 On a Redis Cluster the channels are shard channels (SPUBLISH/SSUBSCRIBE): they carry the
 tenant's hash tag, so they live with its keys on one master instead of being broadcast to
 every node of the cluster as PUBLISH is. When the slot moves, Redis ends the subscription
-(sunsubscribe) and run() subscribes again, on the slot's new master."""
+(sunsubscribe) and run() subscribes again, on the slot's new master.
+
+Pub/sub is fire and forget: whatever was published to this node while its subscription was
+down is gone. So the bus says when the subscription is back after a loss
+(``on_resubscribed``), and those who deliver through it resync from what Redis stores."""
 
 from __future__ import annotations
 
@@ -21,6 +25,11 @@ from presence.keys import PresenceKeys
 log = logging.getLogger(__name__)
 
 Handler = Callable[[bytes], Awaitable[None]]
+Resubscribed = Callable[[], None]
+
+# Redis confirms every (re)subscription with one of these; redis-py's own reconnect
+# resubscribes silently, so the confirmation is how a loss it absorbed is seen.
+CONFIRMATIONS = frozenset({"subscribe", "ssubscribe"})
 
 
 class Envelope(msgspec.Struct, array_like=True):
@@ -44,9 +53,27 @@ class NodeBus:
         self._pubsub: Any = None
         # The cluster client's route says whether the channels are shard channels.
         self.sharded: bool = getattr(getattr(redis, "route", None), "clustered", False)
+        self._resubscribed: list[Resubscribed] = []
+        self._confirmed = False
 
     def on(self, topic: str, handler: Handler) -> None:
         self._handlers[topic] = handler
+
+    def on_resubscribed(self, callback: Resubscribed) -> None:
+        """Call ``callback`` each time the subscription is confirmed again after a loss (not
+        the first time); it must not block: the bus reads on once it returns."""
+        self._resubscribed.append(callback)
+
+    def _subscription_confirmed(self) -> None:
+        if not self._confirmed:
+            self._confirmed = True
+            return
+        log.info("node subscription %s is back; resyncing", self.channel)
+        for callback in self._resubscribed:
+            try:
+                callback()
+            except Exception:
+                log.exception("a resubscription callback failed")
 
     async def send(self, node_id: str, topic: str, payload: bytes) -> None:
         if node_id == self.node_id:
@@ -75,11 +102,9 @@ class NodeBus:
     async def run(self) -> None:
         """Receive until cancelled; resubscribes after a lost connection."""
         while True:
-            # Sharded: the server's own sunsubscribe (the slot moved) must be seen, and
-            # redis-py hides it along with the confirmations when told to ignore those.
-            pubsub = self._pubsub = self.subscriber.pubsub(
-                ignore_subscribe_messages=not self.sharded
-            )
+            # Confirmations are read (they say the subscription is back), and so is the
+            # server's own sunsubscribe on a cluster (the slot moved).
+            pubsub = self._pubsub = self.subscriber.pubsub()
             try:
                 subscribe = pubsub.ssubscribe if self.sharded else pubsub.subscribe
                 await subscribe(self.channel)
@@ -88,6 +113,9 @@ class NodeBus:
                     if message["type"] == "sunsubscribe":
                         log.info("node subscription moved with the tenant's slot; resubscribing")
                         break
+                    if message["type"] in CONFIRMATIONS:
+                        self._subscription_confirmed()
+                        continue
                     if message["type"] not in ("message", "smessage"):
                         continue
                     try:

@@ -52,6 +52,7 @@ class Desk:
         self.accepted: set[str] = set()  # conversations accepted here, not yet assigned
         self.replies: dict[str, tuple[str, str]] = {}  # client_msg_id -> conversation, text
         self.welcomed = False
+        self.down = False  # a Disconnected came since the last welcome
         self.notes: dict[str, list[Note]] = {}  # conversation id -> internal notes, oldest first
         self.close_reasons: list[str] = []
         self.agent_id = ""
@@ -100,6 +101,7 @@ class Desk:
             case Error():
                 self.on_error(frame)
             case Disconnected():
+                self.down = True
                 self.out.say(
                     f"connection lost ({frame.reason}); reconnecting in {frame.retry_in_s:.1f}s"
                 )
@@ -110,12 +112,15 @@ class Desk:
         agent = welcome.agent
         self.agent_id, self.agent_name = agent.id, agent.name
         self.conversations = {c.id: c for c in welcome.conversations}
+        self.offers = {}  # those still pending are sent again after the welcome
         self.notes = {cid: list(notes) for cid, notes in welcome.notes.items()}
         self.close_reasons = list(welcome.close_reasons)
         if self.current not in self.conversations:
             self.current = None
-        verb = "reconnected" if self.welcomed else "connected"
-        self.welcomed = True
+        # A welcome without a drop before it is the gateway resyncing this connection.
+        verb = "resynced" if self.welcomed and not self.down else "connected"
+        verb = "reconnected" if self.welcomed and self.down else verb
+        self.welcomed, self.down = True, False
         self.out.say(f"{verb} as {agent.name} ({agent.id}), status {agent.status}")
         if agent.statuses:
             self.out.more("statuses: " + ", ".join(agent.statuses))
@@ -160,6 +165,8 @@ class Desk:
     def on_message(self, conversation_id: str, message: Message) -> None:
         conv = self.conversations.get(conversation_id)
         if conv is not None:
+            if any(m.id == message.id for m in conv.messages):
+                return  # already shown, by a welcome that resynced the desk
             conv.messages.append(message)
         self.out.say(
             f"[{self.short(conversation_id)}] {author(conv, message)}: {message_text(message)}",

@@ -114,11 +114,13 @@ export class Connection extends EventTarget {
         this.finish(CLOSE_UNSUPPORTED, { code: "unsupported_protocol", detail: `protocol ${frame.protocol}` });
         return;
       }
+      // A second welcome on the same socket is the gateway resyncing: the store replaces
+      // its state, and the socket already has its keep-alive.
+      if (!this.welcomed) this.keepAlive(ws);
       this.welcomed = true;
       this.attempt = 0;
       clearTimeout(this.timers.welcome);
       this.setState("open");
-      this.keepAlive(ws);
     }
     this.dispatchEvent(new CustomEvent("frame", { detail: { frame } }));
   }

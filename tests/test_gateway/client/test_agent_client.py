@@ -205,3 +205,19 @@ async def test_unsupported_protocol_is_fatal(gateway: FakeGateway, error_frame: 
 
 
 # The terminal client.
+
+
+async def test_a_second_welcome_on_the_same_connection_replaces_the_state(
+    gateway: FakeGateway,
+) -> None:
+    gateway.open = [conversation("c-old")]
+    async with AgentClient(gateway.url, TOKEN) as client:
+        frames = client.frames()
+        assert isinstance(await within(anext(frames)), Welcome)
+        gateway.open = [conversation("c-new")]
+        await gateway.send(gateway.welcome())  # the gateway resyncing this socket
+        again = await within(anext(frames))
+        assert isinstance(again, Welcome)
+        assert client.welcome is again
+        assert [c.id for c in client.welcome.conversations] == ["c-new"]
+        assert gateway.connections == 1

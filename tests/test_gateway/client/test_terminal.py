@@ -249,3 +249,29 @@ def test_matching_prefers_an_exact_id() -> None:
     assert matching("c1", ["c10", "c11"]) == ["c10", "c11"]
     assert matching("1234", ["c0abc1234", "c0ffff999"]) == ["c0abc1234"]
     assert matching("x", ["c10"]) == []
+
+
+async def test_a_resync_welcome_replaces_the_desk_and_shows_no_message_twice(
+    gateway: FakeGateway, keyboard: Keyboard
+) -> None:
+    gone, kept = conversation("c-gone-1"), conversation("c-kept-2")
+    gateway.open = [gone, kept]
+    async with terminal(gateway, keyboard) as (screen, run):
+        await screen.wait_for("2 open conversation(s)")
+        missed = Message(
+            id="m-new", direction="in", text="sent during the outage", sent_at=datetime.now(UTC)
+        )
+        kept.messages.append(missed)
+        gateway.open = [kept]
+        await gateway.send(gateway.welcome())  # the gateway resyncing this socket
+        await screen.wait_for("resynced as Alice")
+        await screen.wait_for("1 open conversation(s)")
+        # The same message live after the welcome that held it is not shown again.
+        await gateway.send(MessageFrame(conversation_id=kept.id, message=missed))
+        later = Message(id="m-later", direction="in", text="and later", sent_at=datetime.now(UTC))
+        await gateway.send(MessageFrame(conversation_id=kept.id, message=later))
+        await screen.wait_for("and later")
+        keyboard.close()
+        assert await asyncio.wait_for(run, WAIT_S) == 0
+    assert screen.text.count("sent during the outage") == 1
+    assert "reconnected" not in screen.text

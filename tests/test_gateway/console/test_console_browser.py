@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from browser_support import NewPage, screenshot_path
 from harness import agent, agent_client, customer, make_config, running, start_gateway
+from helpers import wait_until
 
 from adapters.contract import Attachment
 from adapters.fake import FakeAdapter
@@ -234,6 +235,43 @@ async def test_reconnects_after_a_restart_with_the_draft_kept(tenant, redis_url,
         await expect(page.get_by_label("Reply")).to_have_value("half-written answer")
     finally:
         await gw.stop()
+
+
+async def test_a_resync_welcome_replaces_the_state_and_keeps_one_keep_alive(
+    tenant, redis_url, new_page: NewPage
+):
+    async with running(console_config(tenant), redis_url) as gw:
+        page = await new_page()
+        await page.clock.install()
+        sent: list[str] = []
+        welcomes: list[str] = []
+
+        def watch(ws: Any) -> None:
+            ws.on("framesent", lambda payload: sent.append(str(payload)))
+            ws.on(
+                "framereceived",
+                lambda payload: (
+                    welcomes.append(str(payload)) if '"welcome"' in str(payload) else None
+                ),
+            )
+
+        page.on("websocket", watch)
+        await sign_in(page, gw)
+        async with customer(gw) as visitor:
+            await visitor.send(type="message", text="before the resync")
+            await accept_offer(page)
+            thread = page.get_by_role("log")
+            await expect(thread).to_contain_text("before the resync")
+
+            gw.services.sessions.resync_all()  # what the node bus coming back does
+            await wait_until(lambda: len(welcomes) == 2, timeout=20, message="a fresh welcome")
+            await expect(page.locator("#connection")).to_have_text("Connected")
+            await expect(thread.get_by_text("before the resync")).to_have_count(1)
+
+            await page.clock.run_for(3 * 15_000)  # three keep-alive periods
+            await wait_until(lambda: sum('"ping"' in f for f in sent) >= 3, timeout=20)
+            await page.evaluate("1")  # the frames sent so far have been reported
+            assert sum('"ping"' in f for f in sent) == 3, "one keep-alive, not one per welcome"
 
 
 async def test_signing_in_elsewhere_stops_the_first_tab(tenant, redis_url, new_page: NewPage):
