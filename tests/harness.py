@@ -262,9 +262,18 @@ class GatewayProcess:
         return f"ws://127.0.0.1:{self.port}{path}"
 
     async def ready(self) -> None:
-        await wait_until(
-            lambda: admin_ready(self.admin_port), timeout=30, message=f"{self.config.stem} ready"
-        )
+        # A start-up takes seconds on a busy machine; a process that exits fails at once.
+        def up() -> bool:
+            if self.process.poll() is not None:
+                output = (
+                    self.process.stdout.read().decode(errors="replace")
+                    if self.process.stdout
+                    else ""
+                )
+                raise AssertionError(f"{self.config.stem} exited at start-up:\n{output}")
+            return admin_ready(self.admin_port)
+
+        await wait_until(up, timeout=120, message=f"{self.config.stem} ready")
 
     async def stop(self) -> int:
         """SIGTERM, and the exit status."""

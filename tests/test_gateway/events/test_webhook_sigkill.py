@@ -28,10 +28,10 @@ new_visitors_per_minute = 0
 name = "crm"
 url = "{url}"
 secret = "{SECRET}"
-timeout_s = 5
+timeout_s = 3
 backoff_initial_s = 0.05
 backoff_max_s = 0.2
-claim_after_s = 1.5
+claim_after_s = 4
 poll_interval_s = 0.05
 """
 
