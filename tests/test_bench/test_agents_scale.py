@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import NO_REDIS
+from helpers import NO_REDIS
 
 from gateway.redis.embedded import find_redis_server
 

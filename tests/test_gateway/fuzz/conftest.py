@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from fuzz_inputs import ADMIN_TOKEN, REVIEW_SECRET
 from harness import RunningGateway, agent, make_config, running
 
 # The WeChat channel's test helpers (its fake platform, the accounts' credentials).
@@ -18,9 +19,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "test_adapters" / "
 
 from fake_wechat_api import FakeWeChat
 from wechat_helpers import APP_ID, APP_SECRET, PLAIN_APP_ID, PLAIN_SECRET, wechat_table
-
-ADMIN_TOKEN = "fuzz-admin"
-REVIEW_SECRET = "fuzz-review-secret"
 
 
 @pytest_asyncio.fixture

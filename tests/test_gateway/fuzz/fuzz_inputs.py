@@ -10,6 +10,10 @@ import os
 import random
 from typing import Any
 
+# The fuzzed gateway's secrets, shared by its conftest and the tests.
+ADMIN_TOKEN = "fuzz-admin"
+REVIEW_SECRET = "fuzz-review-secret"
+
 COUNT = int(os.environ.get("ZHONGTAI_FUZZ_COUNT", "200"))
 SEED = int(os.environ.get("ZHONGTAI_FUZZ_SEED", "20261207"))
 

@@ -12,10 +12,9 @@ import time
 from urllib.parse import quote
 
 import aiohttp
-from conftest import ADMIN_TOKEN, REVIEW_SECRET
 from fake_wechat_api import oa_callback, sign, with_query
 from fuzz_drive import Outcomes, SocketDriver, http_status, normal_conversation
-from fuzz_inputs import COUNT, SEED, Fuzz
+from fuzz_inputs import ADMIN_TOKEN, COUNT, REVIEW_SECRET, SEED, Fuzz
 from wechat_helpers import AES_KEY, APP_ID, PLAIN_APP_ID, TOKEN
 
 from adapters.reviews.webhook import sign as sign_review
