@@ -38,7 +38,7 @@ from adapters.model import Customer, Message
 from gateway.config import AgentConfig, CoreConfig, with_defaults
 from gateway.redis.embedded import INSTALL_HINT, RedisServer, find_redis_server
 from presence.registry import Presence
-from router.config import QueueConfig
+from router.config import QueueConfig, RoutingConfig
 from router.engine import Router
 from router.ids import new_id
 from router.results import Placement
@@ -55,7 +55,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--strategies", default=",".join(STRATEGIES), help="comma-separated")
     p.add_argument("--seconds", type=float, default=10.0, help="measured seconds per row")
     p.add_argument("--clients", type=int, default=16, help="concurrent dispatch callers")
-    p.add_argument("--batch", type=int, default=1, help="most offers per dispatch call")
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=RoutingConfig().dispatch_batch,
+        help="most offers per dispatch call (default: the gateway's [routing] dispatch_batch)",
+    )
     p.add_argument(
         "--conversations", type=int, default=40_000, help="enqueued before each row is measured"
     )
@@ -119,6 +124,7 @@ async def measure(
     return {
         "strategy": strategy,
         "agents": agents,
+        "batch": args.batch,
         "seconds": round(window, 2),
         "decisions": offers,
         "decisions_per_s": round(offers / window, 1),
@@ -217,15 +223,16 @@ def fmt(value: float | None, digits: int = 0) -> str:
 
 
 TABLE_HEADER = (
-    "| strategy | agents online | decisions/s | dispatch calls/s | Redis CPU % "
+    "| strategy | agents online | batch | decisions/s | dispatch calls/s | Redis CPU % "
     "| Redis CPU µs / decision | script µs / call (commandstats) | queue drained |\n"
-    "|---|---:|---:|---:|---:|---:|---:|---|"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---|"
 )
 
 
 def table_row(row: dict[str, Any]) -> str:
     return (
-        f"| {row['strategy']} | {row['agents']:,} | {fmt(row['decisions_per_s'])} "
+        f"| {row['strategy']} | {row['agents']:,} | {row['batch']} "
+        f"| {fmt(row['decisions_per_s'])} "
         f"| {fmt(row['calls_per_s'])} | {fmt(row['redis_cpu_percent'])} "
         f"| {fmt(row['redis_cpu_us_per_decision'], 1)} | {fmt(row['script_us_per_call'], 1)} "
         f"| {'yes' if row['drained'] else 'no'} |"
