@@ -7,7 +7,10 @@ one tenant with 10,000 agents. This benchmark leaves the gateway out: it starts 
 redis-server, puts one tenant's agents online and enqueues conversations through the
 project's own Router and Presence (no websockets), then several concurrent clients call the
 dispatch script exactly as the gateway does (``Router.dispatch``, one Lua round trip per
-call) for a fixed time. It reports:
+call) for a fixed time. Two loads: a backlog enqueued first (each call scans up to
+``scan_limit`` waiting conversations and makes up to ``--batch`` offers), or ``--arrivals``,
+each call following one new conversation (the queue stays short, as when nothing queues;
+the figures then include the ingest). It reports:
 
 - decisions (offers made) per second, and dispatch calls per second;
 - Redis CPU (``INFO cpu`` delta) per decision: what each costs the one Redis thread;
@@ -16,6 +19,7 @@ call) for a fixed time. It reports:
 
     .venv/bin/python bench/dispatch_rate.py                        # 100 and 10,000, all three
     .venv/bin/python bench/dispatch_rate.py --agents 10000 --seconds 3 --strategies round_robin
+    .venv/bin/python bench/dispatch_rate.py --batch 1 --arrivals     # one decision per call
 
 See BENCHMARKS.md, "Agents online with the agent index".
 """
@@ -63,6 +67,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--conversations", type=int, default=40_000, help="enqueued before each row is measured"
+    )
+    p.add_argument(
+        "--arrivals",
+        action="store_true",
+        help="each client enqueues one conversation before each dispatch call (no backlog)",
     )
     p.add_argument("--json", metavar="FILE", help="write every row to this file")
     args = p.parse_args(argv)
@@ -112,7 +121,9 @@ async def measure(
         before = await probe(client)
         started = time.perf_counter()
         end = started + args.seconds
-        counts = await asyncio.gather(*(decide(router, end) for _ in range(args.clients)))
+        counts = await asyncio.gather(
+            *(decide(router, end, f"c{n}" if args.arrivals else None) for n in range(args.clients))
+        )
         window = time.perf_counter() - started
         after = await probe(client)
         left = await client.zcard(router.keys.queue(QUEUE))
@@ -125,6 +136,7 @@ async def measure(
         "strategy": strategy,
         "agents": agents,
         "batch": args.batch,
+        "arrivals": args.arrivals,
         "seconds": round(window, 2),
         "decisions": offers,
         "decisions_per_s": round(offers / window, 1),
@@ -142,7 +154,8 @@ async def tenant_online(
 ) -> Router:
     """One tenant, one queue of ``strategy``, ``agents`` agents available with room for
     every conversation, and ``args.conversations`` conversations waiting."""
-    room = -(-args.conversations // agents) + 1
+    # Arrivals: room for as many more as the backlog would have had.
+    room = -(-2 * args.conversations // agents) + 1
     core = with_defaults(
         CoreConfig(
             agents=[
@@ -161,7 +174,8 @@ async def tenant_online(
         [presence.connect(a.id, "node-1", f"conn-{a.id}", "available") for a in core.agents]
     )
     now = now_ms()
-    await bounded([enqueue(router, f"v{n}", now + n) for n in range(args.conversations)])
+    if not args.arrivals:
+        await bounded([enqueue(router, f"v{n}", now + n) for n in range(args.conversations)])
     return router
 
 
@@ -189,14 +203,18 @@ async def bounded(calls: list[Any]) -> None:
     await asyncio.gather(*(one(c) for c in calls))
 
 
-async def decide(router: Router, end: float) -> tuple[int, int]:
-    """Call dispatch until ``end`` or the queue is empty: (offers made, calls)."""
+async def decide(router: Router, end: float, arrivals: str | None) -> tuple[int, int]:
+    """Call dispatch until ``end`` or the backlog is empty: (offers made, calls). With
+    ``arrivals`` (this client's customer prefix), each call follows one new conversation,
+    as in the gateway when conversations come one at a time and nothing queues."""
     offers = calls = 0
     while time.perf_counter() < end:
+        if arrivals is not None:
+            await enqueue(router, f"{arrivals}-{calls}", now_ms())
         made = await router.dispatch(now_ms())
         calls += 1
         offers += len(made)
-        if not made:
+        if not made and arrivals is None:
             break  # nothing left to offer: more calls would measure an empty queue
     return offers, calls
 
@@ -223,15 +241,16 @@ def fmt(value: float | None, digits: int = 0) -> str:
 
 
 TABLE_HEADER = (
-    "| strategy | agents online | batch | decisions/s | dispatch calls/s | Redis CPU % "
-    "| Redis CPU µs / decision | script µs / call (commandstats) | queue drained |\n"
-    "|---|---:|---:|---:|---:|---:|---:|---:|---|"
+    "| strategy | agents online | load | decisions/s | dispatch calls/s | Redis CPU % "
+    "| Redis CPU µs / decision | evalsha µs / call (commandstats) | queue drained |\n"
+    "|---|---:|---|---:|---:|---:|---:|---:|---|"
 )
 
 
 def table_row(row: dict[str, Any]) -> str:
     return (
-        f"| {row['strategy']} | {row['agents']:,} | {row['batch']} "
+        f"| {row['strategy']} | {row['agents']:,} "
+        f"| {'arrivals' if row['arrivals'] else 'backlog'}, batch {row['batch']} "
         f"| {fmt(row['decisions_per_s'])} "
         f"| {fmt(row['calls_per_s'])} | {fmt(row['redis_cpu_percent'])} "
         f"| {fmt(row['redis_cpu_us_per_decision'], 1)} | {fmt(row['script_us_per_call'], 1)} "
