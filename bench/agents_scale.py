@@ -43,17 +43,14 @@ from load_probes import CLK_TCK, cpu_seconds, machine_jiffies, scrape_all
 from load_report import fmt, percentile
 from load_stack import Target, own_stack
 from load_wire import now, run
+from scale_args import add_grid, read_grid
 
-STRATEGIES = ("least_loaded", "longest_idle", "round_robin")
 CONVERSATION_TIMEOUT_S = 30.0  # one conversation's whole life, on a busy machine
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--agents", default="100,1000,3000,10000", help="sizes, comma-separated")
-    p.add_argument(
-        "--strategies", default=",".join(STRATEGIES), help="queue strategies, comma-separated"
-    )
+    add_grid(p, "100,1000,3000,10000")
     p.add_argument("--quick", action="store_true", help="fewer samples and a shorter loop")
     p.add_argument("--conversations", type=int, help="sequential samples (default 200, quick 40)")
     p.add_argument("--warmup", type=int, help="unmeasured conversations first (20, quick 5)")
@@ -63,16 +60,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--source", metavar="DIR", help="run the gateway from this source tree")
     p.add_argument("--json", metavar="FILE", help="write every row to this file")
     args = p.parse_args(argv)
-    try:
-        args.sizes = [int(n) for n in args.agents.split(",") if n.strip()]
-    except ValueError:
-        p.error(f"--agents: {args.agents!r} is not a comma-separated list of numbers")
-    args.strategy_list = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    for strategy in args.strategy_list:
-        if strategy not in STRATEGIES:
-            p.error(f"--strategies: {strategy!r} is not one of {', '.join(STRATEGIES)}")
-    if not args.sizes or min(args.sizes) < 1 or not args.strategy_list:
-        p.error("--agents and --strategies need at least one positive size and one strategy")
+    read_grid(p, args)
     quick = args.quick
     args.conversations = args.conversations or (40 if quick else 200)
     args.warmup = args.warmup if args.warmup is not None else (5 if quick else 20)

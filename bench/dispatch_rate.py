@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+from scale_args import add_grid, read_grid
 
 from adapters.model import Customer, Message
 from gateway.config import AgentConfig, CoreConfig, with_defaults
@@ -47,7 +48,6 @@ from router.engine import Router
 from router.ids import new_id
 from router.results import Placement
 
-STRATEGIES = ("least_loaded", "longest_idle", "round_robin")
 TENANT = "bench"
 QUEUE = "general"
 SETUP_CONCURRENCY = 64  # setup calls in flight; setup is not measured
@@ -55,8 +55,7 @@ SETUP_CONCURRENCY = 64  # setup calls in flight; setup is not measured
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--agents", default="100,10000", help="sizes, comma-separated")
-    p.add_argument("--strategies", default=",".join(STRATEGIES), help="comma-separated")
+    add_grid(p, "100,10000")
     p.add_argument("--seconds", type=float, default=10.0, help="measured seconds per row")
     p.add_argument("--clients", type=int, default=16, help="concurrent dispatch callers")
     p.add_argument(
@@ -75,16 +74,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--json", metavar="FILE", help="write every row to this file")
     args = p.parse_args(argv)
-    try:
-        args.sizes = [int(n) for n in args.agents.split(",") if n.strip()]
-    except ValueError:
-        p.error(f"--agents: {args.agents!r} is not a comma-separated list of numbers")
-    args.strategy_list = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    for strategy in args.strategy_list:
-        if strategy not in STRATEGIES:
-            p.error(f"--strategies: {strategy!r} is not one of {', '.join(STRATEGIES)}")
-    if not args.sizes or min(args.sizes) < 1 or not args.strategy_list:
-        p.error("--agents and --strategies need at least one positive size and one strategy")
+    read_grid(p, args)
     if min(args.clients, args.batch, args.conversations) < 1 or args.seconds <= 0:
         p.error("--clients, --batch, --conversations and --seconds must be positive")
     return args
