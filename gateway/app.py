@@ -193,7 +193,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
             config, s.router, s.presence, s.sessions, s.metrics, s.adapters, clock=s.clock
         )
         s.actions = AgentActions(s.switchboard)
-        s.sessions.welcomer = lambda session: fresh_welcome(s, session.agent)
+        s.sessions.welcomer = lambda session: fresh_welcome(s, session.agent, session.holdings)
         s.host.bind(s.redis, s.switchboard, s.bus)
         await s.router.sync_queues()
         await s.presence.sync_agents(config.agents)

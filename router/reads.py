@@ -64,6 +64,14 @@ class RouterReads:
             )
         return found
 
+    async def messages_before_recent(self, conversation_id: str) -> list[Message]:
+        """The conversation's messages older than the recent ones ``conversations`` gives,
+        oldest first (for a client that may have missed some of them)."""
+        raw = await self.redis.lrange(
+            self.keys.messages(conversation_id), 0, -(self.recent_messages + 1)
+        )
+        return [decode_message(m) for m in raw]
+
     async def meta(self, conversation_id: str) -> ConversationMeta | None:
         """What is fixed when a conversation opens (channel, account, customer). It never
         changes, so it is cached in the process: a reply needs no read of the history."""

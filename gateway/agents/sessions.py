@@ -5,7 +5,9 @@ The node bus loses whatever was published while its subscription was down, and f
 two processes may pass each other on the way. So a session keeps to what the agent's client
 knows: a ``message`` for a conversation it was never told of is not sent but makes the
 session resync, and so does the bus coming back after a loss. A resync is a fresh
-``welcome`` read from Redis, which the client takes in place of what it had."""
+``welcome`` read from Redis, which the client takes in place of what it had; the session
+remembers which messages of each conversation its client holds, so that the fresh welcome can
+reach back past ``recent_messages`` to the first one the client missed."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from adapters.model import Conversation
 from gateway.agents.protocol import (
     CLOSE_REPLACED,
     Assigned,
@@ -50,10 +53,27 @@ def tracked(frame: Frame) -> Tracked:
         case MessageFrame():
             return Tracked("message", frame.conversation_id, frame.message.id)
         case Assigned():
-            return Tracked("assigned", frame.conversation.id)
+            messages = frame.conversation.messages
+            return Tracked("assigned", frame.conversation.id, messages[-1].id if messages else "")
         case Closed():
             return Tracked("closed", frame.conversation_id)
     return UNTRACKED
+
+
+class Holding(msgspec.Struct):
+    """What the client holds of one conversation: ``since``, the oldest message it was
+    shown (those before it do not count as missed), and the ids of the messages it has. For
+    a conversation it was never told of, ``since_ms`` instead: messages stored before then
+    (its assignment) were the offer's context, not frames it missed."""
+
+    since: str
+    ids: set[str]
+    since_ms: int | None = None
+
+
+def holding_of(conversation: Conversation) -> Holding:
+    ids = {m.id for m in conversation.messages}
+    return Holding(conversation.messages[0].id if conversation.messages else "", ids)
 
 
 class AgentDelivery(msgspec.Struct, array_like=True):
@@ -83,7 +103,7 @@ class AgentSession:
         self.stale = False  # wants a fresh welcome
         self.on_stale: Callable[[AgentSession], None] | None = None
         self._held: list[tuple[bytes, Tracked]] | None = []
-        self._known: set[str] = set()  # the conversations the client was told of
+        self.holdings: dict[str, Holding] = {}  # the conversations the client was told of
 
     async def send_raw(self, data: bytes, about: Tracked = UNTRACKED) -> None:
         if self._held is not None:
@@ -102,7 +122,7 @@ class AgentSession:
     async def open(self, welcome: Welcome, offers: Sequence[Offer] = ()) -> None:
         """Send the welcome and its offers, then whatever arrived while it was being built
         (less the messages it already holds)."""
-        self._known = {c.id for c in welcome.conversations}
+        self.holdings = {c.id: holding_of(c) for c in welcome.conversations}
         shown = frozenset(m.id for c in welcome.conversations for m in c.messages)
         await self._write(encode(welcome))
         for offer in offers:
@@ -122,17 +142,22 @@ class AgentSession:
 
     async def _pass(self, data: bytes, about: Tracked, shown: frozenset[str]) -> None:
         if about.kind == "message":
-            if about.conversation_id not in self._known:
+            holding = self.holdings.get(about.conversation_id)
+            if holding is None:
                 # Its assigned has not come (or went missing): the conversation comes whole
                 # in a fresh welcome, read after this message was stored.
                 self._want_resync()
                 return
             if about.message_id in shown:
                 return
+            holding.ids.add(about.message_id)
         elif about.kind == "assigned":
-            self._known.add(about.conversation_id)
+            # The assigned frame brings the recent messages: the last of them is where the
+            # client's knowledge of the conversation begins to count.
+            last = about.message_id
+            self.holdings[about.conversation_id] = Holding(last, {last} if last else set())
         elif about.kind == "closed":
-            self._known.discard(about.conversation_id)
+            self.holdings.pop(about.conversation_id, None)
         await self._write(data)
 
     def _want_resync(self) -> None:

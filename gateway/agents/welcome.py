@@ -1,11 +1,18 @@
 """The welcome an agent socket begins with, and gets again whenever the gateway resyncs it
 (the node bus came back after a loss, or a frame came for a conversation the client was
-never told of): one builder, so that a resync is exactly what a reconnect would show."""
+never told of): one builder, so that a resync is what a reconnect would show, except that a
+resync's conversations reach back to the first customer message the client missed, however
+many came since (a reconnect shows the recent ones: the client starts afresh)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from adapters.model import Conversation, Message
 from gateway.agents.protocol import AgentInfo, Offer, Welcome
+from gateway.agents.sessions import Holding
 from gateway.config import AgentConfig
+from gateway.flows.clock import at_ms
 from gateway.services import Services
 
 
@@ -44,6 +51,59 @@ async def build_welcome(
     return welcome, offers
 
 
-async def fresh_welcome(services: Services, agent: AgentConfig) -> tuple[Welcome, list[Offer]]:
-    """A resync's welcome: the agent's status as it stands."""
-    return await build_welcome(services, agent, await services.presence.status(agent.id))
+async def fresh_welcome(
+    services: Services, agent: AgentConfig, holdings: Mapping[str, Holding]
+) -> tuple[Welcome, list[Offer]]:
+    """A resync's welcome: the agent's status as it stands, and in each conversation every
+    message from the first one the client (which holds ``holdings``) has missed."""
+    welcome, offers = await build_welcome(services, agent, await services.presence.status(agent.id))
+    recent = services.config.routing.recent_messages
+    for conversation in welcome.conversations:
+        holding = holdings.get(conversation.id) or await _untold(services, conversation, agent)
+        if holding is not None and _may_reach_back(conversation, holding, recent):
+            earlier = await services.router.messages_before_recent(conversation.id)
+            conversation.messages = _from_first_missed(earlier, conversation, holding, recent)
+    return welcome, offers
+
+
+async def _untold(
+    services: Services, conversation: Conversation, agent: AgentConfig
+) -> Holding | None:
+    """A conversation whose assigned the client missed: it lacks what came after the agent
+    got it (known for the first assignment; a transferred one shows its recent messages)."""
+    route = await services.router.route(conversation.id)
+    if route is None or route.first_agent != agent.id or route.first_assigned_ms is None:
+        return None
+    return Holding("", set(), since_ms=route.first_assigned_ms)
+
+
+def _may_reach_back(conversation: Conversation, holding: Holding, recent: int) -> bool:
+    """Only a full window of recent messages beginning with one the client lacks can hide
+    older ones it lacks too."""
+    messages = conversation.messages
+    return len(messages) >= recent and messages[0].id not in holding.ids
+
+
+def _from_first_missed(
+    earlier: list[Message], conversation: Conversation, holding: Holding, recent: int
+) -> list[Message]:
+    """The messages from the first one the client lacks, or the recent ones when it lacks
+    none of the earlier ones."""
+    messages = earlier + conversation.messages
+    return messages[min(_first_missed(messages, holding, recent), len(earlier)) :]
+
+
+def _first_missed(messages: list[Message], holding: Holding, recent: int) -> int:
+    if holding.since_ms is not None:
+        # Never told of it: it lacks the assigned frame's recent messages and all after.
+        since = at_ms(holding.since_ms)
+        told = next((i for i, m in enumerate(messages) if m.sent_at >= since), len(messages))
+        return max(0, told - recent)
+    ids = [m.id for m in messages]
+    start = ids.index(holding.since) + 1 if holding.since in ids else 0
+    lacking = (
+        i
+        for i in range(start, len(messages))
+        if messages[i].direction == "in" and messages[i].id not in holding.ids
+    )
+    return next(lacking, len(messages))

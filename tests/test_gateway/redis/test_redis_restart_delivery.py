@@ -41,6 +41,10 @@ auto_accept = true
 [webchat]
 messages_per_minute = 0
 new_visitors_per_minute = 0
+
+# Fewer than the outage can lose of one conversation: the fresh welcome must reach back.
+[routing]
+recent_messages = 3
 """
 
 
