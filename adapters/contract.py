@@ -8,7 +8,7 @@ from the gateway comes through :class:`AdapterHost`, which the gateway implement
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 import msgspec
@@ -110,6 +110,12 @@ class AdapterHost(Protocol):
 
     @property
     def node_id(self) -> str: ...
+
+    @property
+    def trusted_proxies(self) -> Sequence[str]:
+        """``[server] trusted_proxies``: the proxies in front of the gateway whose
+        ``X-Forwarded-For`` names the client, for an adapter without a list of its own."""
+        ...
 
     @property
     def redis(self) -> Any:

@@ -69,7 +69,7 @@ def build_apps(
     """The public app and the admin app. adapter_classes maps configured table names to their
     classes (see adapters.registry); clock is the flows' now (a test's simulated time)."""
     node_id = config.server.node_id or default_node_id()
-    host = GatewayHost(config.server.tenant, node_id)
+    host = GatewayHost(config.server.tenant, node_id, config.server.trusted_proxies)
     adapters: dict[str, Adapter] = {
         name: adapter_classes[name](adapter_config, host)
         for name, adapter_config in enabled_adapters(config)

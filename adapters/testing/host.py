@@ -157,6 +157,7 @@ class MemoryHost:
     ) -> None:
         # Plain attributes where the protocol has read-only properties: a test may set them.
         self.tenant, self.node_id, self.redis = tenant, node_id, redis
+        self.trusted_proxies: list[str] = []
         self.queue_position = queue_position
         self._shared = _shared or _Shared()
         if node_id in self._shared.nodes:

@@ -60,7 +60,8 @@ class WebChatAdapter(Adapter[WebChatConfig]):
     def __init__(self, config: WebChatConfig, host: AdapterHost) -> None:
         super().__init__(config, host)
         self._origins = {o.rstrip("/").lower() for o in config.allowed_origins}
-        self._proxies = networks(config.trusted_proxies)
+        proxies = config.trusted_proxies
+        self._proxies = networks(host.trusted_proxies if proxies is None else proxies)
         visitors = Visitors(host, self.name, config.visitor_ttl_s)
         self._sockets = Sockets(host, visitors, TOPIC)
         files = FileStore(host, visitors.file_key, config.uploads.ttl_s, f"/{self.name}/")

@@ -101,7 +101,8 @@ class WebChatConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
       address per minute, across processes; one more gets ``error {code: "rate_limited"}``
       and is closed (1008). 0: no limit.
     - ``trusted_proxies``: addresses or networks of proxies in front of the gateway whose
-      ``X-Forwarded-For`` names the client; empty: the socket's peer is the client.
+      ``X-Forwarded-For`` names the client; empty: the socket's peer is the client; absent:
+      ``[server] trusted_proxies`` (one list for a gateway behind one load balancer).
     - ``max_sockets_per_visitor``: open tabs of one visitor on one gateway process; one more
       gets ``error {code: "too_many_connections"}`` and is closed (1008).
     - ``serve_page``: serve the try-it page at ``/webchat/`` and its files at
@@ -125,7 +126,7 @@ class WebChatConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     hello_timeout_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     messages_per_minute: Annotated[int, msgspec.Meta(ge=0)] = 30
     new_visitors_per_minute: Annotated[int, msgspec.Meta(ge=0)] = 30
-    trusted_proxies: list[str] = []
+    trusted_proxies: list[str] | None = None
     max_sockets_per_visitor: Annotated[int, msgspec.Meta(ge=1)] = 8
     serve_page: bool = True
     prechat: list[FieldName | PrechatField] = []
@@ -133,7 +134,7 @@ class WebChatConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     close_messages: dict[CloseReason, dict[PageLanguage, Sentence]] = {}
 
     def __post_init__(self) -> None:
-        networks(self.trusted_proxies)  # a bad entry is a config error naming it
+        networks(self.trusted_proxies or [])  # a bad entry is a config error naming it
         fields = self.prechat_fields
         names = [f.name for f in fields]
         if len(set(names)) != len(names):

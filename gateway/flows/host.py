@@ -5,6 +5,7 @@ the Redis client and switchboard once they exist at startup."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -23,9 +24,10 @@ from gateway.redis.bus import NodeBus
 
 
 class GatewayHost:
-    def __init__(self, tenant: str, node_id: str) -> None:
+    def __init__(self, tenant: str, node_id: str, trusted_proxies: Sequence[str] = ()) -> None:
         self._tenant = tenant
         self._node_id = node_id
+        self._trusted_proxies = tuple(trusted_proxies)
         self._redis: Any = None
         self._switchboard: Switchboard | None = None
         self._bus: NodeBus | None = None
@@ -43,6 +45,10 @@ class GatewayHost:
     @property
     def node_id(self) -> str:
         return self._node_id
+
+    @property
+    def trusted_proxies(self) -> Sequence[str]:
+        return self._trusted_proxies
 
     @property
     def redis(self) -> Any:

@@ -37,6 +37,7 @@ class WebChatStandIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     heartbeat_s: float = 20.0
     visitor_ttl_s: float = 30 * 86400.0
     allowed_origins: list[str] = []
+    trusted_proxies: list[str] | None = None
 
 
 ADAPTERS: dict[str, type[msgspec.Struct]] = {"webchat": WebChatStandIn}

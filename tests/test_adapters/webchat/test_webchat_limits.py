@@ -86,6 +86,29 @@ async def test_a_trusted_proxys_forwarded_address_is_the_client(tenant, redis_ur
             await client.__aexit__(None, None, None)
 
 
+async def test_the_servers_trusted_proxies_serve_the_web_chat_unless_it_has_its_own(
+    tenant, redis_url
+):
+    tables = {"messages_per_minute": 0, "new_visitors_per_minute": 1}
+    server = {"trusted_proxies": ["127.0.0.0/8"]}
+    inherited = make_config(tenant, server=server, webchat=tables)
+    async with running(inherited, redis_url) as gw:
+        # Listed once, under [server]: two customers behind the proxy are two visitors.
+        a, _, first = await hello(gw, forwarded="203.0.113.7")
+        b, _, second = await hello(gw, forwarded="203.0.113.8")
+        assert first["type"] == second["type"] == "welcome"
+        for client in (a, b):
+            await client.__aexit__(None, None, None)
+    own = make_config(tenant, server=server, webchat=tables | {"trusted_proxies": []})
+    async with running(own, redis_url) as gw:
+        # An explicit empty list trusts no proxy for the web chat: the peer is the client.
+        a, _, first = await hello(gw, forwarded="192.0.2.1")
+        b, _, second = await hello(gw, forwarded="192.0.2.2")
+        assert first["type"] == "welcome" and second["code"] == "rate_limited"
+        for client in (a, b):
+            await client.__aexit__(None, None, None)
+
+
 def test_a_bad_trusted_proxy_is_a_config_error_naming_it(tenant):
     with pytest.raises(Exception, match=r"trusted_proxies.*not-an-ip"):
         make_config(tenant, webchat={"trusted_proxies": ["not-an-ip"]})
