@@ -24,6 +24,16 @@ async def hello(gw, token: str | None = None, forwarded: str | None = None):
     return client, socket, await socket.expect(("welcome", "error"))
 
 
+async def forwarded_header_is_ignored(gw) -> None:
+    """With one new visitor a minute, two hellos naming two forwarded clients: the second
+    is refused, as the peer (not the header) is the client."""
+    a, _, first = await hello(gw, forwarded="192.0.2.1")
+    b, _, second = await hello(gw, forwarded="192.0.2.2")
+    assert first["type"] == "welcome" and second["code"] == "rate_limited"
+    for client in (a, b):
+        await client.__aexit__(None, None, None)
+
+
 async def test_reconnecting_does_not_reset_a_visitors_message_limit(tenant, redis_url):
     config = make_config(tenant, webchat={"messages_per_minute": 4})
     async with running(config, redis_url) as gw:
@@ -79,11 +89,7 @@ async def test_a_trusted_proxys_forwarded_address_is_the_client(tenant, redis_ur
     untrusted = make_config(tenant, webchat=tables)
     async with running(untrusted, redis_url) as gw:
         # Without trusted proxies the header is anyone's to forge: the peer is the client.
-        a, _, first = await hello(gw, forwarded="192.0.2.1")
-        b, _, second = await hello(gw, forwarded="192.0.2.2")
-        assert first["type"] == "welcome" and second["code"] == "rate_limited"
-        for client in (a, b):
-            await client.__aexit__(None, None, None)
+        await forwarded_header_is_ignored(gw)
 
 
 async def test_the_servers_trusted_proxies_serve_the_web_chat_unless_it_has_its_own(
@@ -102,11 +108,7 @@ async def test_the_servers_trusted_proxies_serve_the_web_chat_unless_it_has_its_
     own = make_config(tenant, server=server, webchat=tables | {"trusted_proxies": []})
     async with running(own, redis_url) as gw:
         # An explicit empty list trusts no proxy for the web chat: the peer is the client.
-        a, _, first = await hello(gw, forwarded="192.0.2.1")
-        b, _, second = await hello(gw, forwarded="192.0.2.2")
-        assert first["type"] == "welcome" and second["code"] == "rate_limited"
-        for client in (a, b):
-            await client.__aexit__(None, None, None)
+        await forwarded_header_is_ignored(gw)
 
 
 def test_a_bad_trusted_proxy_is_a_config_error_naming_it(tenant):
