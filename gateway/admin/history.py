@@ -131,6 +131,16 @@ def _author(found: Transcript, direction: str, author: str | None) -> str:
     return author or found.conversation.agent or "agent"
 
 
+# A cell starting with one of these is a formula to a spreadsheet program (=HYPERLINK can
+# send the sheet's cells away): customers write the text, names and file names, so such a
+# cell goes out behind a ', read as text, as OWASP advises against CSV injection.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: str) -> str:
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
 def transcript_csv(found: Transcript) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
@@ -140,9 +150,9 @@ def transcript_csv(found: Transcript) -> str:
             (
                 _when(m.sent_at),
                 m.direction,
-                _author(found, m.direction, m.author),
-                m.text,
-                ";".join(a.name for a in m.attachments),
+                _cell(_author(found, m.direction, m.author)),
+                _cell(m.text),
+                _cell(";".join(a.name for a in m.attachments)),
                 m.kind,
                 m.id,
             )
