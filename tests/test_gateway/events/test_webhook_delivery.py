@@ -240,3 +240,40 @@ async def test_two_processes_delivering_keep_each_conversations_order(tenant, re
                 get = gw.services.metrics.registry.get_sample_value
                 labels = {"webhook": "crm", "outcome": "delivered"}
                 assert get("zhongtai_event_webhook_deliveries_total", labels) > 0
+
+
+async def test_the_dead_letters_page_on_past_one_replayed_meanwhile(tenant, redis_url):
+    # An admin pages through the dead letters and replays some as they go: the next page
+    # starts after the page before even when the event its `next` named was replayed since
+    # (it no longer is a dead letter), and a bad `after` or parameter is a 400 naming it.
+    async with receiving() as receiver:
+        receiver.failing = True
+        hook = webhook(receiver.url, retry_for_s=0.3, events=["conversation_created"])
+        async with gateway(tenant, redis_url, hook) as gw:
+            for text in ("one", "two", "three"):
+                async with customer(gw) as visitor:
+                    await visitor.send(type="message", text=text)
+                    await visitor.expect("queue")
+
+            async def all_parked() -> list[str] | None:
+                page = await admin_get(gw, "/api/webhooks/crm/parked")
+                ids = [p["event"]["id"] for p in page["parked"]]
+                return ids if len(ids) == 3 else None
+
+            everyone = await wait_until(all_parked, timeout=15, message="three are parked")
+            first = await admin_get(gw, "/api/webhooks/crm/parked?limit=2")
+            assert [p["event"]["id"] for p in first["parked"]] == everyone[:2]
+            async with aiohttp.ClientSession(headers=AUTH) as http:
+                replay = f"{gw.admin_base}/api/webhooks/crm/parked/{everyone[1]}/replay"
+                async with http.post(replay) as response:
+                    assert response.status == 202
+                rest = await admin_get(
+                    gw, f"/api/webhooks/crm/parked?limit=2&after={first['next']}"
+                )
+                assert [p["event"]["id"] for p in rest["parked"]] == everyone[2:]
+                assert rest["next"] is None
+                for query, field in [("after=zz", "after"), ("limt=2", "limt")]:
+                    url = f"{gw.admin_base}/api/webhooks/crm/parked?{query}"
+                    async with http.get(url) as response:
+                        assert response.status == 400, query
+                        assert (await response.json())["field"] == field
