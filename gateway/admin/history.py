@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from gateway.admin.errors import ApiError, json_response
+from gateway.admin.errors import ApiError, json_response, refuse_unknown_parameters
 from gateway.admin.keys import request_services
 from router.history import ID_PATTERN, ConversationHistory, HistoryFilter, Transcript
 
@@ -43,11 +43,7 @@ def time_ms(name: str, value: str) -> int:
 
 def parse_filter(query: web.BaseRequest | dict[str, str]) -> HistoryFilter:
     params = dict(query.query if isinstance(query, web.BaseRequest) else query)
-    for name in params:
-        if name not in PARAMETERS:
-            raise bad_parameter(
-                name, f"unknown parameter; the parameters are {', '.join(PARAMETERS)}"
-            )
+    refuse_unknown_parameters(params, PARAMETERS)
     status = params.get("status") or None
     if status is not None and status not in STATUSES:
         raise bad_parameter("status", f"one of {', '.join(STATUSES)}")

@@ -9,7 +9,7 @@ import re
 import msgspec
 from aiohttp import web
 
-from gateway.admin.errors import ApiError, json_response
+from gateway.admin.errors import ApiError, json_response, refuse_unknown_parameters
 from gateway.admin.keys import request_services
 from gateway.events.config import WebhookConfig
 from gateway.events.store import Parked, WebhookStore
@@ -81,9 +81,7 @@ async def get_webhooks(request: web.Request) -> web.Response:
 async def get_parked(request: web.Request) -> web.Response:
     services = request_services(request)
     hook = _known(services, request.match_info["name"])
-    for name in request.query:
-        if name not in ("limit", "after"):
-            raise ApiError(400, "bad_request", f"{name}: unknown parameter; use limit, after", name)
+    refuse_unknown_parameters(request.query, ("limit", "after"))
     raw_limit = request.query.get("limit", "100")
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE:
         raise ApiError(400, "bad_request", f"limit runs from 1 to {MAX_PAGE}", "limit")
