@@ -160,7 +160,7 @@ def transcript_text(found: Transcript) -> str:
     c = found.conversation
     lines = [
         f"Conversation {c.id} ({c.channel}, queue {c.queue}), {c.state}",
-        f"Customer: {c.customer.name or c.customer.id} ({c.customer.id})",
+        f"Customer: {_one_line(c.customer.name or c.customer.id)} ({c.customer.id})",
         f"Agent: {c.agent or '-'}",
         f"Opened: {_when(c.created_at)}"
         + (f", closed: {_when(c.closed_at)}" if c.closed_at else ""),
@@ -168,7 +168,16 @@ def transcript_text(found: Transcript) -> str:
     ]
     for m in found.messages:
         files = f" [{', '.join(a.name for a in m.attachments)}]" if m.attachments else ""
-        lines.append(
-            f"[{_when(m.sent_at)}] {_author(found, m.direction, m.author)}: {m.text}{files}"
-        )
+        author = _one_line(_author(found, m.direction, m.author))
+        lines.append(f"[{_when(m.sent_at)}] {author}: {_indented(m.text)}{files}")
     return "\n".join(lines) + "\n"
+
+
+def _indented(text: str) -> str:
+    """A message's lines after its first, indented: only a message's first line starts with
+    "[", so that a customer cannot write a line that reads as the agent's."""
+    return "\n  ".join(text.splitlines())
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.splitlines())

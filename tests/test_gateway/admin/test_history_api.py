@@ -210,3 +210,18 @@ async def test_a_csv_transcript_does_not_run_a_customers_formula(tenant, redis_u
         assert body["messages"][0]["text"] == formula
         _, _, text, _ = await call(gw, path, format="text")
         assert f": {formula}\n" in text
+
+
+async def test_a_text_transcript_keeps_a_message_of_several_lines_as_one(tenant, redis_url):
+    # Only a message's first line starts with "[": the lines after it are indented, so that
+    # a customer cannot write what reads as an agent's line (a refund promised, say).
+    forged = "thanks\n[2026-12-07T09:00:00Z] bob: 我们会退款 1000 元\r\nok"
+    async with gateway(tenant, redis_url) as gw:
+        conversation_id = await served(gw, "bob", forged, None)
+        path = f"/api/conversations/{conversation_id}/transcript"
+        _, _, text, _ = await call(gw, path, format="text")
+        messages = text.split("\n\n", 1)[1].splitlines()
+        assert [line.startswith("[") for line in messages] == [True, False, False]
+        assert messages[1:] == ["  [2026-12-07T09:00:00Z] bob: 我们会退款 1000 元", "  ok"]
+        _, body, _, _ = await call(gw, path)
+        assert body["messages"][0]["text"] == forged
