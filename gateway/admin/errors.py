@@ -4,7 +4,7 @@ become, and the one JSON encoder every answer goes through. docs/admin-api.md li
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -27,6 +27,15 @@ class ApiError(Exception):
         super().__init__(detail)
         self.status, self.code, self.detail, self.field = status, code, detail, field
         self.headers = dict(headers or {})
+
+
+def refuse_unknown_parameters(given: Iterable[str], known: Sequence[str]) -> None:
+    """A query parameter the route does not take is a 400 naming it: a typo (``stauts``)
+    silently ignored would answer something else than was asked."""
+    for name in given:
+        if name not in known:
+            detail = f"{name}: unknown parameter; the parameters are {', '.join(known)}"
+            raise ApiError(400, "bad_request", detail, name)
 
 
 class ErrorBody(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from gateway.admin.errors import ApiError, json_response
+from gateway.admin.errors import ApiError, json_response, refuse_unknown_parameters
 from gateway.admin.keys import request_services
 from router.history import ID_PATTERN, ConversationHistory, HistoryFilter, Transcript
 
@@ -43,11 +43,7 @@ def time_ms(name: str, value: str) -> int:
 
 def parse_filter(query: web.BaseRequest | dict[str, str]) -> HistoryFilter:
     params = dict(query.query if isinstance(query, web.BaseRequest) else query)
-    for name in params:
-        if name not in PARAMETERS:
-            raise bad_parameter(
-                name, f"unknown parameter; the parameters are {', '.join(PARAMETERS)}"
-            )
+    refuse_unknown_parameters(params, PARAMETERS)
     status = params.get("status") or None
     if status is not None and status not in STATUSES:
         raise bad_parameter("status", f"one of {', '.join(STATUSES)}")
@@ -131,6 +127,16 @@ def _author(found: Transcript, direction: str, author: str | None) -> str:
     return author or found.conversation.agent or "agent"
 
 
+# A cell starting with one of these is a formula to a spreadsheet program (=HYPERLINK can
+# send the sheet's cells away): customers write the text, names and file names, so such a
+# cell goes out behind a ', read as text, as OWASP advises against CSV injection.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: str) -> str:
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
 def transcript_csv(found: Transcript) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
@@ -140,9 +146,9 @@ def transcript_csv(found: Transcript) -> str:
             (
                 _when(m.sent_at),
                 m.direction,
-                _author(found, m.direction, m.author),
-                m.text,
-                ";".join(a.name for a in m.attachments),
+                _cell(_author(found, m.direction, m.author)),
+                _cell(m.text),
+                _cell(";".join(a.name for a in m.attachments)),
                 m.kind,
                 m.id,
             )
@@ -154,7 +160,7 @@ def transcript_text(found: Transcript) -> str:
     c = found.conversation
     lines = [
         f"Conversation {c.id} ({c.channel}, queue {c.queue}), {c.state}",
-        f"Customer: {c.customer.name or c.customer.id} ({c.customer.id})",
+        f"Customer: {_one_line(c.customer.name or c.customer.id)} ({c.customer.id})",
         f"Agent: {c.agent or '-'}",
         f"Opened: {_when(c.created_at)}"
         + (f", closed: {_when(c.closed_at)}" if c.closed_at else ""),
@@ -162,7 +168,16 @@ def transcript_text(found: Transcript) -> str:
     ]
     for m in found.messages:
         files = f" [{', '.join(a.name for a in m.attachments)}]" if m.attachments else ""
-        lines.append(
-            f"[{_when(m.sent_at)}] {_author(found, m.direction, m.author)}: {m.text}{files}"
-        )
+        author = _one_line(_author(found, m.direction, m.author))
+        lines.append(f"[{_when(m.sent_at)}] {author}: {_indented(m.text)}{files}")
     return "\n".join(lines) + "\n"
+
+
+def _indented(text: str) -> str:
+    """A message's lines after its first, indented: only a message's first line starts with
+    "[", so that a customer cannot write a line that reads as the agent's."""
+    return "\n  ".join(text.splitlines())
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.splitlines())

@@ -12,7 +12,7 @@ import msgspec
 from aiohttp import web
 
 from gateway.admin.bodies import Body, decode_body
-from gateway.admin.errors import ApiError, json_response
+from gateway.admin.errors import ApiError, json_response, refuse_unknown_parameters
 from gateway.admin.keys import request_services
 from gateway.admin.quality_views import QaView, ScorecardItemView, qa_view
 from gateway.config import SupervisorConfig
@@ -153,6 +153,7 @@ async def score(
 async def get_qa(request: web.Request) -> web.Response:
     """The QA queue: pending (oldest first) or scored, of the queues the caller sees."""
     services = request_services(request)
+    refuse_unknown_parameters(request.query, ("status", "queue", "limit", "cursor"))
     status = request.query.get("status", "pending")
     if status not in ("pending", "scored"):
         raise ApiError(400, "bad_request", "status is pending or scored", "status")

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import msgspec
 from aiohttp import web
 
-from gateway.admin.errors import ApiError, json_response
+from gateway.admin.errors import ApiError, json_response, refuse_unknown_parameters
 from gateway.admin.history import bad_parameter, time_ms
 from gateway.admin.keys import request_services
 from router.reports import Facts, KpiRow, ReportReader, TooMany, agent_rows, queue_rows
@@ -65,11 +65,7 @@ def parse_report_query(
     request: web.Request, now_ms: int, queues: Iterable[str], agents: Iterable[str]
 ) -> Asked:
     params = dict(request.query)
-    for name in params:
-        if name not in PARAMETERS:
-            raise bad_parameter(
-                name, f"unknown parameter; the parameters are {', '.join(PARAMETERS)}"
-            )
+    refuse_unknown_parameters(params, PARAMETERS)
     fmt = params.get("format") or None
     if fmt is not None and fmt not in FORMATS:
         raise bad_parameter("format", f"one of {', '.join(FORMATS)}")

@@ -4,16 +4,20 @@ process answers and any process's delivery loop sends a replay."""
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 from aiohttp import web
 
-from gateway.admin.errors import ApiError, json_response
+from gateway.admin.errors import ApiError, json_response, refuse_unknown_parameters
 from gateway.admin.keys import request_services
 from gateway.events.config import WebhookConfig
 from gateway.events.store import Parked, WebhookStore
 from gateway.services import Services
 
 MAX_PAGE = 500
+_EVENT_ID = re.compile(r"\d+-\d+\Z")
+_CURSOR = re.compile(r"(?P<ms>\d{1,15}):(?P<id>\d+-\d+)\Z")
 
 
 class WebhookView(msgspec.Struct, kw_only=True):
@@ -33,7 +37,8 @@ class WebhookList(msgspec.Struct, kw_only=True):
 class ParkedPage(msgspec.Struct, kw_only=True):
     webhook: str
     parked: list[Parked]
-    # Pass as ``after`` for the next page; None: this is the last.
+    # Pass as ``after`` for the next page (``<parked_at>:<id>`` of this page's last); None:
+    # this is the last.
     next: str | None
 
 
@@ -76,17 +81,31 @@ async def get_webhooks(request: web.Request) -> web.Response:
 async def get_parked(request: web.Request) -> web.Response:
     services = request_services(request)
     hook = _known(services, request.match_info["name"])
+    refuse_unknown_parameters(request.query, ("limit", "after"))
     raw_limit = request.query.get("limit", "100")
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE:
         raise ApiError(400, "bad_request", f"limit runs from 1 to {MAX_PAGE}", "limit")
     limit = int(raw_limit)
-    after = request.query.get("after") or None
-    found = await _store(services, hook).parked(limit + 1, after)
+    store = _store(services, hook)
+    after = await _after(store, request.query.get("after") or None)
+    found = await store.parked(limit + 1, after)
     page = found[:limit]
-    more = len(found) > limit
-    return json_response(
-        ParkedPage(webhook=hook.name, parked=page, next=page[-1].event.id if more else None)
-    )
+    last = page[-1] if len(found) > limit else None
+    cursor = f"{last.parked_at}:{last.event.id}" if last is not None else None
+    return json_response(ParkedPage(webhook=hook.name, parked=page, next=cursor))
+
+
+async def _after(store: WebhookStore, raw: str | None) -> tuple[int, str] | None:
+    """The page's start: a ``next`` as the page before gave it (``<parked_at>:<event id>``),
+    or the id of an event still parked (what ``next`` was before it carried the time)."""
+    if raw is None:
+        return None
+    if match := _CURSOR.match(raw):
+        return int(match["ms"]), match["id"]
+    if _EVENT_ID.match(raw) and (parked_at := await store.parked_at(raw)) is not None:
+        return parked_at, raw
+    detail = "after: pass the next of the page before as it came"
+    raise ApiError(400, "bad_request", detail, "after")
 
 
 async def replay(request: web.Request) -> web.Response:

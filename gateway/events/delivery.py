@@ -232,13 +232,17 @@ class WebhookWorker:
         }
         timeout = aiohttp.ClientTimeout(total=self.hook.timeout_s)
         try:
+            # A redirect is not followed: it is no 2xx, and followed, a 301 or 302 turns the
+            # POST into a GET without the event, which a page answering 200 would acknowledge.
             async with self.session.post(
-                self.hook.url, data=body, headers=headers, timeout=timeout
+                self.hook.url, data=body, headers=headers, timeout=timeout, allow_redirects=False
             ) as response:
                 if 200 <= response.status < 300:
                     return None
                 text = (await response.text(errors="replace"))[:ERROR_CHARS]
-                return f"HTTP {response.status}: {text}".strip()
+                if location := response.headers.get("Location"):
+                    text = f"redirected to {location}; set url to it. {text}"
+                return f"HTTP {response.status}: {text}"[:ERROR_CHARS].strip()
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             return f"{type(exc).__name__}: {exc}"[:ERROR_CHARS]
 

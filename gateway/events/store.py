@@ -164,18 +164,35 @@ class WebhookStore:
 
     # Dead letters and replays (the admin API's side).
 
-    async def parked(self, limit: int, after: str | None = None) -> list[Parked]:
-        """Parked events, oldest parked first; ``after``: the id the previous page ended at."""
+    async def parked(self, limit: int, after: tuple[int, str] | None = None) -> list[Parked]:
+        """Parked events, oldest parked first; ``after``: where the previous page ended (its
+        last one's parked_at and id), so that a page starts right, also once that event was
+        replayed (and is no longer in the set to find a rank by). Ties in parked_at are in
+        id order, as the sorted set keeps them."""
         k = self.keys
-        start = 0
-        if after is not None:
-            rank = await self.redis.zrank(k.parked_order, after)
-            start = 0 if rank is None else int(rank) + 1
-        ids = await self.redis.zrange(k.parked_order, start, start + limit - 1)
+        if after is None:
+            ids = await self.redis.zrange(k.parked_order, 0, limit - 1)
+        else:
+            since_ms, last_id = after
+            ids, offset = [], 0
+            while len(ids) < limit:
+                chunk = await self.redis.zrangebyscore(
+                    k.parked_order, since_ms, "+inf", start=offset, num=limit, withscores=True
+                )
+                if not chunk:
+                    break
+                offset += len(chunk)
+                later = [m for m, ms in chunk if ms > since_ms or _text(m) > last_id]
+                ids += later[: limit - len(ids)]
         if not ids:
             return []
         raw = await self.redis.hmget(k.parked, ids)
         return [_decode_parked(item) for item in raw if item is not None]
+
+    async def parked_at(self, event_id: str) -> int | None:
+        """When a parked event was parked (ms); None when it is not parked."""
+        score = await self.redis.zscore(self.keys.parked_order, event_id)
+        return None if score is None else int(score)
 
     async def parked_count(self) -> int:
         return int(await self.redis.zcard(self.keys.parked_order))

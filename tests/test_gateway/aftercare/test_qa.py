@@ -146,6 +146,8 @@ async def test_the_qa_queue_and_a_leads_scores(tenant, redis_url):
         assert (status, error["field"]) == (404, "queue")
         status, error = await call(gw, "GET", "/qa?limit=0", ADMIN)
         assert (status, error["field"]) == (400, "limit")
+        status, error = await call(gw, "GET", "/qa?stauts=scored", ADMIN)
+        assert (status, error["field"]) == (400, "stauts"), "a typo is not the pending list"
 
 
 async def test_a_lead_lists_and_scores_on_the_supervisor_socket(tenant, redis_url):

@@ -1,9 +1,10 @@
 """The tenant's event stream as readers see it: what timers, offers, transfers, SLA misses and
-the gateway's own auto-replies write, the stream trimmed by length, and nothing written when
-events are off."""
+the gateway's own auto-replies write, the stream trimmed by length and by age, and nothing
+written when events are off."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -154,6 +155,27 @@ async def test_the_stream_is_trimmed_by_length(redis, tenant):
     assert 10 <= length <= 10 + 100
     last = await redis.xrevrange(router.keys.events, count=1)
     assert decode_entry(*last[0]).data["message"]["text"] == "message 399"
+
+
+async def test_the_stream_is_trimmed_by_age(redis, tenant):
+    # Events older than max_age_s (by Redis's clock, which stream ids carry) go at the next
+    # write, also when the length is far below max_len. 300 events of an hour ago fill three
+    # whole blocks of the stream (the age trim drops whole blocks, like the length trim).
+    core = with_defaults(CoreConfig())
+    router = Router(redis, tenant, core.queues, core.routing, "general", EventsConfig())
+    await router.sync_queues()
+    hour_ago_ms = int(time.time() * 1000) - 3_600_000
+    for i in range(300):
+        await redis.xadd(router.keys.events, {"type": "old"}, id=f"{hour_ago_ms}-{i}")
+    aged = Router(redis, tenant, core.queues, core.routing, "general", EventsConfig(max_age_s=60))
+    await router.ingest(**ingest_args("v1", int(time.time() * 1000), "kept, not aged"))
+    assert await redis.xlen(router.keys.events) == 303, "7 days (the default) keep them"
+    await aged.ingest(**ingest_args("v2", int(time.time() * 1000), "fresh"))
+    kinds = [e["type"] for e in await stream(redis, tenant)]
+    # Old ones may stay in the block the fresh ones share (today's Redis leaves none).
+    assert kinds.count("old") < 100, "whole blocks of events past max_age_s are gone"
+    fresh = ["conversation_created", "conversation_queued", "message_in"]
+    assert [k for k in kinds if k != "old"] == fresh * 2
 
 
 async def test_nothing_is_written_when_events_are_off(redis, tenant, redis_url):

@@ -1,7 +1,8 @@
 """Lifecycle events through the public surface: a customer on web chat and an agent on their
 socket take a conversation through its life, and a webhook receiver on a real socket gets
-every event once per id, signed, in order per conversation; a receiver answering 500 gets
-them later; one that never recovers gets them parked, and a replay sends a parked one."""
+every event once per id, signed, in order per conversation (also a transfer, the customer's
+rating and the QA score after the close); a receiver answering 500 gets them later; one that
+never recovers gets them parked, listed a page at a time, and a replay sends a parked one."""
 
 from __future__ import annotations
 
@@ -87,12 +88,14 @@ async def life_cycle(gw: RunningGateway) -> str:
     return conversation_id
 
 
-def check_delivered_once_signed_in_order(receiver: Receiver, conversation_id: str) -> None:
+def check_delivered_once_signed_in_order(
+    receiver: Receiver, conversation_id: str, expected: list[str] = LIFE_CYCLE
+) -> None:
     ids = [e["id"] for e in receiver.accepted]
     assert len(ids) == len(set(ids)), "an event was acknowledged twice"
     assert receiver.bad_signatures == 0
     mine = [e for e in receiver.accepted if e["conversation_id"] == conversation_id]
-    assert [e["type"] for e in mine] == LIFE_CYCLE
+    assert [e["type"] for e in mine] == expected
     # Stream ids increase: arrival order is the order the changes were made in.
     keys = [tuple(int(p) for p in e["id"].split("-")) for e in mine]
     assert keys == sorted(keys)
@@ -131,6 +134,59 @@ async def test_every_event_of_a_life_cycle_arrives_once_signed_and_in_order(tena
         await wait_until(
             lambda: lag_is(gw, 0), timeout=10, message="the webhook's lag comes back to 0"
         )
+
+
+AFTER_A_TRANSFER = [
+    "conversation_created",
+    "conversation_queued",
+    "message_in",
+    "conversation_offered",
+    "conversation_assigned",
+    "conversation_transferred",
+    "conversation_offered",
+    "conversation_assigned",
+    "conversation_closed",
+    "csat_received",
+    "qa_scored",
+]
+
+
+async def test_a_transfer_the_rating_and_the_qa_score_follow_in_order(tenant, redis_url):
+    # The rest of a life: a transfer to another agent, the customer's rating after the close
+    # (a low one: it lands in QA) and a QA score ((100 + 2·50 + 2·50 + 100) / 6), each once,
+    # signed, in order.
+    async with receiving() as receiver, gateway(tenant, redis_url, webhook(receiver.url)) as gw:
+        async with (
+            customer(gw) as visitor,
+            agent_client(gw, "alice") as alice,
+            agent_client(gw, "bob") as bob,
+        ):
+            await visitor.send(type="message", text="退款 refund")
+            conversation_id = await accept_offer(alice)
+            await alice.send(
+                type="transfer", conversation_id=conversation_id, to_agent="bob", note="billing"
+            )
+            assert await accept_offer(bob) == conversation_id
+            await bob.send(type="close", conversation_id=conversation_id)
+            await visitor.expect("csat_request", conversation_id=conversation_id)
+            await visitor.send(type="csat", conversation_id=conversation_id, score=2)
+            await visitor.expect("csat_thanks")
+        items = {"greeting": 100, "accuracy": 50, "resolution": 50, "tone": 100}
+        async with (
+            aiohttp.ClientSession(headers=AUTH) as http,
+            http.post(f"{gw.admin_base}/api/qa/{conversation_id}", json={"items": items}) as r,
+        ):
+            assert r.status == 200, await r.text()
+        await wait_until(
+            lambda: receiver.has("qa_scored", conversation_id), timeout=15, message="the score"
+        )
+        check_delivered_once_signed_in_order(receiver, conversation_id, AFTER_A_TRANSFER)
+        events = {e["type"]: e["data"] for e in receiver.accepted}
+        moved = events["conversation_transferred"]
+        assert (moved["from_agent"], moved["to_agent"]) == ("alice", "bob")
+        assert moved["note"] == "billing"
+        assert events["csat_received"]["score"] == 2 and events["csat_received"]["agent"] == "bob"
+        assert events["qa_scored"]["score"] == 66.67 and events["qa_scored"]["by"] == "admin"
 
 
 async def lag_is(gw: RunningGateway, value: int) -> bool:
@@ -240,3 +296,40 @@ async def test_two_processes_delivering_keep_each_conversations_order(tenant, re
                 get = gw.services.metrics.registry.get_sample_value
                 labels = {"webhook": "crm", "outcome": "delivered"}
                 assert get("zhongtai_event_webhook_deliveries_total", labels) > 0
+
+
+async def test_the_dead_letters_page_on_past_one_replayed_meanwhile(tenant, redis_url):
+    # An admin pages through the dead letters and replays some as they go: the next page
+    # starts after the page before even when the event its `next` named was replayed since
+    # (it no longer is a dead letter), and a bad `after` or parameter is a 400 naming it.
+    async with receiving() as receiver:
+        receiver.failing = True
+        hook = webhook(receiver.url, retry_for_s=0.3, events=["conversation_created"])
+        async with gateway(tenant, redis_url, hook) as gw:
+            for text in ("one", "two", "three"):
+                async with customer(gw) as visitor:
+                    await visitor.send(type="message", text=text)
+                    await visitor.expect("queue")
+
+            async def all_parked() -> list[str] | None:
+                page = await admin_get(gw, "/api/webhooks/crm/parked")
+                ids = [p["event"]["id"] for p in page["parked"]]
+                return ids if len(ids) == 3 else None
+
+            everyone = await wait_until(all_parked, timeout=15, message="three are parked")
+            first = await admin_get(gw, "/api/webhooks/crm/parked?limit=2")
+            assert [p["event"]["id"] for p in first["parked"]] == everyone[:2]
+            async with aiohttp.ClientSession(headers=AUTH) as http:
+                replay = f"{gw.admin_base}/api/webhooks/crm/parked/{everyone[1]}/replay"
+                async with http.post(replay) as response:
+                    assert response.status == 202
+                rest = await admin_get(
+                    gw, f"/api/webhooks/crm/parked?limit=2&after={first['next']}"
+                )
+                assert [p["event"]["id"] for p in rest["parked"]] == everyone[2:]
+                assert rest["next"] is None
+                for query, field in [("after=zz", "after"), ("limt=2", "limt")]:
+                    url = f"{gw.admin_base}/api/webhooks/crm/parked?{query}"
+                    async with http.get(url) as response:
+                        assert response.status == 400, query
+                        assert (await response.json())["field"] == field
