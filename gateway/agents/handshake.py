@@ -34,7 +34,10 @@ async def _send(ws: web.WebSocketResponse, data: bytes) -> None:
 
 
 async def _read_hello(
-    ws: web.WebSocketResponse, decode: HelloDecoder, error: ErrorFrame
+    ws: web.WebSocketResponse,
+    decode: HelloDecoder,
+    error: ErrorFrame,
+    on_timeout: Callable[[], None],
 ) -> Hello | None:
     """The first frame must be hello; anything else is answered and None returned."""
     try:
@@ -43,6 +46,7 @@ async def _read_hello(
         async with asyncio.timeout(HELLO_TIMEOUT_S):
             msg = await ws.receive()
     except TimeoutError:
+        on_timeout()
         await _send(ws, error("hello_timeout", "send hello first", None))
         return None
     if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
@@ -62,9 +66,11 @@ async def sign_in(
     decode: HelloDecoder,
     error: ErrorFrame,
     authenticate: Callable[[str | None], Who | None],
+    on_timeout: Callable[[], None],
 ) -> Who | None:
-    """Who sent a good hello with a known token; None after answering and closing."""
-    hello = await _read_hello(ws, decode, error)
+    """Who sent a good hello with a known token; None after answering and closing.
+    ``on_timeout`` counts a socket closed for sending no hello in time (a slow client)."""
+    hello = await _read_hello(ws, decode, error, on_timeout)
     if hello is None:
         await ws.close(code=CLOSE_BAD_TOKEN, message=b"hello with a token expected")
         return None
