@@ -8,16 +8,11 @@ from __future__ import annotations
 from harness import connect, make_config, running
 from obs_support import scraped
 
-from gateway.agents import handshake
-
 HEARTBEAT_S = 0.2  # many pings, each answered, before the hello timeout
 
 
-async def test_an_agent_socket_without_hello_is_closed_despite_answering_pings(
-    tenant, redis_url, monkeypatch
-):
-    monkeypatch.setattr(handshake, "HELLO_TIMEOUT_S", 1.5)
-    config = make_config(tenant, server={"heartbeat_s": HEARTBEAT_S})
+async def test_an_agent_socket_without_hello_is_closed_despite_answering_pings(tenant, redis_url):
+    config = make_config(tenant, server={"heartbeat_s": HEARTBEAT_S, "hello_timeout_s": 1.5})
     async with running(config, redis_url) as gw:
         for path in ("/agent/ws", "/supervisor/ws"):
             async with connect(gw.ws_url(path)) as silent:
