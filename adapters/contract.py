@@ -124,6 +124,11 @@ class AdapterHost(Protocol):
     def key(self, adapter: str, *parts: str) -> str:
         """A Redis key in the adapter's own namespace, with the tenant hash tag."""
 
+    def limited(self, limit: str) -> None:
+        """Count one client refused by a limit of the adapter's, named by its configuration
+        key (``webchat.messages_per_minute``), after the client was told (an error frame, a
+        4xx): ``zhongtai_limited_total{limit}``, so a flood shows on the dashboards."""
+
     async def ingest(self, inbound: Inbound) -> IngestResult:
         """Store the message (deduplicated on channel, account and external_id) and route it.
         When this returns, the message is durable in Redis; NotDurable when stored but not

@@ -69,7 +69,13 @@ def build_apps(
     """The public app and the admin app. adapter_classes maps configured table names to their
     classes (see adapters.registry); clock is the flows' now (a test's simulated time)."""
     node_id = config.server.node_id or default_node_id()
-    host = GatewayHost(config.server.tenant, node_id, config.server.trusted_proxies)
+    metrics = Metrics(sla_thresholds(config), config.routing.offer_timeout_s)
+    host = GatewayHost(
+        config.server.tenant,
+        node_id,
+        config.server.trusted_proxies,
+        on_limited=lambda limit: metrics.limited.labels(limit).inc(),
+    )
     adapters: dict[str, Adapter] = {
         name: adapter_classes[name](adapter_config, host)
         for name, adapter_config in enabled_adapters(config)
@@ -78,12 +84,12 @@ def build_apps(
         config=config,
         node_id=node_id,
         redis_url=redis_url,
-        metrics=Metrics(sla_thresholds(config), config.routing.offer_timeout_s),
+        metrics=metrics,
         host=host,
         adapters=adapters,
         clock=clock,
     )
-    metrics, server = services.metrics, config.server
+    server = config.server
     caps = ConnectionCaps(
         server.max_connections,
         server.max_connections_per_address,

@@ -264,6 +264,6 @@ def check_server(server: Any, file: str) -> None:
     for key in ("max_connections", "max_connections_per_address"):
         if getattr(server, key) < 0:
             raise ConfigError(file, "server", key, "cannot be negative (0: no cap)")
-    for key in ("header_timeout_s", "body_timeout_s"):
+    for key in ("header_timeout_s", "body_timeout_s", "hello_timeout_s"):
         if getattr(server, key) < 0:
             raise ConfigError(file, "server", key, "cannot be negative (0: no deadline)")

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from aiohttp import web
 from helpers import free_port, wait_until
 
 from adapters import registry
+from adapters.reviews.webhook import sign as sign_review
 from gateway.app import build_apps, public_site
 from gateway.config import Config, parse_config
 from gateway.services import SERVICES, Services
@@ -39,6 +41,16 @@ def make_config(tenant: str, **tables: Any) -> Config:
     data = {k: v for k, v in data.items() if v is not None}
     names = [n for n in data if n in registry.available()]
     return parse_config(data, "<test>", registry.config_types(names), env={})
+
+
+def review_headers(secret: str, body: bytes) -> dict[str, str]:
+    """The headers of a review push signed now with the feed's ``webhook_secret``."""
+    stamp = str(int(time.time()))
+    return {
+        "X-Zhongtai-Timestamp": stamp,
+        "X-Zhongtai-Signature": sign_review(secret, stamp, body),
+        "Content-Type": "application/json",
+    }
 
 
 def agent(agent_id: str, capacity: int = 3, **fields: Any) -> dict[str, Any]:
@@ -198,6 +210,35 @@ async def customer(
         await client.send(type="hello", visitor_token=visitor_token)
         await client.expect("welcome")
         yield client
+
+
+async def told_to_send_again(
+    gateway: RunningGateway,
+    visitor: Client,
+    agent_socket: Client,
+    conversation: str,
+    review_secret: str,
+    timeout: float = FRAME_TIMEOUT_S,  # noqa: ASYNC109
+) -> None:
+    """While Redis takes no writes (loading, demoted): a customer's message, every try, an
+    agent's reply and a push to the review feed ``shop`` are each told to send again (the
+    code ``unavailable``; 503 with Retry-After), not that something broke."""
+    for _ in range(3):
+        await visitor.send(type="message", text="are you there", client_msg_id="m2")
+        error = await visitor.expect("error", timeout=timeout)
+        assert (error["code"], error.get("client_msg_id")) == ("unavailable", "m2"), error
+    reply = {"conversation_id": conversation, "text": "one moment"}
+    await agent_socket.send(type="reply", client_msg_id="r1", **reply)
+    error = await agent_socket.expect("error", timeout=timeout)
+    assert error["code"] == "unavailable", error
+    body = b'{"id": "rv1", "author": "Lin", "rating": 5, "text": "great"}'
+    headers = review_headers(review_secret, body)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{gateway.base}/reviews/shop", data=body, headers=headers) as answer,
+    ):
+        assert answer.status == 503, await answer.text()
+        assert answer.headers["Retry-After"].isdigit()
 
 
 async def accept_offer(agent_socket: Client, timeout: float = 30.0) -> str:  # noqa: ASYNC109

@@ -128,3 +128,17 @@ async def scrape_text(admin_base: str) -> str:
     async with aiohttp.ClientSession() as http, http.get(admin_base + "/metrics") as response:
         assert response.status == 200
         return await response.text()
+
+
+def sample(text: str, name: str, **labels: str) -> float | None:
+    """The value of one series in a scrape's text; None when it is not there."""
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and s.labels == labels:
+                return s.value
+    return None
+
+
+async def scraped(admin_base: str, name: str, **labels: str) -> float | None:
+    """One series' value as the gateway's /metrics gives it now."""
+    return sample(await scrape_text(admin_base), name, **labels)

@@ -158,6 +158,7 @@ class MemoryHost:
         # Plain attributes where the protocol has read-only properties: a test may set them.
         self.tenant, self.node_id, self.redis = tenant, node_id, redis
         self.trusted_proxies: list[str] = []
+        self.limits_hit: list[str] = []  # limited()'s limits, in order
         self.queue_position = queue_position
         self._shared = _shared or _Shared()
         if node_id in self._shared.nodes:
@@ -190,6 +191,9 @@ class MemoryHost:
     def key(self, adapter: str, *parts: str) -> str:
         # The gateway's layout, so that keys a test reads in Redis look like production's.
         return ":".join([f"zt:{{{self.tenant}}}:ad:{adapter}", *parts])
+
+    def limited(self, limit: str) -> None:
+        self.limits_hit.append(limit)
 
     async def ingest(self, inbound: Inbound) -> IngestResult:
         self._maybe_fail("ingest")

@@ -164,6 +164,7 @@ class WebChatAdapter(Adapter[WebChatConfig]):
             if session.visitor_id is None and self.config.hello_timeout_s:
                 timeout = deadline - loop.time()
                 if timeout <= 0:
+                    self.host.limited("webchat.hello_timeout_s")
                     await session.ws.close(code=CLOSE_HELLO_TIMEOUT, message=b"hello timeout")
                     return
             try:

@@ -109,6 +109,7 @@ class FrameHandler:
         if visitor_id is None:
             if not await self._new_visitor_allowed(session):
                 detail = "too many new chats from your address; try again in a minute"
+                self._host.limited("webchat.new_visitors_per_minute")
                 await reply(session.ws, error("rate_limited", detail))
                 await session.ws.close(code=CLOSE_POLICY, message=b"too many new visitors")
                 return
@@ -116,6 +117,7 @@ class FrameHandler:
         # Attach before reading the conversation: a reply racing the welcome then arrives
         # twice (the page dedupes by message id) instead of not at all.
         if not self._sockets.attach(session, visitor_id, self._config.max_sockets_per_visitor):
+            self._host.limited("webchat.max_sockets_per_visitor")
             await reply(session.ws, error("too_many_connections", "too many open chats"))
             await session.ws.close(code=CLOSE_POLICY, message=b"too many connections")
             return
@@ -144,6 +146,7 @@ class FrameHandler:
         cmid = msg.client_msg_id
         problem = self._check_message(msg)
         if problem is None and not await self._message_allowed(session, visitor_id):
+            self._host.limited("webchat.messages_per_minute")
             problem = error("rate_limited", "too many messages; slow down", None)
         profile: prechat.Profile | None = None
         attachments: list[Attachment] = []

@@ -231,6 +231,7 @@ class UploadRoutes:
             return
         key = self.visitors.uploads_key(visitor_id, this_minute())
         if await count_this_minute(self.store.host.redis, key) > per_minute:
+            self.store.host.limited("webchat.uploads.per_minute")
             detail = f"at most {per_minute} files a minute; wait a little"
             raise _Refuse(429, "rate_limited", detail)
 

@@ -14,8 +14,6 @@ from aiohttp import WSMsgType, web
 
 from gateway.agents.protocol import CLOSE_BAD_TOKEN, CLOSE_UNSUPPORTED, Hello
 
-HELLO_TIMEOUT_S = 10.0
-
 Who = TypeVar("Who")
 # (code, detail, field) -> the encoded error frame of the socket's own protocol.
 ErrorFrame = Callable[[str, str, str | None], bytes]
@@ -34,15 +32,20 @@ async def _send(ws: web.WebSocketResponse, data: bytes) -> None:
 
 
 async def _read_hello(
-    ws: web.WebSocketResponse, decode: HelloDecoder, error: ErrorFrame
+    ws: web.WebSocketResponse,
+    decode: HelloDecoder,
+    error: ErrorFrame,
+    timeout_s: float,
+    on_timeout: Callable[[], None],
 ) -> Hello | None:
     """The first frame must be hello; anything else is answered and None returned."""
     try:
         # A deadline of our own: aiohttp's receive(timeout=) starts again on every pong it
         # absorbs, so a client that answers heartbeats and never says hello would stay forever.
-        async with asyncio.timeout(HELLO_TIMEOUT_S):
+        async with asyncio.timeout(timeout_s or None):
             msg = await ws.receive()
     except TimeoutError:
+        on_timeout()
         await _send(ws, error("hello_timeout", "send hello first", None))
         return None
     if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
@@ -62,9 +65,13 @@ async def sign_in(
     decode: HelloDecoder,
     error: ErrorFrame,
     authenticate: Callable[[str | None], Who | None],
+    timeout_s: float,
+    on_timeout: Callable[[], None],
 ) -> Who | None:
-    """Who sent a good hello with a known token; None after answering and closing."""
-    hello = await _read_hello(ws, decode, error)
+    """Who sent a good hello with a known token; None after answering and closing.
+    ``timeout_s`` is ``[server] hello_timeout_s`` (0: none); ``on_timeout`` counts a socket
+    closed for sending no hello in time (a slow client)."""
+    hello = await _read_hello(ws, decode, error, timeout_s, on_timeout)
     if hello is None:
         await ws.close(code=CLOSE_BAD_TOKEN, message=b"hello with a token expected")
         return None

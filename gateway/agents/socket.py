@@ -80,6 +80,8 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
         decode=_hello_of,
         error=_error,
         authenticate=lambda token: authenticate(services, token),
+        timeout_s=server.hello_timeout_s,
+        on_timeout=services.metrics.slow_clients.labels("hello").inc,
     )
     if agent is None:
         return ws

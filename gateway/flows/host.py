@@ -5,7 +5,7 @@ the Redis client and switchboard once they exist at startup."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -24,8 +24,15 @@ from gateway.redis.bus import NodeBus
 
 
 class GatewayHost:
-    def __init__(self, tenant: str, node_id: str, trusted_proxies: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        tenant: str,
+        node_id: str,
+        trusted_proxies: Sequence[str] = (),
+        on_limited: Callable[[str], None] = lambda _limit: None,
+    ) -> None:
         self._tenant = tenant
+        self._on_limited = on_limited
         self._node_id = node_id
         self._trusted_proxies = tuple(trusted_proxies)
         self._redis: Any = None
@@ -62,6 +69,9 @@ class GatewayHost:
 
     def key(self, adapter: str, *parts: str) -> str:
         return ":".join([f"zt:{{{self._tenant}}}:ad:{adapter}", *parts])
+
+    def limited(self, limit: str) -> None:
+        self._on_limited(limit)
 
     async def ingest(self, inbound: Any) -> IngestResult:
         return await self.switchboard.ingest(inbound)

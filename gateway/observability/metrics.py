@@ -81,6 +81,14 @@ SLA_OUTCOMES = ("met", "breached")
 ADAPTER_OPERATIONS = ("send", "notify", "webhook")
 STATUS_CLASSES = ("2xx", "4xx", "5xx")
 COMPONENTS = ("gateway", "adapters", "router", "presence")
+# The web chat's limits (adapters/webchat), shown at 0 before the first refusal.
+WEBCHAT_LIMITS = (
+    "webchat.messages_per_minute",
+    "webchat.new_visitors_per_minute",
+    "webchat.max_sockets_per_visitor",
+    "webchat.uploads.per_minute",
+    "webchat.hello_timeout_s",
+)
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 # A webhook may wait for Redis and, for some channels, call the channel's API back.
@@ -321,9 +329,16 @@ class Metrics:
             ["scope"],
             registry=r,
         )
+        self.limited = Counter(
+            "zhongtai_limited_total",
+            "Clients refused by a limit of a channel's, by its configuration key "
+            "(webchat.messages_per_minute, ...); hello timeouts included.",
+            ["limit"],
+            registry=r,
+        )
         self.slow_clients = Counter(
             "zhongtai_slow_clients_closed_total",
-            "Connections closed for not sending their request headers or body in time.",
+            "Connections closed for not sending their request headers, body or hello in time.",
             ["phase"],
             registry=r,
         )
@@ -398,8 +413,10 @@ class Metrics:
             self.errors_logged.labels(component)
         for scope in ("address", "total"):
             self.connections_refused.labels(scope)
-        for phase in ("headers", "body"):
+        for phase in ("headers", "body", "hello"):
             self.slow_clients.labels(phase)
+        for limit in WEBCHAT_LIMITS:
+            self.limited.labels(limit)
 
     def timer_fired(self, queue: str, kind: str, detail: str, spec: object | None) -> None:
         """Count an escalation or ageing step, and an overflow when the escalation step

@@ -27,16 +27,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.sentinel import Sentinel
-from redis.exceptions import (
-    BusyLoadingError,
-    ClusterDownError,
-    MasterDownError,
-    ReadOnlyError,
-    ResponseError,
-    TryAgainError,
-)
+from redis.exceptions import BusyLoadingError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from adapters.retryable import REFUSALS, noreplicas
 from gateway.config import RedisConfig
 
 log = logging.getLogger(__name__)
@@ -78,18 +72,8 @@ def never_ran(error: BaseException) -> bool:
     # replicas its min-replicas-to-write asks for. LOADING: a restarted Redis reading its
     # data. On a cluster, TRYAGAIN: a script's keys half migrated; CLUSTERDOWN: the slot has
     # no master yet. Each refuses before running anything.
-    refusals = (
-        NotSent,
-        NotRun,
-        ReadOnlyError,
-        MasterDownError,
-        BusyLoadingError,
-        TryAgainError,
-        ClusterDownError,
-    )
-    return isinstance(error, refusals) or (
-        isinstance(error, ResponseError) and str(error).startswith("NOREPLICAS")
-    )
+    # The same refusals answer a customer "send it again" (adapters/retryable.py).
+    return isinstance(error, (NotSent, NotRun, BusyLoadingError, *REFUSALS)) or noreplicas(error)
 
 
 def sentinel_addresses(config: RedisConfig) -> list[tuple[str, int]]:

@@ -31,6 +31,9 @@ class ServerConfig(Strict):
     # (gateway/guard/deadlines.py); 0: no deadline.
     header_timeout_s: float = 10.0
     body_timeout_s: float = 60.0
+    # An agent's or team lead's socket that has not sent hello in this time is closed
+    # (gateway/agents/handshake.py), pings answered or not; 0: no deadline.
+    hello_timeout_s: float = 10.0
 
 
 class AdminConfig(Strict):

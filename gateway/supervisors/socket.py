@@ -75,6 +75,8 @@ async def supervisor_socket(request: web.Request) -> web.StreamResponse:
         decode=_hello_of,
         error=_error,
         authenticate=lambda token: authenticate(services, token),
+        timeout_s=server.hello_timeout_s,
+        on_timeout=services.metrics.slow_clients.labels("hello").inc,
     )
     if lead is None:
         return ws

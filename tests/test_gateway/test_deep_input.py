@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 
 import aiohttp
 import pytest
-from harness import agent, agent_client, connect, customer, make_config, running
-
-from adapters.reviews.webhook import sign
+from harness import (
+    agent,
+    agent_client,
+    connect,
+    customer,
+    make_config,
+    review_headers,
+    running,
+)
 
 DEEP_ARRAY = "[" * 10_000 + "]" * 10_000
 DEEP_OBJECT = '{"a":' * 10_000 + "1" + "}" * 10_000
@@ -85,12 +90,7 @@ async def test_a_deep_body_is_400_at_the_review_webhook_and_the_admin_api(
     async with running(config, redis_url) as gw, aiohttp.ClientSession() as http:
         for deep in (DEEP_ARRAY, DEEP_OBJECT):
             body = deep.encode()
-            stamp = str(int(time.time()))
-            headers = {
-                "X-Zhongtai-Timestamp": stamp,
-                "X-Zhongtai-Signature": sign(SECRET, stamp, body),
-                "Content-Type": "application/json",
-            }
+            headers = review_headers(SECRET, body)
             async with http.post(f"{gw.base}/reviews/shop", data=body, headers=headers) as reply:
                 assert reply.status == 400
                 assert nested_too_deeply(await reply.text())

@@ -16,17 +16,22 @@ import logging
 import os
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 import redis
-from harness import accept_offer, agent, agent_client, customer, make_config, running
+from harness import (
+    accept_offer,
+    agent,
+    agent_client,
+    customer,
+    make_config,
+    running,
+    told_to_send_again,
+)
 from helpers import free_port, poll_until, wait_until
 
-from adapters.reviews.webhook import sign
 from gateway.redis.embedded import find_redis_server
 
 FILLER_KEYS = 3000
@@ -110,35 +115,14 @@ async def test_loading_is_a_retryable_error_everywhere_and_then_all_goes_on(serv
     )
     url = f"redis://127.0.0.1:{server.port}/0"
     async with running(config, url) as gw, agent_client(gw, "alice") as alice:
-        async with customer(gw) as visitor, aiohttp.ClientSession() as http:
+        async with customer(gw) as visitor:
             await visitor.send(type="message", text="hello", client_msg_id="m1")
             conversation = await accept_offer(alice)
             await visitor.expect("agent")  # the join is told before Redis goes away
             await asyncio.to_thread(restart_loading, server)
 
-            # The customer: an error frame with the retryable code, for every try.
-            for _ in range(3):
-                await visitor.send(type="message", text="are you there", client_msg_id="m2")
-                error = await visitor.expect("error", timeout=30)
-                assert error["code"] == "unavailable", error
-                assert error["client_msg_id"] == "m2"
-            # The agent likewise.
-            await alice.send(
-                type="reply", conversation_id=conversation, text="one moment", client_msg_id="r1"
-            )
-            error = await alice.expect("error", timeout=30)
-            assert error["code"] == "unavailable", error
-            # A channel callback: 503 with Retry-After.
-            body = b'{"id": "rv1", "author": "Lin", "rating": 5, "text": "great"}'
-            stamp = str(int(time.time()))
-            headers = {
-                "X-Zhongtai-Timestamp": stamp,
-                "X-Zhongtai-Signature": sign(SECRET, stamp, body),
-                "Content-Type": "application/json",
-            }
-            async with http.post(f"{gw.base}/reviews/shop", data=body, headers=headers) as reply:
-                assert reply.status == 503, await reply.text()
-                assert reply.headers["Retry-After"].isdigit()
+            # The customer, the agent and a channel callback are each told to send again.
+            await told_to_send_again(gw, visitor, alice, conversation, SECRET, timeout=30)
 
             await asyncio.to_thread(finish_loading, server)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from harness import connect, make_config, running
+from obs_support import scraped
 
 from adapters.webchat import limits
 
@@ -52,6 +53,8 @@ async def test_reconnecting_does_not_reset_a_visitors_message_limit(tenant, redi
         refused = await again.expect("error", client_msg_id="m4")
         assert refused["code"] == "rate_limited"
         await second.__aexit__(None, None, None)
+        limit = "webchat.messages_per_minute"
+        assert await scraped(gw.admin_base, "zhongtai_limited_total", limit=limit) == 1
 
 
 async def test_new_visitors_are_limited_per_address_and_returning_ones_are_not(tenant, redis_url):
@@ -66,6 +69,8 @@ async def test_new_visitors_are_limited_per_address_and_returning_ones_are_not(t
         assert (refused["type"], refused["code"]) == ("error", "rate_limited")
         assert await socket.expect_closed() == 1008
         await client.__aexit__(None, None, None)
+        limit = "webchat.new_visitors_per_minute"
+        assert await scraped(gw.admin_base, "zhongtai_limited_total", limit=limit) == 1
         # A visitor who comes back is not new: their token still works.
         back, _socket, welcome = await hello(gw, opened[0][1])
         assert welcome["type"] == "welcome"

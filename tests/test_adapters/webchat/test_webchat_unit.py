@@ -361,6 +361,7 @@ async def test_rate_limit(make_node: MakeNode) -> None:
         assert isinstance(error, f.ErrorFrame)
         assert (error.code, error.client_msg_id) == ("rate_limited", "m2")
         assert len(node.host.ingested) == 1
+        assert node.host.limits_hit == ["webchat.messages_per_minute"]
 
 
 async def test_hello_timeout_closes_with_4408(make_node: MakeNode) -> None:
@@ -369,6 +370,7 @@ async def test_hello_timeout_closes_with_4408(make_node: MakeNode) -> None:
         with pytest.raises(ConnectionClosed) as closed:
             await recv(ws)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4408
+        assert node.host.limits_hit == ["webchat.hello_timeout_s"]
 
 
 async def test_too_many_tabs_are_refused(make_node: MakeNode) -> None:
@@ -381,6 +383,7 @@ async def test_too_many_tabs_are_refused(make_node: MakeNode) -> None:
         with pytest.raises(ConnectionClosed) as closed:
             await recv(tab2)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        assert node.host.limits_hit == ["webchat.max_sockets_per_visitor"]
         await say(tab1, "the first tab still works")
 
 

@@ -12,6 +12,7 @@ import aiohttp
 import msgspec
 import pytest
 from harness import RunningGateway, agent, agent_client, customer, make_config, running
+from obs_support import scraped
 
 from adapters.webchat import WebChatConfig
 
@@ -180,6 +181,8 @@ async def test_uploads_per_minute(tenant, redis_url) -> None:
         assert (await upload(gw, token, PNG))[0] == 201
         status, answer = await upload(gw, token, PNG)
         assert (status, answer["code"]) == (429, "rate_limited")
+        limit = "webchat.uploads.per_minute"
+        assert await scraped(gw.admin_base, "zhongtai_limited_total", limit=limit) == 1
 
 
 async def test_a_message_may_only_name_the_visitors_own_files(tenant, redis_url) -> None:

@@ -18,6 +18,7 @@ def test_the_defaults():
     assert (server.admin_host, server.trusted_proxies) == ("127.0.0.1", [])
     assert (server.max_connections, server.max_connections_per_address) == (10000, 500)
     assert (server.header_timeout_s, server.body_timeout_s) == (10.0, 60.0)
+    assert server.hello_timeout_s == 10.0
 
 
 @pytest.mark.parametrize(
@@ -28,6 +29,7 @@ def test_the_defaults():
         ({"max_connections_per_address": -5}, r"max_connections_per_address: cannot be"),
         ({"header_timeout_s": -1.0}, r"\[server\] header_timeout_s: cannot be negative"),
         ({"body_timeout_s": -1.0}, r"\[server\] body_timeout_s: cannot be negative"),
+        ({"hello_timeout_s": -1.0}, r"\[server\] hello_timeout_s: cannot be negative"),
     ],
 )
 def test_a_bad_value_names_its_key(server, named):

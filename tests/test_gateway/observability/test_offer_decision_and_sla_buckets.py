@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 from harness import agent, agent_client, customer, make_config, running
-from obs_support import scrape_text
+from obs_support import sample, scrape_text
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.observability.metrics import (
@@ -27,20 +27,12 @@ def bucket_bounds(text: str, name: str, **labels: str) -> list[float]:
     """The ``le`` values of one histogram series, in exposition order."""
     bounds = []
     for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name != f"{name}_bucket":
+        for point in family.samples:
+            if point.name != f"{name}_bucket":
                 continue
-            if all(sample.labels.get(k) == v for k, v in labels.items()):
-                bounds.append(float(sample.labels["le"]))
+            if all(point.labels.get(k) == v for k, v in labels.items()):
+                bounds.append(float(point.labels["le"]))
     return bounds
-
-
-def sample(text: str, name: str, **labels: str) -> float | None:
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name == name and s.labels == labels:
-                return s.value
-    return None
 
 
 def test_sla_thresholds_join_the_default_buckets_sorted_once():
