@@ -215,6 +215,26 @@ def test_serve_checks_a_redis_url_from_the_command_line_and_the_environment():
     assert 'environment: ZHONGTAI_REDIS_URL: scheme "redis+cluster"' in env.stderr
 
 
+@pytest.mark.parametrize("key", ["port", "admin_port"])
+def test_a_port_past_65535_is_refused_not_wrapped_around(tmp_path, key):
+    """Sockets take 70000 and listen on 4464 while the start-up line says 70000."""
+    file, result = check(tmp_path, f"[server]\n{key} = 70000\n")
+    assert result.returncode == 2
+    assert f"config error: {file}: [server] {key}: 70000 is not a port: use 1 to 65535" in (
+        result.stderr
+    )
+    _, zero = check(tmp_path, f"[server]\n{key} = 0\n")
+    assert zero.returncode == 2 and f"[server] {key}: 0 is not a port" in zero.stderr
+
+
+@pytest.mark.parametrize("option", ["--port", "--admin-port"])
+def test_serve_refuses_a_port_option_that_is_not_a_port(option):
+    result = zhongtai("serve", "--demo", option, "70000")
+    assert result.returncode == 2
+    assert f"argument {option}: 70000 is not a port: use 1 to 65535" in result.stderr
+    assert "Zhongtai demo" not in result.stdout and "Traceback" not in result.stderr
+
+
 # -- --help states every default (item 11) -----------------------------------------------------
 
 
