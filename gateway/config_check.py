@@ -33,6 +33,7 @@ _SECRET_FIELD = re.compile(r"(token|token_sha256|secret|password|passwd|aes_key|
 _ENV_VARS = {
     "agents": "ZHONGTAI_AGENT_TOKEN_",
     "supervisors": "ZHONGTAI_SUPERVISOR_TOKEN_",
+    "webhooks": "ZHONGTAI_WEBHOOK_SECRET_",
 }
 
 
@@ -209,7 +210,7 @@ def _from_environment(table: str, key: str, owner: str | None) -> str:
     if table == "redis" and key == "url":
         return " (or ZHONGTAI_REDIS_URL)"
     prefix = _ENV_VARS.get(table.split(" ", 1)[0].split("[", 1)[0])
-    if prefix and owner and key.startswith("token"):
+    if prefix and owner and key.startswith(("token", "secret")):
         return f" (or {prefix}{re.sub(r'[^A-Za-z0-9]', '_', owner).upper()})"
     return ""
 

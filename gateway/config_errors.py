@@ -29,6 +29,7 @@ ENTRY_KEYS = {
     "grades": "name",
     "supervisors": "id",
     "canned_replies": "id",
+    "webhooks": "name",
 }
 
 

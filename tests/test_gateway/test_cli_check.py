@@ -155,6 +155,22 @@ def test_a_real_secret_from_the_environment_silences_the_warning(tmp_path):
     assert fixed.returncode == 0, fixed.stderr
 
 
+def test_a_placeholder_webhook_secret_is_a_warning_until_the_environment_has_one(tmp_path):
+    """The example's commented `secret = "change-me-webhook"`, uncommented as it stands."""
+    hook = '[[webhooks]]\nname = "crm"\nurl = "https://crm.example.com/hook"\n'
+    text = (
+        ALICE + "capacity = { webchat = 1 }\n" + WEBCHAT + hook + 'secret = "change-me-webhook"\n'
+    )
+    file, result = check(tmp_path, text, "--strict")
+    assert result.returncode == 2
+    assert (
+        f'warning: {file}: [webhooks "crm"] secret: "change-me-webhook" is a placeholder secret:'
+        " set a real one (or ZHONGTAI_WEBHOOK_SECRET_CRM)"
+    ) in result.stderr
+    fixed = zhongtai("check-config", "--strict", file, env={"ZHONGTAI_WEBHOOK_SECRET_CRM": "s3"})
+    assert fixed.returncode == 0, fixed.stderr
+
+
 # -- errors name entries, list enum values, suggest keys (item 4) ------------------------------
 
 
@@ -184,6 +200,10 @@ def test_a_real_secret_from_the_environment_silences_the_warning(tmp_path):
             ' "sat", "sun"',
         ),
         ("[webchta]\nenabled = true\n", '[webchta]: unknown table — did you mean "webchat"?'),
+        (
+            '[[webhooks]]\nname = "crm"\nurl = "https://crm.example.com/hook"\nevnts = ["*"]\n',
+            '[webhooks "crm"] evnts: unknown key "evnts" — did you mean "events"?',
+        ),
     ],
 )
 def test_errors_name_entries_and_suggest(tmp_path, text, message):
