@@ -200,6 +200,18 @@ def test_a_placeholder_webhook_secret_is_a_warning_until_the_environment_has_one
             ' "sat", "sun"',
         ),
         ("[webchta]\nenabled = true\n", '[webchta]: unknown table — did you mean "webchat"?'),
+        # Timings that decode but cannot work: a sweep of 0 runs back to back against Redis,
+        # a heartbeat slower than node_ttl_s has the other processes take this one for dead.
+        ("[routing]\nsweep_interval_s = 0\n", "[routing] sweep_interval_s: Expected `float` > 0.0"),
+        (
+            "[routing]\ndecline_cooldown_s = -5\n",
+            "[routing] decline_cooldown_s: Expected `float` >= 0",
+        ),
+        ("[presence]\ngrace_s = -1\n", "[presence] grace_s: Expected `float` >= 0.0"),
+        (
+            "[presence]\nheartbeat_interval_s = 20\n",
+            "[presence] heartbeat_interval_s: must be below [presence] node_ttl_s (15.0)",
+        ),
         (
             '[[webhooks]]\nname = "crm"\nurl = "https://crm.example.com/hook"\nevnts = ["*"]\n',
             '[webhooks "crm"] evnts: unknown key "evnts" — did you mean "events"?',
