@@ -213,6 +213,10 @@ def test_a_placeholder_webhook_secret_is_a_warning_until_the_environment_has_one
             "[presence] heartbeat_interval_s: must be below [presence] node_ttl_s (15.0)",
         ),
         (
+            '[[qa.scorecard]]\nname = "greet"\nwieght = 2\n',
+            '[qa.scorecard "greet"] wieght: unknown key "wieght" — did you mean "weight"?',
+        ),
+        (
             '[[webhooks]]\nname = "crm"\nurl = "https://crm.example.com/hook"\nevnts = ["*"]\n',
             '[webhooks "crm"] evnts: unknown key "evnts" — did you mean "events"?',
         ),
