@@ -22,7 +22,7 @@ from gateway.config import (
     load_config,
     with_defaults,
 )
-from gateway.config_check import check_redis_url, config_warnings
+from gateway.config_check import check_redis_url, config_warnings, port_problem
 from gateway.masking import mask_credentials
 
 log = logging.getLogger("zhongtai")
@@ -55,13 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--port",
-        type=int,
+        type=_port,
         help="public port: web chat, agent and supervisor sockets, the console"
         f" (default: [server] port, {server.port})",
     )
     serve.add_argument(
         "--admin-port",
-        type=int,
+        type=_port,
         help="admin port: /api, /metrics, /healthz, /readyz"
         f" (default: [server] admin_port, {server.admin_port})",
     )
@@ -155,6 +155,17 @@ def _serve_config(args: argparse.Namespace) -> Config:
     apply_environment(config.core, os.environ)  # secrets from the environment win
     _check_redis_url(config, args)
     return config
+
+
+def _port(text: str) -> int:
+    """--port and --admin-port, checked as [server] port is: argparse then names the option."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: use 1 to 65535") from None
+    if problem := port_problem(port):
+        raise argparse.ArgumentTypeError(problem)
+    return port
 
 
 def _check_redis_url(config: Config, args: argparse.Namespace) -> None:

@@ -31,6 +31,7 @@ from gateway.settings.agents import (
     AgentStatus,
     PresenceConfig,
     check_agents,
+    check_presence,
     token_matches,
 )
 from gateway.settings.conversations import (
@@ -206,6 +207,7 @@ def _check_semantics(core: CoreConfig, file: str, channels: Collection[str] | No
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", core.server.tenant):
         raise ConfigError(file, "server", "tenant", "use letters, digits, _ . -")
     check_server(core.server, file)
+    check_presence(core.presence, file)
     check_supervisors(core.supervisors, core.supervisor, core.agents, names, file)
     check_webhooks(core.webhooks, core.events, file)
     check_history(core.history, file)

@@ -33,6 +33,7 @@ _SECRET_FIELD = re.compile(r"(token|token_sha256|secret|password|passwd|aes_key|
 _ENV_VARS = {
     "agents": "ZHONGTAI_AGENT_TOKEN_",
     "supervisors": "ZHONGTAI_SUPERVISOR_TOKEN_",
+    "webhooks": "ZHONGTAI_WEBHOOK_SECRET_",
 }
 
 
@@ -209,7 +210,7 @@ def _from_environment(table: str, key: str, owner: str | None) -> str:
     if table == "redis" and key == "url":
         return " (or ZHONGTAI_REDIS_URL)"
     prefix = _ENV_VARS.get(table.split(" ", 1)[0].split("[", 1)[0])
-    if prefix and owner and key.startswith("token"):
+    if prefix and owner and key.startswith(("token", "secret")):
         return f" (or {prefix}{re.sub(r'[^A-Za-z0-9]', '_', owner).upper()})"
     return ""
 
@@ -255,8 +256,21 @@ def _walk(
             yield from _walk(item, table, f"{prefix}.{k}", owner)
 
 
+def port_problem(port: int) -> str | None:
+    """What is wrong with a port to listen on, or None. A number past 65535 is not refused by
+    the socket layer but wraps around (70000 listens on 4464 while the start-up line says
+    70000), and 0 listens on a port nobody is told: both are refused."""
+    if not 1 <= port <= 65535:
+        return f"{port} is not a port: use 1 to 65535"
+    return None
+
+
 def check_server(server: Any, file: str) -> None:
-    """[server]: trusted proxies that parse, caps and deadlines that are not negative."""
+    """[server]: ports that exist, trusted proxies that parse, caps and deadlines that are
+    not negative."""
+    for key in ("port", "admin_port"):
+        if problem := port_problem(getattr(server, key)):
+            raise ConfigError(file, "server", key, problem)
     try:
         networks(server.trusted_proxies)
     except ValueError as exc:

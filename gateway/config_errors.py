@@ -29,7 +29,10 @@ ENTRY_KEYS = {
     "grades": "name",
     "supervisors": "id",
     "canned_replies": "id",
+    "webhooks": "name",
 }
+# Arrays of tables inside a core table: table -> (array, the key that names an entry).
+NESTED_ENTRY_KEYS = {"qa": ("scorecard", "name")}
 
 
 class ConfigError(Exception):
@@ -158,10 +161,15 @@ def _core_place(tokens: list[Token], extra: str | None, data: Any) -> tuple[str 
     if not tokens:
         return None, extra
     head, rest = str(tokens[0]), tokens[1:]
-    name_key = ENTRY_KEYS.get(head)
+    name_key, items = ENTRY_KEYS.get(head), data
+    if head in NESTED_ENTRY_KEYS and rest and rest[0] == NESTED_ENTRY_KEYS[head][0]:
+        # [[qa.scorecard]]: an array of tables inside a table, named as the core ones are.
+        items = data.get(head) if isinstance(data, Mapping) else None
+        name_key = NESTED_ENTRY_KEYS[head][1]
+        head, rest = f"{head}.{rest[0]}", rest[1:]
     if name_key and rest and isinstance(rest[0], int):
         index = rest[0]
-        raw = _get(data, head, index)
+        raw = _get(items, head.rpartition(".")[2], index)
         tbl = entry(head, index, raw.get(name_key) if isinstance(raw, Mapping) else None)
         rest = rest[1:]
     elif head == "hours" and rest and rest[0] is None:

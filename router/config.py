@@ -19,6 +19,8 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Level = Annotated[int, msgspec.Meta(ge=1, le=5)]
 Priority = Annotated[int, msgspec.Meta(ge=0, le=9)]
 Seconds = Annotated[float, msgspec.Meta(ge=0)]
+# How often a loop runs: 0 would run it back to back, a busy loop against Redis.
+Interval = Annotated[float, msgspec.Meta(gt=0)]
 Share = Annotated[float, msgspec.Meta(ge=0, le=1)]
 TimeRange = Annotated[str, msgspec.Meta(pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")]
 
@@ -146,20 +148,20 @@ class RoutingConfig(Strict):
     routing timers."""
 
     offer_timeout_s: float = 30.0
-    decline_cooldown_s: float = 300.0
+    decline_cooldown_s: Seconds = 300.0
     default_queue: str | None = None
     dispatch_batch: int = 50
     scan_limit: int = 200
-    sweep_interval_s: float = 0.25
-    dedupe_ttl_s: float = 7 * 86400.0
+    sweep_interval_s: Interval = 0.25
+    dedupe_ttl_s: Seconds = 7 * 86400.0
     recent_messages: int = 20
-    returning_customer_window_s: float = 72 * 3600.0
+    returning_customer_window_s: Seconds = 72 * 3600.0
     missed_offers_before_away: int = 3
     not_ready_reasons: list[str] = msgspec.field(
         default_factory=lambda: ["lunch", "training", "after_call_work"]
     )
-    position_interval_s: float = 2.0
-    closed_retention_s: float = 30 * 86400.0
+    position_interval_s: Seconds = 2.0
+    closed_retention_s: Seconds = 30 * 86400.0
 
 
 class NamedError(Exception):

@@ -11,6 +11,7 @@ from typing import Literal
 from gateway.config_errors import ConfigError, unique_entries
 from gateway.settings.strict import Strict
 from presence.agents import AgentSpec
+from router.config import Interval, Seconds
 
 AgentStatus = Literal["available", "away", "offline"]
 
@@ -44,9 +45,17 @@ def token_matches(token: str | None, token_sha256: str | None, presented: str) -
 
 class PresenceConfig(Strict):
     initial_status: AgentStatus = "available"
-    grace_s: float = 60.0
-    node_ttl_s: float = 15.0
-    heartbeat_interval_s: float = 5.0
+    grace_s: Seconds = 60.0
+    node_ttl_s: Seconds = 15.0
+    heartbeat_interval_s: Interval = 5.0
+
+
+def check_presence(presence: PresenceConfig, file: str) -> None:
+    """A heartbeat that does not come within node_ttl_s lets the other processes take this
+    one for dead between two beats, and take over its agents' work."""
+    if presence.heartbeat_interval_s >= presence.node_ttl_s:
+        problem = f"must be below [presence] node_ttl_s ({presence.node_ttl_s})"
+        raise ConfigError(file, "presence", "heartbeat_interval_s", problem)
 
 
 def check_agents(agents: list[AgentConfig], file: str) -> None:

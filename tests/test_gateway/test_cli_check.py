@@ -155,6 +155,22 @@ def test_a_real_secret_from_the_environment_silences_the_warning(tmp_path):
     assert fixed.returncode == 0, fixed.stderr
 
 
+def test_a_placeholder_webhook_secret_is_a_warning_until_the_environment_has_one(tmp_path):
+    """The example's commented `secret = "change-me-webhook"`, uncommented as it stands."""
+    hook = '[[webhooks]]\nname = "crm"\nurl = "https://crm.example.com/hook"\n'
+    text = (
+        ALICE + "capacity = { webchat = 1 }\n" + WEBCHAT + hook + 'secret = "change-me-webhook"\n'
+    )
+    file, result = check(tmp_path, text, "--strict")
+    assert result.returncode == 2
+    assert (
+        f'warning: {file}: [webhooks "crm"] secret: "change-me-webhook" is a placeholder secret:'
+        " set a real one (or ZHONGTAI_WEBHOOK_SECRET_CRM)"
+    ) in result.stderr
+    fixed = zhongtai("check-config", "--strict", file, env={"ZHONGTAI_WEBHOOK_SECRET_CRM": "s3"})
+    assert fixed.returncode == 0, fixed.stderr
+
+
 # -- errors name entries, list enum values, suggest keys (item 4) ------------------------------
 
 
@@ -184,6 +200,26 @@ def test_a_real_secret_from_the_environment_silences_the_warning(tmp_path):
             ' "sat", "sun"',
         ),
         ("[webchta]\nenabled = true\n", '[webchta]: unknown table — did you mean "webchat"?'),
+        # Timings that decode but cannot work: a sweep of 0 runs back to back against Redis,
+        # a heartbeat slower than node_ttl_s has the other processes take this one for dead.
+        ("[routing]\nsweep_interval_s = 0\n", "[routing] sweep_interval_s: Expected `float` > 0.0"),
+        (
+            "[routing]\ndecline_cooldown_s = -5\n",
+            "[routing] decline_cooldown_s: Expected `float` >= 0",
+        ),
+        ("[presence]\ngrace_s = -1\n", "[presence] grace_s: Expected `float` >= 0.0"),
+        (
+            "[presence]\nheartbeat_interval_s = 20\n",
+            "[presence] heartbeat_interval_s: must be below [presence] node_ttl_s (15.0)",
+        ),
+        (
+            '[[qa.scorecard]]\nname = "greet"\nwieght = 2\n',
+            '[qa.scorecard "greet"] wieght: unknown key "wieght" — did you mean "weight"?',
+        ),
+        (
+            '[[webhooks]]\nname = "crm"\nurl = "https://crm.example.com/hook"\nevnts = ["*"]\n',
+            '[webhooks "crm"] evnts: unknown key "evnts" — did you mean "events"?',
+        ),
     ],
 )
 def test_errors_name_entries_and_suggest(tmp_path, text, message):
@@ -213,6 +249,26 @@ def test_serve_checks_a_redis_url_from_the_command_line_and_the_environment():
     env = zhongtai("serve", "--demo", env={"ZHONGTAI_REDIS_URL": REDIS_CLUSTER})
     assert env.returncode == 2
     assert 'environment: ZHONGTAI_REDIS_URL: scheme "redis+cluster"' in env.stderr
+
+
+@pytest.mark.parametrize("key", ["port", "admin_port"])
+def test_a_port_past_65535_is_refused_not_wrapped_around(tmp_path, key):
+    """Sockets take 70000 and listen on 4464 while the start-up line says 70000."""
+    file, result = check(tmp_path, f"[server]\n{key} = 70000\n")
+    assert result.returncode == 2
+    assert f"config error: {file}: [server] {key}: 70000 is not a port: use 1 to 65535" in (
+        result.stderr
+    )
+    _, zero = check(tmp_path, f"[server]\n{key} = 0\n")
+    assert zero.returncode == 2 and f"[server] {key}: 0 is not a port" in zero.stderr
+
+
+@pytest.mark.parametrize("option", ["--port", "--admin-port"])
+def test_serve_refuses_a_port_option_that_is_not_a_port(option):
+    result = zhongtai("serve", "--demo", option, "70000")
+    assert result.returncode == 2
+    assert f"argument {option}: 70000 is not a port: use 1 to 65535" in result.stderr
+    assert "Zhongtai demo" not in result.stdout and "Traceback" not in result.stderr
 
 
 # -- --help states every default (item 11) -----------------------------------------------------
