@@ -9,7 +9,6 @@ scraped series, and a config file and Secret that `zhongtai check-config` accept
 from __future__ import annotations
 
 import base64
-import os
 import re
 import shutil
 import subprocess
@@ -21,7 +20,7 @@ from typing import Any
 import msgspec
 import pytest
 import yaml
-from obs_support import DEPLOY, ROOT
+from obs_support import DEPLOY, ROOT, run_clean
 
 from gateway.config import RedisConfig, ServerConfig
 
@@ -306,15 +305,8 @@ def test_check_config_accepts_the_config_with_the_secret(name, tmp_path: Path):
         pytest.skip(f"[redis] {', '.join(unknown)}: not in this build's configuration yet")
     path = tmp_path / "zhongtai.toml"
     path.write_text(one(objects, "ConfigMap")["data"]["zhongtai.toml"], "utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHONGTAI_")}
-    env |= secret_env(objects)
-    done = subprocess.run(
-        [sys.executable, "-m", "gateway", "check-config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        cwd=ROOT,
+    done = run_clean(
+        [sys.executable, "-m", "gateway", "check-config", str(path)], ROOT, secret_env(objects)
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "valid" in done.stdout
