@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import aiohttp
@@ -37,6 +38,8 @@ class Traffic:
     def __init__(self, visitor: Client) -> None:
         self.visitor = visitor
         self.acked: list[str] = []
+        # When each echo arrived (time.monotonic()): where a loss falls against a failover.
+        self.acked_at: dict[str, float] = {}
         self.refused: list[dict[str, Any]] = []
         self.stop = asyncio.Event()
 
@@ -51,6 +54,7 @@ class Traffic:
             )
             if frame["type"] == "message":
                 self.acked.append(text)
+                self.acked_at[text] = time.monotonic()
                 await asyncio.sleep(0.005)  # a busy chat, not a flood
             else:
                 self.refused.append(frame)
