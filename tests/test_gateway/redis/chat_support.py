@@ -21,6 +21,12 @@ async def readyz(gateway: RunningGateway) -> tuple[int, Any]:
         return response.status, await response.json()
 
 
+async def unready(gateway: RunningGateway) -> Any:
+    """/readyz's body while it answers 503, else False (for wait_until)."""
+    status, body = await readyz(gateway)
+    return status == 503 and body
+
+
 async def stored_texts(gateway: RunningGateway, conversation_id: str, token: str) -> set[str]:
     """The texts stored in a conversation, as the admin API gives them."""
     headers = {"Authorization": f"Bearer {token}"}

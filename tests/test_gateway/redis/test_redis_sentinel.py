@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import time
 from typing import Any
 
@@ -19,6 +21,7 @@ from chat_support import (
     readyz,
     send_until_stored,
     stored_texts,
+    unready,
 )
 from harness import (
     accept_offer,
@@ -160,12 +163,7 @@ async def test_readyz_is_503_while_the_node_refuses_writes_and_200_after(
             admin = aioredis.Redis(port=node.port)
             try:
                 await admin.execute_command("REPLICAOF", "127.0.0.1", str(other.port))
-
-                async def refused() -> Any:
-                    status, body = await readyz(gateway)
-                    return status == 503 and body
-
-                body = await wait_until(refused, timeout=DEADLINE_S)
+                body = await wait_until(lambda: unready(gateway), timeout=DEADLINE_S)
                 assert any("read only replica" in problem for problem in body["problems"]), body
                 await admin.execute_command("REPLICAOF", "NO", "ONE")
                 await wait_until(lambda: admin_ready(gateway.admin_port), timeout=DEADLINE_S)
@@ -176,6 +174,28 @@ async def test_readyz_is_503_while_the_node_refuses_writes_and_200_after(
                     await accept_offer(alice)
             finally:
                 await admin.aclose()
+
+
+async def test_a_crashed_master_makes_readyz_503_until_the_sentinels_promote_the_replica(
+    tenant: str,
+) -> None:
+    """SIGKILL, not a coordinated failover: no master takes writes until the sentinels
+    agree it is down (down-after-milliseconds) and promote the replica. /readyz says so
+    meanwhile, and then the same process, unrestarted, routes a new conversation."""
+    with sentinel_set(3) as sentinels:
+        config = _config(tenant, sentinels.addresses, 0)
+        async with running(config, "") as gateway:
+            await wait_until(lambda: admin_ready(gateway.admin_port), timeout=DEADLINE_S)
+            old = sentinels.master_port()
+            assert sentinels.master is not None and sentinels.master.pid is not None
+            os.kill(sentinels.master.pid, signal.SIGKILL)
+            body = await wait_until(lambda: unready(gateway), timeout=DEADLINE_S)
+            assert any(problem.startswith("redis: ") for problem in body["problems"]), body
+            await wait_until(lambda: admin_ready(gateway.admin_port), timeout=DEADLINE_S)
+            assert await asyncio.to_thread(sentinels.master_port) != old
+            async with agent_client(gateway, "alice") as alice, customer(gateway) as visitor:
+                await send_until_stored(visitor, "after the crash", "c1")
+                await accept_offer(alice, timeout=DEADLINE_S)
 
 
 @pytest.mark.parametrize(
