@@ -11,10 +11,15 @@ import re
 import shutil
 import subprocess
 import tomllib
+from typing import Any
 
 import pytest
+import redis
 import yaml
 from obs_support import DEPLOY, run_clean
+
+from gateway.redis.embedded import RedisServer, find_redis_server, pick_free_port
+from gateway.redis.embedded.sentinels import SENTINEL_HINT, poll, sentinel_binary
 
 FILES = ["compose.yaml", "compose.sentinel.yaml"]
 
@@ -122,3 +127,41 @@ def test_docker_compose_config_accepts_the_file(name):
     for service, spec in gateways(name).items():
         assert rendered[service]["depends_on"] == spec["depends_on"], service
         assert rendered[service]["restart"] == "unless-stopped", service
+
+
+def test_the_sentinels_script_starts_a_sentinel_that_watches_the_master(tmp_path):
+    """The config the sentinels' shell command writes, run by Debian's redis-sentinel: the
+    printf's folded lines and every directive must be ones Sentinel takes. Only what a
+    machine without compose's network needs is changed: the addresses and the file's path."""
+    if find_redis_server() is None or sentinel_binary() is None:
+        pytest.skip(f"redis-server or redis-sentinel not found: {SENTINEL_HINT}")
+    (script,) = services("compose.sentinel.yaml")["sentinel-1"]["command"]
+    assert services("compose.sentinel.yaml")["sentinel-1"]["entrypoint"] == ["sh", "-c"]
+    master = tomllib.loads((DEPLOY / "zhongtai.sentinel.toml").read_text("utf-8"))["redis"]
+    port = pick_free_port()
+    with RedisServer(persistent=False) as redis_master:
+        local = (
+            script.replace("port 26379", f"port {port}")
+            .replace("redis-master 6379", f"127.0.0.1 {redis_master.port}")
+            .replace("/tmp/sentinel.conf", str(tmp_path / "sentinel.conf"))
+        )
+        assert local.count(str(tmp_path)) == 2 and str(redis_master.port) in local
+        proc = subprocess.Popen(
+            ["sh", "-c", local], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        sentinel = redis.Redis(port=port, decode_responses=True)
+        name = master["sentinel_master"]
+
+        def watching() -> Any:
+            if proc.poll() is not None:  # refused its config: say why, at once
+                raise AssertionError(proc.communicate()[0].decode(errors="replace"))
+            return sentinel.sentinel_get_master_addr_by_name(name)
+
+        try:
+            address = poll(watching, "the compose sentinel to watch the master")
+            assert address == ("127.0.0.1", redis_master.port), address
+            settings = sentinel.sentinel_master(name)
+            assert settings["quorum"] == 2 and settings["down-after-milliseconds"] == 5000
+        finally:
+            proc.terminate()
+            proc.wait(10)
