@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from typing import Any
 
 import pytest
 import redis
 import yaml
-from obs_support import DEPLOY, run_clean
+from obs_support import DEPLOY, ROOT, run_clean
 
 from gateway.redis.embedded import RedisServer, find_redis_server, pick_free_port
 from gateway.redis.embedded.sentinels import SENTINEL_HINT, poll, sentinel_binary
@@ -165,3 +166,22 @@ def test_the_sentinels_script_starts_a_sentinel_that_watches_the_master(tmp_path
         finally:
             proc.terminate()
             proc.wait(10)
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_the_gateways_config_is_valid_and_serves_web_chat(name):
+    """What the gateways mount as their config passes check-config and enables the web
+    chat its queues take: a queue on a channel no adapter serves gets no customer."""
+    mounts = {
+        volume.split(":")[0]
+        for spec in gateways(name).values()
+        for volume in spec["volumes"]
+        if volume.split(":")[1] == "/etc/zhongtai/zhongtai.toml"
+    }
+    (source,) = mounts
+    path = (DEPLOY / source).resolve()
+    done = run_clean([sys.executable, "-m", "gateway", "check-config", str(path)], ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    served = re.search(r"channels: ([a-z, ]+?)(?:, \d+ warnings)?\)", done.stdout)
+    assert served, done.stdout
+    assert "webchat" in served.group(1).split(", "), done.stdout
