@@ -65,6 +65,11 @@ def _caused_by(
     return False
 
 
+# Said of a message ingest stored but no replica confirmed in time (adapters.contract's
+# NotDurable): an expected refusal during a failover, answered as a 503 without a traceback.
+NOT_REPLICATED = "stored but not yet on a replica ([redis] min_replica_acks); send it again"
+
+
 def loading_response(text: str = DETAIL) -> web.Response:
     """503 with Retry-After: what a channel's callback (a webhook, WeChat) is answered."""
     return web.Response(status=503, text=text + "\n", headers={"Retry-After": str(RETRY_AFTER_S)})

@@ -76,6 +76,8 @@ def redis_url_problem(url: str) -> str | None:
         problem = f"scheme {quote(scheme)} is not one of " + ", ".join(map(quote, REDIS_SCHEMES))
         if "cluster" in scheme:
             problem += " (for Redis Cluster, set [redis] cluster_nodes)"
+        elif "sentinel" in scheme:
+            problem += " (for Redis Sentinel, set [redis] sentinels and sentinel_master)"
         return problem
     from redis.connection import parse_url
 

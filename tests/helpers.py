@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
-from gateway.redis.embedded import pick_free_port
+import pytest
+import redis
+
+from gateway.redis.embedded import RedisServer, find_redis_server, pick_free_port
 
 T = TypeVar("T")
 
-__all__ = ["free_port", "poll_until", "wait_until"]
+__all__ = ["free_port", "poll_until", "replica_of", "skip_without_redis_server", "wait_until"]
 
 # Named once here: every test folder may have a conftest, so ``from conftest import`` is
 # ambiguous (it finds whichever was imported first).
@@ -77,3 +81,25 @@ def poll_until(
                 f"poll_until timed out after {timeout:g} s: {what}; last value {result!r}"
             )
         time.sleep(interval)
+
+
+def skip_without_redis_server() -> None:
+    """For tests that start Redis servers of their own (a master and its replica)."""
+    if find_redis_server() is None:
+        pytest.skip(NO_REDIS)
+
+
+@contextlib.asynccontextmanager
+async def replica_of(master: RedisServer) -> AsyncIterator[RedisServer]:
+    """A replica of ``master``, once its link is up: what makes min_replica_acks confirm."""
+    args = ["--replicaof", "127.0.0.1", str(master.port)]
+    with RedisServer(persistent=False, extra_args=args) as replica:
+        link = redis.Redis(port=replica.port, decode_responses=True)
+        try:
+            await wait_until(
+                lambda: link.info("replication").get("master_link_status") == "up",
+                timeout=30.0,  # a busy machine: the first sync may take a while
+            )
+        finally:
+            link.close()
+        yield replica

@@ -4,8 +4,10 @@ them, and the metric names a gateway's /metrics serves."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,16 @@ REDIS_GAUGES = (
 )
 # Series Prometheus makes itself rather than scrapes.
 SYNTHETIC = {"up"}
+
+
+def run_clean(
+    args: list[str], cwd: Path, extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """A deploy tool run as on a fresh machine: the developer's own ZHONGTAI_ (and GRAFANA_)
+    variables would win over what the files under test say."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ZHONGTAI_", "GRAFANA_"))}
+    env |= extra or {}
+    return subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=cwd, env=env)
 
 
 def promtool() -> str | None:

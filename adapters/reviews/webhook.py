@@ -21,8 +21,9 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from adapters.contract import NotDurable
 from adapters.inputs import NestedTooDeeply, client_fault, decode_json
-from adapters.retryable import loading_response, redis_unavailable
+from adapters.retryable import NOT_REPLICATED, loading_response, redis_unavailable
 from adapters.reviews.config import FeedConfig, FieldMap, ReviewsConfig, webhook_secret
 from adapters.reviews.feeds import review_from_mapping
 from adapters.reviews.intake import Intake, IntakeBusy
@@ -71,6 +72,8 @@ class Webhook:
                 raise  # a hang-up or a broken body: the gateway answers 400, quietly
             if redis_unavailable(exc):  # Redis loading or away a moment: push it again soon
                 return loading_response("the review was not stored; Redis is unavailable, retry")
+            if isinstance(exc, NotDurable):  # a failover's refusal: the retry is a duplicate
+                return loading_response(f"the review was {NOT_REPLICATED}")
             log.exception("reviews webhook %s failed", request.match_info.get("feed"))
             return _refuse(503, "unavailable", "the review was not stored; retry later")
 

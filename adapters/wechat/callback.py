@@ -28,7 +28,8 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.enterprise.crypto import WeChatCrypto as WeComCrypto
 from wechatpy.exceptions import InvalidAppIdException
 
-from adapters.retryable import loading_response, redis_unavailable
+from adapters.contract import NotDurable
+from adapters.retryable import NOT_REPLICATED, loading_response, redis_unavailable
 from adapters.wechat import endpoints
 from adapters.wechat.api import Api, WeChatError
 from adapters.wechat.config import AccountConfig, KfConfig, WeChatConfig
@@ -181,6 +182,8 @@ class Callbacks:
             await self._forget(name, timestamp, nonce)
             if redis_unavailable(exc):
                 return _refusal(request, 503, "Redis is unavailable; could not store the message")
+            if isinstance(exc, NotDurable):  # a failover's refusal: WeChat's retry is a duplicate
+                return _refusal(request, 503, f"the message was {NOT_REPLICATED}")
             log.exception("wechat: storing %s from %s failed", normalised.external_id, name)
             # Not "success": WeChat retries, and dedupe keeps one copy if it was stored.
             return web.Response(status=503, text="could not store the message; retry")

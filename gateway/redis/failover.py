@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 from redis.exceptions import BusyLoadingError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -91,6 +92,22 @@ def describe(config: RedisConfig, url: str) -> str:
     return url
 
 
+# redis-py names each sentinel it could not ask by its client's repr: the pool's and the
+# connection's every setting, some 700 characters, with the address deep inside.
+_CLIENT_REPR = re.compile(r"<redis\.[\w.]+\.Redis\(.*?\bhost=([^,]+),port=(\d+),.*?\)>\)>\)>")
+
+
+class NamedSentinel(Sentinel):
+    """Sentinel whose "no master found" names each sentinel host:port, so that the error
+    start-up prints and /readyz shows says which sentinel failed and how, readably."""
+
+    async def discover_master(self, service_name: str) -> Any:
+        try:
+            return await super().discover_master(service_name)
+        except MasterNotFoundError as exc:
+            raise MasterNotFoundError(_CLIENT_REPR.sub(r"\1:\2", str(exc))) from exc
+
+
 def make_sentinel(config: RedisConfig, **connection_kwargs: Any) -> Sentinel:
     """The sentinels, asked with their own credentials (not the data nodes')."""
     sentinel_kwargs: dict[str, Any] = {
@@ -103,7 +120,7 @@ def make_sentinel(config: RedisConfig, **connection_kwargs: Any) -> Sentinel:
         sentinel_kwargs["username"] = config.sentinel_username
     if config.sentinel_password:
         sentinel_kwargs["password"] = config.sentinel_password
-    return Sentinel(
+    return NamedSentinel(
         sentinel_addresses(config), sentinel_kwargs=sentinel_kwargs, **connection_kwargs
     )
 

@@ -241,6 +241,23 @@ def test_check_config_refuses_the_redis_url_serve_refuses(tmp_path):
     assert "Traceback" not in served.stderr
 
 
+@pytest.mark.parametrize(
+    ("url", "hint"),
+    [
+        (REDIS_CLUSTER, "(for Redis Cluster, set [redis] cluster_nodes)"),
+        (
+            "redis+sentinel://10.0.0.5:26379/mymaster",
+            "(for Redis Sentinel, set [redis] sentinels and sentinel_master)",
+        ),
+    ],
+)
+def test_a_cluster_or_sentinel_url_points_to_the_keys_for_it(tmp_path, url, hint):
+    """Such URLs are what other clients take; the gateway has tables for them instead."""
+    file, result = check(tmp_path, f'[redis]\nurl = "{url}"\n')
+    assert result.returncode == 2
+    assert f"{file}: [redis] url: scheme " in result.stderr and hint in result.stderr
+
+
 def test_serve_checks_a_redis_url_from_the_command_line_and_the_environment():
     flag = zhongtai("serve", "--demo", "--redis-url", REDIS_CLUSTER)
     assert flag.returncode == 2

@@ -61,6 +61,7 @@ def reviews_config(
     rules: list[dict[str, Any]] | None = None,
     grades: list[dict[str, Any]] | None = None,
     routing: dict[str, Any] | None = None,
+    redis: dict[str, Any] | None = None,
     **reviews: Any,
 ):
     return make_config(
@@ -70,6 +71,7 @@ def reviews_config(
         rules=rules,
         grades=grades,
         routing=routing,
+        redis=redis,
         reviews={"feeds": feeds, **FAST, **reviews},
         webchat=None,
     )

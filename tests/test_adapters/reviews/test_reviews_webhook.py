@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import pytest
 from harness import running
+from helpers import replica_of, skip_without_redis_server
 from reviews_helpers import SECRET, post_signed, reviews_config, states
 
 from adapters.reviews.webhook import sign
+from gateway.redis.embedded import RedisServer
 
 
 @pytest.fixture
@@ -174,3 +177,32 @@ async def test_a_push_that_could_not_be_stored_is_503_and_may_be_retried(config,
         # The same signed request again is not a replay: it was never stored.
         status, answer = await post_signed(gw, "shop", None, raw=body, headers=headers)
         assert status == 202 and answer["results"] == [{"id": "w1", "outcome": "new"}]
+
+
+async def test_a_push_no_replica_confirms_is_503_without_a_traceback_and_stored_once(
+    tenant, caplog
+):
+    """[redis] min_replica_acks = 1 and no replica: the review is stored but not confirmed,
+    which during a failover is expected, not an error; the push is refused with a 503 and
+    Retry-After, and the same signed push once a replica is there is taken as a duplicate."""
+    skip_without_redis_server()
+    feeds = [{"name": "shop", "webhook_secret": SECRET}]
+    acks = {"min_replica_acks": 1, "min_replica_timeout_ms": 300}
+    config = reviews_config(tenant, feeds, redis=acks)
+    body = json.dumps(REVIEW).encode()
+    stamp = str(int(time.time()))
+    headers = {"X-Zhongtai-Timestamp": stamp, "X-Zhongtai-Signature": sign(SECRET, stamp, body)}
+    with RedisServer(persistent=False) as master:
+        async with running(config, master.url) as gw:
+            with caplog.at_level(logging.WARNING):
+                status, answer = await post_signed(gw, "shop", None, raw=body, headers=headers)
+            assert status == 503 and "not yet on a replica" in answer["text"], answer
+            errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+            assert not errors, [r.getMessage() for r in errors]
+            async with replica_of(master):
+                status, answer = await post_signed(gw, "shop", None, raw=body, headers=headers)
+                assert status == 202, answer
+                assert answer["results"][0]["outcome"] in ("new", "unchanged"), answer
+                found = await states(gw)
+                conversation = await gw.services.router.conversation(found["w1"].conversation)
+                assert conversation is not None and len(conversation.messages) == 1

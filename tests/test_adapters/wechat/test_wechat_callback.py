@@ -4,16 +4,18 @@ WeChat's retries, and the answers to bad input."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 import aiohttp
 import pytest
 from fake_wechat_api import oa_callback, oa_verify_query, oa_xml, sign, with_query
 from harness import agent_client, running
-from helpers import wait_until
-from wechat_helpers import AES_KEY, APP_ID, TOKEN, post_callback, post_raw
+from helpers import replica_of, skip_without_redis_server, wait_until
+from wechat_helpers import AES_KEY, APP_ID, TOKEN, post_callback, post_raw, wechat_config
 
 from adapters.model import Message
+from gateway.redis.embedded import RedisServer
 
 
 async def stored(gw, account: str, openid: str) -> list[Message]:
@@ -382,3 +384,25 @@ async def test_profile_lookup_never_delays_ingest_and_names_later_messages(
         assert seen[1].customer.name == "VIP Li"
         assert seen[1].metadata["unionid"] == "u-li"
         assert fake.calls["user_info"] == 1
+
+
+async def test_a_message_no_replica_confirms_is_503_without_a_traceback_and_stored_once(
+    tenant, fake, caplog
+):
+    """[redis] min_replica_acks = 1 and no replica: stored, not confirmed, as during a
+    failover. WeChat is told 503 (it retries by itself), no error is logged for it, and
+    its retry once a replica is there is answered "success", the message stored once."""
+    skip_without_redis_server()
+    acks = {"min_replica_acks": 1, "min_replica_timeout_ms": 300}
+    config = wechat_config(tenant, fake, redis=acks)
+    xml = oa_xml("o-cust-9", "text", Content="到了吗", MsgId=23456789012399)
+    with RedisServer(persistent=False) as master:
+        async with running(config, master.url) as gw:
+            with caplog.at_level(logging.WARNING):
+                status, body = await post_callback(gw, xml)
+            assert status == 503 and "not yet on a replica" in body, body
+            errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+            assert not errors, [r.getMessage() for r in errors]
+            async with replica_of(master):
+                assert await post_callback(gw, xml) == (200, "success")
+                assert [m.text for m in await stored(gw, "main", "o-cust-9")] == ["到了吗"]

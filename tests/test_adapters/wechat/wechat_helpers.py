@@ -66,13 +66,16 @@ def wechat_table(fake: FakeWeChat, **overrides: Any) -> dict[str, Any]:
     return table
 
 
-def wechat_config(tenant: str, fake: FakeWeChat, **overrides: Any):
+def wechat_config(
+    tenant: str, fake: FakeWeChat, redis: dict[str, Any] | None = None, **overrides: Any
+):
     return make_config(
         tenant,
         agents=[agent("alice", capacity=0) | {"capacity": {"wechat": 5}}],
         queues=[{"name": "general"}],
         wechat=wechat_table(fake, **overrides),
         webchat=None,
+        redis=redis,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import aiohttp
@@ -18,6 +19,12 @@ async def readyz(gateway: RunningGateway) -> tuple[int, Any]:
         http.get(f"{gateway.admin_base}/readyz") as response,
     ):
         return response.status, await response.json()
+
+
+async def unready(gateway: RunningGateway) -> Any:
+    """/readyz's body while it answers 503, else False (for wait_until)."""
+    status, body = await readyz(gateway)
+    return status == 503 and body
 
 
 async def stored_texts(gateway: RunningGateway, conversation_id: str, token: str) -> set[str]:
@@ -37,6 +44,8 @@ class Traffic:
     def __init__(self, visitor: Client) -> None:
         self.visitor = visitor
         self.acked: list[str] = []
+        # When each echo arrived (time.monotonic()): where a loss falls against a failover.
+        self.acked_at: dict[str, float] = {}
         self.refused: list[dict[str, Any]] = []
         self.stop = asyncio.Event()
 
@@ -51,6 +60,7 @@ class Traffic:
             )
             if frame["type"] == "message":
                 self.acked.append(text)
+                self.acked_at[text] = time.monotonic()
                 await asyncio.sleep(0.005)  # a busy chat, not a flood
             else:
                 self.refused.append(frame)

@@ -12,7 +12,14 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from chat_support import Traffic, expect_text, keep_reading, readyz, send_until_stored, stored_texts
+from chat_support import (
+    Traffic,
+    expect_text,
+    keep_reading,
+    send_until_stored,
+    stored_texts,
+    unready,
+)
 from cluster_support import HOST, ClusterSet, cluster_set
 from harness import accept_offer, admin_ready, agent, agent_client, customer, make_config, running
 from helpers import wait_until
@@ -177,12 +184,7 @@ async def test_readyz_is_503_while_the_slot_has_no_master_and_200_after(tenant: 
         async with running(config, "") as gateway:
             await wait_until(lambda: admin_ready(gateway.admin_port), timeout=60)
             owner.execute_command("CLUSTER", "DELSLOTS", slot)
-
-            async def refused() -> Any:
-                status, body = await readyz(gateway)
-                return status == 503 and body
-
-            body = await wait_until(refused, timeout=DEADLINE_S)
+            body = await wait_until(lambda: unready(gateway), timeout=DEADLINE_S)
             assert any("slot not served" in problem for problem in body["problems"]), body
             owner.execute_command("CLUSTER", "ADDSLOTS", slot)
             await wait_until(lambda: admin_ready(gateway.admin_port), timeout=DEADLINE_S)
