@@ -3,7 +3,7 @@ out of reach for a moment (restarting, failing over) or refusing writes (a node 
 a replica answers READONLY), is not the sender's fault nor a bug:
 a customer, an agent or a channel that sends then is told to send again, with a retryable
 code or a 503 with Retry-After, and no traceback is logged per message (the background
-loops say once that Redis is away, gateway/outages.py). Here, beside the other boundary
+loops say once that Redis is away, adapters/loops.py). Here, beside the other boundary
 helpers, because adapters may import only adapters and the gateway's sockets share it."""
 
 from __future__ import annotations

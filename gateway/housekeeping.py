@@ -4,14 +4,12 @@ The timers live in Redis, so whichever process sweeps first fires them."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
+from adapters.loops import Outage, repeat_forever
 from gateway.flows.positions import tell_positions
-from gateway.outages import Outage
 from gateway.services import Services
-from gateway.tasks import stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -23,44 +21,43 @@ FOLLOWUP_EVERY_S = 5.0
 
 
 async def run_housekeeping(services: Services) -> None:
-    config = services.config
-    interval = config.routing.sweep_interval_s
-    heartbeat_every = config.presence.heartbeat_interval_s
-    position_every = config.routing.position_interval_s
-    last_heartbeat = last_dispatch = last_positions = last_purge = last_followup = 0.0
-    retention_s = config.routing.closed_retention_s
-    board = services.switchboard
+    chores = Chores(services)
     outage = Outage(log, "housekeeping (offer expiry, timers, heartbeats)")
-    while True:
-        try:
-            await board.expire_offers()
-            await board.fire_timers()
-            now = time.monotonic()
-            if now - last_heartbeat >= heartbeat_every:
-                last_heartbeat = now
-                await beat(services)
-            if position_every > 0 and now - last_positions >= position_every:
-                last_positions = now
-                await tell_positions(board, position_every)
-            if retention_s > 0 and now - last_purge >= PURGE_EVERY_S:
-                last_purge = now
-                await services.router.purge_closed(board.clock(), retention_s)
-            if now - last_followup >= FOLLOWUP_EVERY_S:
-                last_followup = now
-                await board.aftercare.sweep()
-            if now - last_dispatch >= DISPATCH_EVERY_S:
-                last_dispatch = now
-                # Nothing changed: the sweep must not wake supervisors' wallboards.
-                board.request_dispatch(changed=False)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            stop_if_cancelled()
-            await asyncio.sleep(max(interval, outage.failed(exc)))
-            continue
-        outage.succeeded()
-        stop_if_cancelled()
-        await asyncio.sleep(interval)
+    await repeat_forever(outage, chores.round, services.config.routing.sweep_interval_s)
+
+
+class Chores:
+    """One round of housekeeping every sweep interval; the slower chores when they are due."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.last_heartbeat = self.last_dispatch = self.last_positions = 0.0
+        self.last_purge = self.last_followup = 0.0
+
+    async def round(self) -> None:
+        services, board = self.services, self.services.switchboard
+        config = services.config
+        await board.expire_offers()
+        await board.fire_timers()
+        now = time.monotonic()
+        if now - self.last_heartbeat >= config.presence.heartbeat_interval_s:
+            self.last_heartbeat = now
+            await beat(services)
+        position_every = config.routing.position_interval_s
+        if position_every > 0 and now - self.last_positions >= position_every:
+            self.last_positions = now
+            await tell_positions(board, position_every)
+        retention_s = config.routing.closed_retention_s
+        if retention_s > 0 and now - self.last_purge >= PURGE_EVERY_S:
+            self.last_purge = now
+            await services.router.purge_closed(board.clock(), retention_s)
+        if now - self.last_followup >= FOLLOWUP_EVERY_S:
+            self.last_followup = now
+            await board.aftercare.sweep()
+        if now - self.last_dispatch >= DISPATCH_EVERY_S:
+            self.last_dispatch = now
+            # Nothing changed: the sweep must not wake supervisors' wallboards.
+            board.request_dispatch(changed=False)
 
 
 async def beat(services: Services) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import re
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -32,10 +31,10 @@ from adapters.email.imap_client import (
     literal,
     mailbox_name,
     numbers,
-    stop_if_cancelled,
 )
 from adapters.email.keys import EmailKeys
 from adapters.email.lease import Lease
+from adapters.loops import Outage, stop_if_cancelled
 
 log = logging.getLogger("zhongtai.email")
 
@@ -81,7 +80,15 @@ class MailboxReader:
     # The outer loop: lease, session, backoff.
 
     async def run(self) -> None:
-        delay = min(1.0, self.config.reconnect_max_s)
+        # A server or Redis away is said once when it starts and once when it ends; the
+        # retries in between back off (with jitter) up to reconnect_max_s.
+        outage = Outage(
+            log,
+            f"email: mailbox {self.name}",
+            first_delay_s=min(1.0, self.config.reconnect_max_s),
+            max_delay_s=self.config.reconnect_max_s,
+            random_fraction=0.2,
+        )
         try:
             while True:
                 stop_if_cancelled()
@@ -92,21 +99,19 @@ class MailboxReader:
                         continue
                     self.standby = False
                     if await self._hold_and_read():
-                        delay = min(1.0, self.config.reconnect_max_s)
+                        outage.succeeded()
                         continue
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
                     self.last_error = f"{type(exc).__name__}: {exc}"
-                    log.warning(
-                        "email: mailbox %s: %s; retrying in %.1f s",
-                        self.name,
-                        self.last_error,
-                        delay,
-                    )
+                    delay = outage.failed(exc)
+                else:
+                    # The session ended on its own (the server hung up): reconnect as after
+                    # a failure, so a server that keeps hanging up is not hammered.
+                    delay = outage.failed(ConnectionResetError("the IMAP session ended"))
                 await self.lease.release()
-                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-                delay = min(delay * 2, self.config.reconnect_max_s)
+                await asyncio.sleep(delay)
         finally:
             self.connected = False
             try:

@@ -131,11 +131,3 @@ def literal(response: Any) -> bytes | None:
         if isinstance(line, bytearray):
             return bytes(line)
     return None
-
-
-def stop_if_cancelled() -> None:
-    """aioimaplib's wait_for calls can swallow a cancellation that lands as they finish;
-    a loop that checks its task's cancel requests stops anyway."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 import aiohttp
 from redis.exceptions import LockError
 
+from adapters.loops import Outage, stop_if_cancelled
 from adapters.reviews import feeds
 from adapters.reviews.config import FeedConfig, ReviewsConfig
 from adapters.reviews.cursor import FeedCursor, FeedState, now_ms
@@ -76,15 +77,17 @@ class Poller:
     # The loop.
 
     async def run(self) -> None:
+        # The feed's own failures are handled in step() (its backoff, Retry-After); what
+        # escapes it is Redis away, say: said once, retried later, never the end of the loop.
+        outage = Outage(log, f"reviews {self.feed.name}: the poll loop")
         while True:
             try:
                 wait_s = await self.step()
+                outage.succeeded()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                # Redis away, say: try again later, never end the loop.
-                log.exception("reviews %s: poll loop failed", self.feed.name)
-                wait_s = self.config.backoff_base_s
+            except Exception as exc:
+                wait_s = max(self.config.backoff_base_s, outage.failed(exc))
             stop_if_cancelled()
             await asyncio.sleep(wait_s)
 
@@ -346,18 +349,6 @@ class Poller:
                 raise FeedError("google_play: no access token (access_token, _env or _file)")
             headers["Authorization"] = f"Bearer {token}"
         return headers
-
-
-def stop_if_cancelled() -> None:
-    """Raise CancelledError when this task was asked to stop.
-
-    A library can swallow a cancellation that lands while it finishes a call (Python 3.11's
-    wait_for, inside redis-py, does); a loop that only catches Exception would then poll on,
-    and the shutdown that waits for it would hang. (The gateway has the same helper in
-    gateway.tasks; adapters import nothing from the gateway.)"""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 _ACCEPT = {

@@ -22,6 +22,7 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.enterprise.crypto import WeChatCrypto as WeComCrypto
 
 from adapters.contract import Adapter, AdapterHost, CsatMode, CustomerRef, Inbound, Outbound
+from adapters.loops import Outage, repeat_forever
 from adapters.wechat import callback, endpoints
 from adapters.wechat.api import Api, WeChatError
 from adapters.wechat.config import AccountConfig, KfConfig, WeChatConfig
@@ -351,27 +352,24 @@ class WeChatAdapter(Adapter[WeChatConfig]):
     # Background work.
 
     async def _window_loop(self) -> None:
-        while True:
-            try:
-                for due in await self.windows.sweep():
-                    await self.host.tell_agent(due.conversation_id, due.code, due.detail)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("wechat: the window sweep failed; the next one retries")
-            await asyncio.sleep(self.config.window_sweep_s)
+        await repeat_forever(
+            Outage(log, "wechat: the window sweep"),
+            self._sweep_windows,
+            self.config.window_sweep_s,
+        )
+
+    async def _sweep_windows(self) -> None:
+        for due in await self.windows.sweep():
+            await self.host.tell_agent(due.conversation_id, due.code, due.detail)
 
     async def _kf_loop(self) -> None:
         if not self.corps or self._kf is None:
             return
-        while True:
-            try:
-                await self._kf.sweep()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("wechat kf: the pending sweep failed; the next one retries")
-            await asyncio.sleep(self.config.kf_sweep_s)
+        await repeat_forever(
+            Outage(log, "wechat kf: the pending sweep"),
+            self._kf.sweep,
+            self.config.kf_sweep_s,
+        )
 
     # Media links for agents: signed, expiring, relayed by callback.py.
 

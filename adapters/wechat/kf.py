@@ -22,6 +22,8 @@ from typing import Any
 
 from redis.exceptions import WatchError
 
+from adapters.loops import Outage
+
 log = logging.getLogger("zhongtai.wechat")
 
 LOCK_TTL_S = 60.0
@@ -43,6 +45,8 @@ class KfPuller:
         self.pending = key("kf", "pending")  # hash "corp|open_kfid" -> notice counter
         self.sync_tokens = key("kf", "sync_token")  # hash "corp|open_kfid" -> "ms|token"
         self._running: dict[str, asyncio.Task[None]] = {}
+        # Per account: a WeChat API or Redis failure is said once, not at every sweep.
+        self._outages: dict[str, Outage] = {}
 
     def cursor_key(self, corp: str, open_kfid: str) -> str:
         return self._key("kf", "cursor", corp, open_kfid)
@@ -85,12 +89,18 @@ class KfPuller:
                         log.debug("wechat kf: lock release failed", exc_info=True)
                 # A notice taken by a process that found our lock held: pull it now.
                 if not await self.redis.hexists(self.pending, field):
+                    self._outage(field).succeeded()
                     return
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
             # The mark stays pending: the next sweep tries again.
-            log.exception("wechat kf: pulling %s failed; will retry", field)
+            self._outage(field).failed(exc)
+
+    def _outage(self, field: str) -> Outage:
+        if field not in self._outages:
+            self._outages[field] = Outage(log, f"wechat kf: pulling {field}")
+        return self._outages[field]
 
     async def _pull_once(self, field: str, lock: Any) -> bool:
         """Pull everything there is; True when no notice came meanwhile (pending cleared)."""

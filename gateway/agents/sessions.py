@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from adapters.loops import Outage
 from adapters.model import Conversation
 from gateway.agents.protocol import (
     CLOSE_REPLACED,
@@ -30,7 +31,6 @@ from gateway.agents.protocol import (
     encode,
 )
 from gateway.config import AgentConfig
-from gateway.outages import Outage
 from gateway.redis.bus import NodeBus
 
 log = logging.getLogger(__name__)

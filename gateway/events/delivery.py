@@ -30,12 +30,11 @@ from dataclasses import dataclass
 import aiohttp
 import msgspec
 
+from adapters.loops import Outage, stop_if_cancelled
 from adapters.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from gateway.events.config import WebhookConfig
 from gateway.events.metrics import WebhookMetrics
 from gateway.events.store import Parked, WebhookStore
-from gateway.outages import Outage
-from gateway.tasks import stop_if_cancelled
 from router.events import Event
 
 log = logging.getLogger("zhongtai.webhooks")

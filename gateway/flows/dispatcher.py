@@ -11,15 +11,14 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from adapters.loops import Outage, stop_if_cancelled
 from gateway.agents.protocol import Assigned, Offer
 from gateway.flows.clock import Clock
 from gateway.flows.outbound import ToAgents
 from gateway.flows.outcomes import OfferOutcomes
 from gateway.flows.records import notes_of
 from gateway.observability.metrics import Metrics
-from gateway.outages import Outage
 from gateway.supervisors.tap import ChangeTap
-from gateway.tasks import stop_if_cancelled
 from router.config import RoutingConfig
 from router.engine import Router
 from router.placement import Placer

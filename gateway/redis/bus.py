@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 
-from gateway.tasks import stop_if_cancelled
+from adapters.loops import Outage, stop_if_cancelled
 from presence.keys import PresenceKeys
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,9 @@ class NodeBus:
             await pubsub.connection.disconnect()
 
     async def run(self) -> None:
-        """Receive until cancelled; resubscribes after a lost connection."""
+        """Receive until cancelled; resubscribes after a lost connection, backing off while
+        Redis stays away (said once when the loss starts and once when it ends)."""
+        outage = Outage(log, f"node subscription {self.channel}", max_delay_s=5.0)
         while True:
             # Confirmations are read (they say the subscription is back), and so is the
             # server's own sunsubscribe on a cluster (the slot moved).
@@ -108,6 +110,7 @@ class NodeBus:
             try:
                 subscribe = pubsub.ssubscribe if self.sharded else pubsub.subscribe
                 await subscribe(self.channel)
+                outage.succeeded()
                 self.subscribed.set()
                 async for message in pubsub.listen():
                     if message["type"] == "sunsubscribe":
@@ -129,8 +132,7 @@ class NodeBus:
                 raise
             except Exception as exc:
                 self.subscribed.clear()
-                log.warning("node subscription lost (%s); resubscribing", exc)
                 stop_if_cancelled()
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(outage.failed(exc))
             finally:
                 await pubsub.aclose()

@@ -12,8 +12,8 @@ import logging
 
 from aiohttp import WSMsgType, web
 
+from adapters.loops import Outage
 from adapters.model import Message
-from gateway.outages import Outage
 from gateway.services import Services
 from gateway.supervisors.protocol import Closed, DeadlineAlert, Frame, MessageFrame, encode
 from gateway.supervisors.scope import Scope

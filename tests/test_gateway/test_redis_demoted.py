@@ -78,7 +78,7 @@ async def test_a_demoted_node_is_a_retryable_error_everywhere_and_then_all_goes_
 
             await wait_until(delivered, timeout=30, interval=0.5)
     admin.close()
-    # The background loops may say once, with the traceback, that Redis refuses (outages.py).
+    # The background loops may say once, with the traceback, that Redis refuses (adapters/loops.py).
     noisy = [
         r
         for r in caplog.records

@@ -143,7 +143,7 @@ async def test_loading_is_a_retryable_error_everywhere_and_then_all_goes_on(serv
                 return False
 
             await wait_until(delivered, timeout=60, interval=0.5)
-    # The background loops say once, with the traceback, that Redis is away (outages.py).
+    # The background loops say once, with the traceback, that Redis is away (adapters/loops.py).
     noisy = [
         r
         for r in caplog.records
