@@ -30,8 +30,9 @@ from gateway.guard.caps import ConnectionCaps
 from gateway.guard.deadlines import Deadlines, GuardedSite
 from gateway.housekeeping import beat, run_housekeeping
 from gateway.masking import mask_credentials
+from gateway.observability.buckets import sla_thresholds
 from gateway.observability.instrument import instrument_scripts, request_timer
-from gateway.observability.metrics import Metrics, sla_thresholds
+from gateway.observability.metrics import Metrics
 from gateway.redis.bus import NodeBus
 from gateway.redis.client import open_clients
 from gateway.redis.failover import describe

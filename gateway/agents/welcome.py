@@ -58,23 +58,25 @@ async def fresh_welcome(
     message from the first one the client (which holds ``holdings``) has missed."""
     welcome, offers = await build_welcome(services, agent, await services.presence.status(agent.id))
     recent = services.config.routing.recent_messages
+    untold_ids = [c.id for c in welcome.conversations if c.id not in holdings]
+    untold = await _untold(services, untold_ids, agent)
     for conversation in welcome.conversations:
-        holding = holdings.get(conversation.id) or await _untold(services, conversation, agent)
+        holding = holdings.get(conversation.id) or untold.get(conversation.id)
         if holding is not None and _may_reach_back(conversation, holding, recent):
             earlier = await services.router.messages_before_recent(conversation.id)
             conversation.messages = _from_first_missed(earlier, conversation, holding, recent)
     return welcome, offers
 
 
-async def _untold(
-    services: Services, conversation: Conversation, agent: AgentConfig
-) -> Holding | None:
-    """A conversation whose assigned the client missed: it lacks what came after the agent
-    got it (known for the first assignment; a transferred one shows its recent messages)."""
-    route = await services.router.route(conversation.id)
-    if route is None or route.first_agent != agent.id or route.first_assigned_ms is None:
-        return None
-    return Holding("", set(), since_ms=route.first_assigned_ms)
+async def _untold(services: Services, ids: list[str], agent: AgentConfig) -> dict[str, Holding]:
+    """Of the conversations whose assigned the client missed, those it lacks what came after
+    the agent got them (known for the first assignment; a transferred one shows its recent
+    messages). Their routes in one read, however many the resync brings."""
+    return {
+        conversation_id: Holding("", set(), since_ms=route.first_assigned_ms)
+        for conversation_id, route in (await services.router.routes(ids)).items()
+        if route.first_agent == agent.id and route.first_assigned_ms is not None
+    }
 
 
 def _may_reach_back(conversation: Conversation, holding: Holding, recent: int) -> bool:

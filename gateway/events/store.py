@@ -179,11 +179,11 @@ class WebhookStore:
                 chunk = await self.redis.zrangebyscore(
                     k.parked_order, since_ms, "+inf", start=offset, num=limit, withscores=True
                 )
-                if not chunk:
-                    break
                 offset += len(chunk)
                 later = [m for m, ms in chunk if ms > since_ms or _text(m) > last_id]
                 ids += later[: limit - len(ids)]
+                if len(chunk) < limit:  # the set's end: asking again would answer nothing
+                    break
         if not ids:
             return []
         raw = await self.redis.hmget(k.parked, ids)

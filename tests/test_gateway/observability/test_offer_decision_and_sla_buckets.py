@@ -11,13 +11,13 @@ from harness import agent, agent_client, customer, make_config, running
 from obs_support import sample, scrape_text
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.observability.metrics import (
+from gateway.observability.buckets import (
     OFFER_DECISION_BUCKETS,
     WAIT_BUCKETS,
-    Metrics,
     decision_buckets,
     wait_buckets,
 )
+from gateway.observability.metrics import Metrics
 
 # Long enough that the answer cannot land in the same millisecond as the offer.
 THINK_S = 0.05
