@@ -280,6 +280,38 @@ def test_a_port_past_65535_is_refused_not_wrapped_around(tmp_path, key):
     assert zero.returncode == 2 and f"[server] {key}: 0 is not a port" in zero.stderr
 
 
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ('[server]\nhost = "nosuch.invalid"\n', "[server] host"),
+        ('[server]\nadmin_host = "nosuch.invalid"\n', "[server] admin_host"),
+        (
+            '[email.smtp_in]\nhost = "nosuch.invalid"\n[[email.mailboxes]]\nname = "support"\n'
+            'address = "support@example.com"\n',
+            "[email.smtp_in] host",
+        ),
+    ],
+)
+def test_a_listener_host_that_does_not_resolve_is_an_error(tmp_path, text, where):
+    """serve cannot bind to it; check-config says so instead of passing the file.
+    (.invalid never resolves, RFC 2606.)"""
+    file, result = check(tmp_path, text)
+    assert result.returncode == 2, result.stderr
+    assert f"config error: {file}: {where}: cannot resolve 'nosuch.invalid'" in result.stderr
+    served = zhongtai("serve", "--config", file)
+    assert served.returncode == 2 and f"{file}: {where}: cannot resolve" in served.stderr
+    assert "Traceback" not in served.stderr
+
+
+def test_serve_names_a_host_option_that_does_not_resolve(tmp_path):
+    _, resolved = check(tmp_path, '[server]\nhost = "localhost"\nadmin_host = "127.0.0.1"\n')
+    assert "cannot resolve" not in resolved.stderr and resolved.returncode == 0
+    result = zhongtai("serve", "--demo", "--admin-host", "nosuch.invalid")
+    assert result.returncode == 2
+    assert "command line: --admin-host: cannot resolve 'nosuch.invalid'" in result.stderr
+    assert "Zhongtai demo" not in result.stdout
+
+
 @pytest.mark.parametrize("option", ["--port", "--admin-port"])
 def test_serve_refuses_a_port_option_that_is_not_a_port(option):
     result = zhongtai("serve", "--demo", option, "70000")
