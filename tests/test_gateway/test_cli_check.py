@@ -111,17 +111,31 @@ def test_an_escalation_that_relaxes_skills_makes_a_queue_servable(tmp_path):
     assert "warning" not in result.stderr
 
 
+def with_webchat(capacity: str, queue: str, channels: str) -> str:
+    """Alice with that capacity, one queue taking those channels, and [webchat] on."""
+    queues = f'[[queues]]\nname = "{queue}"\nchannels = [{channels}]\n'
+    return ALICE + f"capacity = {{ {capacity} }}\n" + queues + WEBCHAT
+
+
 def test_a_channel_no_queue_takes_is_a_warning(tmp_path):
-    text = (
-        ALICE
-        + "capacity = { webchat = 2, email = 2 }\n"
-        + '[[queues]]\nname = "mail"\nchannels = ["email"]\n'
-        + WEBCHAT
-    )
-    file, result = check(tmp_path, text)
+    file, result = check(tmp_path, with_webchat("webchat = 2, email = 2", "mail", '"email"'))
     assert result.returncode == 0, result.stderr
     assert f'warning: {file}: [webchat]: no queue takes channel "webchat"' in result.stderr
     assert zhongtai("check-config", file, "--strict").returncode == 2
+
+
+def test_a_queue_channel_no_adapter_serves_is_a_warning(tmp_path):
+    """The queue never gets those conversations: the adapter's table is missing or off."""
+    capacity, channels = "webchat = 2, wechat = 2, review = 2", '"webchat", "wechat", "review"'
+    file, result = check(tmp_path, with_webchat(capacity, "general", channels))
+    assert result.returncode == 0, result.stderr
+    where = f'warning: {file}: [queues "general"] channels: queue "general" takes channel'
+    assert f'{where} "wechat" but no [wechat] adapter is configured' in result.stderr
+    assert f'{where} "review" but no [reviews] adapter is configured' in result.stderr
+    assert '"webchat" but' not in result.stderr, "an enabled adapter serves it"
+    assert zhongtai("check-config", file, "--strict").returncode == 2
+    _, served = check(tmp_path, ALICE + "capacity = { webchat = 2 }\n" + GENERAL + WEBCHAT)
+    assert "adapter is configured" not in served.stderr
 
 
 def test_a_channel_no_agent_has_capacity_on_is_a_warning(tmp_path):
