@@ -23,6 +23,7 @@ from gateway.config import (
     with_defaults,
 )
 from gateway.config_check import check_redis_url, config_warnings, port_problem
+from gateway.config_hosts import check_listen_hosts
 from gateway.masking import mask_credentials
 
 log = logging.getLogger("zhongtai")
@@ -154,7 +155,13 @@ def _serve_config(args: argparse.Namespace) -> Config:
         config.redis.url = args.redis_url
     apply_environment(config.core, os.environ)  # secrets from the environment win
     _check_redis_url(config, args)
+    options = {("server", "host"): "--host", ("server", "admin_host"): "--admin-host"}
+    check_listen_hosts(config, {where: o for where, o in options.items() if _given(args, o)})
     return config
+
+
+def _given(args: argparse.Namespace, option: str) -> bool:
+    return bool(getattr(args, option.lstrip("-").replace("-", "_")))
 
 
 def _port(text: str) -> int:
@@ -214,6 +221,7 @@ def _print_demo(config: Config, program: str) -> None:
 def _check(args: argparse.Namespace) -> int:
     try:
         config = load(args.file)
+        check_listen_hosts(config)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2

@@ -129,7 +129,9 @@ def config_warnings(config: Any, channels: Mapping[str, str] | None = None) -> l
     enabled = [n for n, c in config.adapters.items() if getattr(c, "enabled", True)]
     channels = dict(channels) if channels is not None else adapter_channels(enabled)
     found = list(_unservable_queues(core, file))
-    found += _untaken_channels(core, file, {n: channels.get(n, n) for n in enabled})
+    served = {n: channels.get(n, n) for n in enabled}
+    found += _untaken_channels(core, file, served)
+    found += _unserved_queue_channels(core, file, served)
     found += _placeholder_secrets(config)
     return found
 
@@ -190,6 +192,29 @@ def _untaken_channels(core: Any, file: str, channels: Mapping[str, str]) -> Iter
                 f"no agent has capacity on channel {quote(channel)}: its conversations are"
                 " never offered",
             )
+
+
+def _unserved_queue_channels(core: Any, file: str, served: Mapping[str, str]) -> Iterator[str]:
+    """A queue listing a channel no enabled adapter carries never gets its conversations:
+    usually the adapter's table is missing or has enabled = false."""
+    tables = {channel: table for table, channel in served.items()}
+    for i, queue in enumerate(core.queues):
+        for channel in queue.channels:
+            if channel not in tables:
+                table = _adapter_table(channel)
+                problem = (
+                    f"queue {quote(queue.name)} takes channel {quote(channel)} but no"
+                    f" [{table}] adapter is configured (or it has enabled = false)"
+                )
+                yield located(file, entry("queues", i, queue.name), "channels", problem)
+
+
+def _adapter_table(channel: str) -> str:
+    """The table of the installed adapter that carries ``channel`` (review: [reviews])."""
+    from adapters import registry
+
+    found = adapter_channels(registry.available())
+    return next((table for table, carried in found.items() if carried == channel), channel)
 
 
 def _placeholder_secrets(config: Any) -> Iterator[str]:

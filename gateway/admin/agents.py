@@ -10,7 +10,7 @@ import msgspec
 from aiohttp import web
 
 from gateway.admin.bodies import Body, decode_body
-from gateway.admin.errors import ApiError, json_response
+from gateway.admin.errors import ApiError, json_response, refuse_unknown_parameters
 from gateway.admin.keys import request_services
 from gateway.admin.snapshots import snapshot_agents
 from gateway.admin.views import AgentsResponse, Ok, agent_view, agent_views
@@ -36,12 +36,14 @@ def known_agent(services: Services, agent_id: str) -> AgentConfig:
 
 
 async def get_agents(request: web.Request) -> web.Response:
+    refuse_unknown_parameters(request.query)
     services = request_services(request)
     snap = await snapshot_agents(services)
     return json_response(AgentsResponse(agents=agent_views(services, snap)))
 
 
 async def get_agent(request: web.Request) -> web.Response:
+    refuse_unknown_parameters(request.query)
     services = request_services(request)
     agent = known_agent(services, request.match_info["agent_id"])
     return json_response(agent_view(agent, await snapshot_agents(services, [agent])))

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from adapters.model import Conversation
 from gateway.admin.bodies import Body, NonEmpty, decode_body
-from gateway.admin.errors import ApiError, json_response
+from gateway.admin.errors import ApiError, json_response, refuse_unknown_parameters
 from gateway.admin.keys import request_services
 from gateway.admin.quality_views import csat_view
 from gateway.admin.snapshots import snapshot_conversation
@@ -48,6 +48,7 @@ async def open_conversation(services: Services, conversation_id: str) -> Convers
 
 
 async def get_conversation(request: web.Request) -> web.Response:
+    refuse_unknown_parameters(request.query)
     services = request_services(request)
     conversation = await known_conversation(services, request.match_info["conversation_id"])
     snap = await snapshot_conversation(services, conversation)

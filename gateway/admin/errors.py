@@ -29,13 +29,14 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
 
-def refuse_unknown_parameters(given: Iterable[str], known: Sequence[str]) -> None:
+def refuse_unknown_parameters(given: Iterable[str], known: Sequence[str] = ()) -> None:
     """A query parameter the route does not take is a 400 naming it: a typo (``stauts``)
-    silently ignored would answer something else than was asked."""
+    silently ignored would answer something else than was asked. Every admin GET calls this,
+    with ``known`` empty where the route takes no parameters."""
     for name in given:
         if name not in known:
-            detail = f"{name}: unknown parameter; the parameters are {', '.join(known)}"
-            raise ApiError(400, "bad_request", detail, name)
+            takes = f"the parameters are {', '.join(known)}" if known else "this takes none"
+            raise ApiError(400, "bad_request", f"{name}: unknown parameter; {takes}", name)
 
 
 class ErrorBody(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -88,6 +88,7 @@ async def list_conversations(request: web.Request) -> web.Response:
 
 
 async def transcript(request: web.Request) -> web.Response:
+    refuse_unknown_parameters(request.query, ("format",))
     conversation_id = request.match_info["conversation_id"]
     fmt = request.query.get("format", "json")
     if fmt not in FORMATS:

@@ -177,6 +177,7 @@ async def get_qa(request: web.Request) -> web.Response:
 
 
 async def get_qa_item(request: web.Request) -> web.Response:
+    refuse_unknown_parameters(request.query)
     services = request_services(request)
     seen = queues_seen(services, request[LEAD])
     record = await qa_record_seen(services, seen, request.match_info["conversation_id"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.admin.errors import ApiError, json_response
+from gateway.admin.errors import ApiError, json_response, refuse_unknown_parameters
 from gateway.admin.keys import request_services
 from gateway.admin.snapshots import DEFAULT_WAITING_LIMIT, snapshot_queues
 from gateway.admin.views import QueuesResponse, queue_views
@@ -13,6 +13,7 @@ MAX_WAITING_LIMIT = 1000
 
 
 def waiting_limit(request: web.Request) -> int:
+    refuse_unknown_parameters(request.query, ("limit",))
     raw = request.query.get("limit")
     if raw is None:
         return DEFAULT_WAITING_LIMIT

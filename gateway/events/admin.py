@@ -60,6 +60,7 @@ def _known(services: Services, name: str) -> WebhookConfig:
 
 
 async def get_webhooks(request: web.Request) -> web.Response:
+    refuse_unknown_parameters(request.query)
     services = request_services(request)
     views = []
     for hook in services.config.core.webhooks:

@@ -111,17 +111,31 @@ def test_an_escalation_that_relaxes_skills_makes_a_queue_servable(tmp_path):
     assert "warning" not in result.stderr
 
 
+def with_webchat(capacity: str, queue: str, channels: str) -> str:
+    """Alice with that capacity, one queue taking those channels, and [webchat] on."""
+    queues = f'[[queues]]\nname = "{queue}"\nchannels = [{channels}]\n'
+    return ALICE + f"capacity = {{ {capacity} }}\n" + queues + WEBCHAT
+
+
 def test_a_channel_no_queue_takes_is_a_warning(tmp_path):
-    text = (
-        ALICE
-        + "capacity = { webchat = 2, email = 2 }\n"
-        + '[[queues]]\nname = "mail"\nchannels = ["email"]\n'
-        + WEBCHAT
-    )
-    file, result = check(tmp_path, text)
+    file, result = check(tmp_path, with_webchat("webchat = 2, email = 2", "mail", '"email"'))
     assert result.returncode == 0, result.stderr
     assert f'warning: {file}: [webchat]: no queue takes channel "webchat"' in result.stderr
     assert zhongtai("check-config", file, "--strict").returncode == 2
+
+
+def test_a_queue_channel_no_adapter_serves_is_a_warning(tmp_path):
+    """The queue never gets those conversations: the adapter's table is missing or off."""
+    capacity, channels = "webchat = 2, wechat = 2, review = 2", '"webchat", "wechat", "review"'
+    file, result = check(tmp_path, with_webchat(capacity, "general", channels))
+    assert result.returncode == 0, result.stderr
+    where = f'warning: {file}: [queues "general"] channels: queue "general" takes channel'
+    assert f'{where} "wechat" but no [wechat] adapter is configured' in result.stderr
+    assert f'{where} "review" but no [reviews] adapter is configured' in result.stderr
+    assert '"webchat" but' not in result.stderr, "an enabled adapter serves it"
+    assert zhongtai("check-config", file, "--strict").returncode == 2
+    _, served = check(tmp_path, ALICE + "capacity = { webchat = 2 }\n" + GENERAL + WEBCHAT)
+    assert "adapter is configured" not in served.stderr
 
 
 def test_a_channel_no_agent_has_capacity_on_is_a_warning(tmp_path):
@@ -278,6 +292,38 @@ def test_a_port_past_65535_is_refused_not_wrapped_around(tmp_path, key):
     )
     _, zero = check(tmp_path, f"[server]\n{key} = 0\n")
     assert zero.returncode == 2 and f"[server] {key}: 0 is not a port" in zero.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ('[server]\nhost = "nosuch.invalid"\n', "[server] host"),
+        ('[server]\nadmin_host = "nosuch.invalid"\n', "[server] admin_host"),
+        (
+            '[email.smtp_in]\nhost = "nosuch.invalid"\n[[email.mailboxes]]\nname = "support"\n'
+            'address = "support@example.com"\n',
+            "[email.smtp_in] host",
+        ),
+    ],
+)
+def test_a_listener_host_that_does_not_resolve_is_an_error(tmp_path, text, where):
+    """serve cannot bind to it; check-config says so instead of passing the file.
+    (.invalid never resolves, RFC 2606.)"""
+    file, result = check(tmp_path, text)
+    assert result.returncode == 2, result.stderr
+    assert f"config error: {file}: {where}: cannot resolve 'nosuch.invalid'" in result.stderr
+    served = zhongtai("serve", "--config", file)
+    assert served.returncode == 2 and f"{file}: {where}: cannot resolve" in served.stderr
+    assert "Traceback" not in served.stderr
+
+
+def test_serve_names_a_host_option_that_does_not_resolve(tmp_path):
+    _, resolved = check(tmp_path, '[server]\nhost = "localhost"\nadmin_host = "127.0.0.1"\n')
+    assert "cannot resolve" not in resolved.stderr and resolved.returncode == 0
+    result = zhongtai("serve", "--demo", "--admin-host", "nosuch.invalid")
+    assert result.returncode == 2
+    assert "command line: --admin-host: cannot resolve 'nosuch.invalid'" in result.stderr
+    assert "Zhongtai demo" not in result.stdout
 
 
 @pytest.mark.parametrize("option", ["--port", "--admin-port"])

@@ -236,6 +236,32 @@ async def test_a_single_agent_and_unknown_ids(tenant, redis_url):
         assert reply.body["field"] == "limit"
 
 
+async def test_every_read_refuses_a_parameter_it_does_not_take(tenant, redis_url):
+    """A typo in a query is a 400 naming it on every GET, not an answer to another question."""
+    async with gateway_with_api(tenant, redis_url) as (gw, api), customer(gw) as visitor:
+        await visitor.send(type="message", text="anyone there?")
+        conversation_id = await waiting_conversation(api)
+        for path in [
+            "/api/queues?limt=5",
+            "/api/agents?foo=1",
+            "/api/agents/bob?foo=1",
+            f"/api/conversations/{conversation_id}?foo=1",
+            f"/api/conversations/{conversation_id}/transcript?foo=1",
+            f"/api/qa/{conversation_id}?foo=1",
+            "/api/webhooks?foo=1",
+        ]:
+            reply = await api.call("GET", path)
+            assert reply.status == 400, (path, reply.body)
+            assert reply.body["error"] == "bad_request", path
+            name = path.rsplit("?", 1)[1].split("=")[0]
+            assert reply.body["field"] == name, path
+            assert name in reply.body["detail"], path
+        # The parameters a route does take still pass.
+        assert (await api.call("GET", "/api/queues?limit=5")).status == 200
+        transcript = f"/api/conversations/{conversation_id}/transcript?format=text"
+        assert (await api.call("GET", transcript)).status == 200
+
+
 # Actions.
 
 
