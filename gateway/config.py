@@ -281,6 +281,8 @@ def with_defaults(core: CoreConfig) -> CoreConfig:
     """Give a config without queues one queue that takes every channel."""
     if not core.queues:
         core.queues = [QueueConfig(name=core.routing.default_queue or "general")]
+    for agent in core.agents:
+        agent.shown_as = agent.shown_as or agent.name or core.conversations.unnamed_agent
     if core.routing.default_queue is None:
         core.routing.default_queue = core.queues[0].name
     return core

@@ -167,7 +167,7 @@ class AgentActions:
             raise RoutingError("unknown_conversation", f"no conversation {conversation_id}")
         try:
             await self.board.send_to_customer(
-                conversation, message, agent.display_name, client_msg_id, subject
+                conversation, message, agent.shown_to_customers, client_msg_id, subject
             )
         except DeliveryError:
             await self.router.forget_reply(conversation_id, agent.id, client_msg_id, message)

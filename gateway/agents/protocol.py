@@ -104,6 +104,8 @@ ClientFrame = (
 class AgentInfo(msgspec.Struct, kw_only=True):
     id: str
     name: str
+    # The name customers see (for {agent_name} in canned replies); never the id.
+    shown_as: str = ""
     status: str
     capacity: dict[str, int]
     statuses: list[str]

@@ -27,6 +27,7 @@ async def build_welcome(
     info = AgentInfo(
         id=agent.id,
         name=agent.display_name,
+        shown_as=agent.shown_to_customers,
         status=status,
         capacity=agent.capacity,
         statuses=actions.statuses(),

@@ -90,16 +90,17 @@ class GatewayHost:
         return OpenConversation(
             id=conversation.id,
             messages=[self._as_customers_see(m) for m in conversation.messages],
-            agent_name=agent.display_name if agent else None,
+            agent_name=agent.shown_to_customers if agent else None,
         )
 
     def _as_customers_see(self, message: Message) -> Message:
-        """Stored messages name their author by agent id; customers only ever see the agent's
-        display name (as in live messages), and nothing for the gateway's own messages."""
+        """Stored messages name their author by agent id; customers only ever see the name
+        the agent is shown to them by (as in live messages), never the id, and nothing for
+        the gateway's own messages."""
         if message.author is None:
             return message
         agent = self.switchboard.agents.get(message.author)
-        return msgspec.structs.replace(message, author=agent.display_name if agent else None)
+        return msgspec.structs.replace(message, author=agent.shown_to_customers if agent else None)
 
     async def reclassify(self, conversation_id: str, inbound: Inbound) -> Reclassified:
         return await self.switchboard.reclassify(conversation_id, inbound)

@@ -54,7 +54,9 @@ class OfferOutcomes:
         await mark_accepted(self.router, conversation.id, now)
         agent = self.agents.get(agent_id)
         await self.to_customers.notify(
-            conversation, kind="agent_joined", agent_name=agent.display_name if agent else agent_id
+            conversation,
+            kind="agent_joined",
+            agent_name=agent.shown_to_customers if agent else None,
         )
 
     def offer_decided(self, queue: str, outcome: str, due_ms: int, now_ms: int) -> None:

@@ -15,18 +15,32 @@ from router.config import Interval, Seconds
 
 AgentStatus = Literal["available", "away", "offline"]
 
+# What customers see for an agent with neither shown_as nor name, unless configured.
+DEFAULT_UNNAMED_AGENT = "Agent"
+# Names shown to customers: one line (an email's From carries it), at most this long.
+MAX_SHOWN_NAME = 80
+
 
 class AgentConfig(AgentSpec):
     """An ``[[agents]]`` entry: what routing knows of the agent (AgentSpec: id, skills,
     capacity, max_total, auto_accept) plus how they sign in and are shown."""
 
     name: str | None = None
+    # What customers see as the agent's name; unset: ``name``, else [conversations]
+    # unnamed_agent (filled in when the config is read). Never the id: an id is an account
+    # name, not something to show a customer.
+    shown_as: str | None = None
     token: str | None = None
     token_sha256: str | None = None
 
     @property
     def display_name(self) -> str:
+        """The name colleagues and team leads see: ``name``, else the id."""
         return self.name or self.id
+
+    @property
+    def shown_to_customers(self) -> str:
+        return self.shown_as or self.name or DEFAULT_UNNAMED_AGENT
 
     def token_matches(self, presented: str) -> bool:
         return token_matches(self.token, self.token_sha256, presented)
@@ -71,3 +85,12 @@ def check_agents(agents: list[AgentConfig], file: str) -> None:
                 raise ConfigError(file, where, f"capacity.{channel}", "cannot be negative")
         if agent.max_total is not None and agent.max_total < 0:
             raise ConfigError(file, where, "max_total", "cannot be negative")
+        for key in ("name", "shown_as"):
+            value = getattr(agent, key)
+            if value is not None and not one_line(value):
+                problem = f"1 to {MAX_SHOWN_NAME} characters on one line (customers see it)"
+                raise ConfigError(file, where, key, problem)
+
+
+def one_line(name: str) -> bool:
+    return bool(name.strip()) and len(name) <= MAX_SHOWN_NAME and not set("\r\n") & set(name)

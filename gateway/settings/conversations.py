@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from gateway.agents.protocol import PLACEHOLDERS, placeholders_in
 from gateway.config_errors import ConfigError, duplicate, entry, no_queue
+from gateway.settings.agents import DEFAULT_UNNAMED_AGENT, MAX_SHOWN_NAME, one_line
 from gateway.settings.strict import Strict
 
 # Close-reason labels of the closed-conversations metric besides the configured reasons.
@@ -20,6 +21,8 @@ class ConversationsConfig(Strict):
     close_reasons: list[str] = []
     history_days: float = 90.0
     history_limit: int = 20
+    # What customers see as the name of an agent configured without name or shown_as.
+    unnamed_agent: str = DEFAULT_UNNAMED_AGENT
 
 
 class CannedReplyConfig(Strict):
@@ -40,6 +43,9 @@ class HistoryConfig(Strict):
 
 
 def check_conversations(conversations: ConversationsConfig, file: str) -> None:
+    if not one_line(conversations.unnamed_agent):
+        problem = f"1 to {MAX_SHOWN_NAME} characters on one line (it is shown to customers)"
+        raise ConfigError(file, "conversations", "unnamed_agent", problem)
     reasons = conversations.close_reasons
     for reason in reasons:
         if not reason.strip() or len(reason) > MAX_CLOSE_REASON:

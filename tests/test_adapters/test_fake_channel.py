@@ -44,7 +44,7 @@ async def test_reply_reaches_the_channel_and_events_are_told(config, redis_url):
         conversation_id = await accept_first_offer(alice)
         assert conversation_id == result.conversation_id
         joined = await fake.next_event(timeout=5)
-        assert joined.kind == "agent_joined" and joined.agent_name == "alice"
+        assert joined.kind == "agent_joined" and joined.agent_name == "Agent"
 
         await alice.send(
             type="reply", conversation_id=conversation_id, text="on its way", client_msg_id="r1"

@@ -235,6 +235,20 @@ ERRORS = [
     ),
     pytest.param('[server]\ntenant = "a:b"\n', "server", "tenant", "letters", id="tenant"),
     pytest.param(
+        '[conversations]\nunnamed_agent = "  "\n',
+        "conversations",
+        "unnamed_agent",
+        "one line",
+        id="unnamed-agent",
+    ),
+    pytest.param(
+        '[[agents]]\nid = "a"\ntoken = "t"\nshown_as = "Amy\\nBcc: x@y"\n',
+        'agents "a"',
+        "shown_as",
+        "one line",
+        id="shown-as",
+    ),
+    pytest.param(
         "[webchat]\nenabled = true\nbogus = 1\n",
         "webchat",
         "bogus",

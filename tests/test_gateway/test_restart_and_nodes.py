@@ -68,7 +68,7 @@ async def test_two_processes_customer_on_one_agent_on_the_other(tmp_path, tenant
             conv = offer["conversation"]["id"]
             await alice.send(type="accept", offer_id=offer["offer_id"])
             await alice.expect("assigned")
-            await visitor.expect("agent", name="alice")
+            await visitor.expect("agent", name="Agent")
             await alice.send(
                 type="reply", conversation_id=conv, text="from node two", client_msg_id="r1"
             )

@@ -131,7 +131,7 @@ async def test_auto_accept_assigns_directly(tenant, redis_url, set_on):
         await visitor.send(type="message", text="straight to you")
         assigned = await alice.expect("assigned")
         assert assigned["conversation"]["state"] == "assigned"
-        await visitor.expect("agent", name="alice")
+        await visitor.expect("agent", name="Agent")
         assert not [f for f in alice.frames if f["type"] == "offer"]
 
 

@@ -110,7 +110,8 @@ class Desk:
 
     def on_welcome(self, welcome: Welcome) -> None:
         agent = welcome.agent
-        self.agent_id, self.agent_name = agent.id, agent.name
+        # {agent_name} in canned replies is what customers see, never the id.
+        self.agent_id, self.agent_name = agent.id, agent.shown_as or agent.name
         self.conversations = {c.id: c for c in welcome.conversations}
         self.offers = {}  # those still pending are sent again after the welcome
         self.notes = {cid: list(notes) for cid, notes in welcome.notes.items()}

@@ -76,7 +76,7 @@ export function mountCanned({ form, textarea, list, store, t }) {
     const reply = shown[index];
     const entry = store.conversations.get(store.selected);
     if (!reply || !entry || !trigger) return;
-    const agent = store.agent ? store.agent.name || store.agent.id : "";
+    const agent = store.agent ? store.agent.shown_as || store.agent.name || "" : "";
     const text = expandCanned(reply.text, entry.conversation.customer.name, agent);
     const value = textarea.value;
     textarea.value = value.slice(0, trigger.start) + text + value.slice(trigger.end);

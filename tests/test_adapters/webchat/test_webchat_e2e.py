@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from harness import agent, agent_client, customer, make_config, running
 
@@ -33,7 +35,7 @@ async def test_message_offer_accept_reply_round_trip(config, redis_url):
             assigned = await alice.expect("assigned")
             assert assigned["conversation"]["state"] == "assigned"
             assert assigned["conversation"]["agent"] == "alice"
-            await visitor.expect("agent", name="alice")
+            await visitor.expect("agent", name="Agent")
 
             await alice.send(
                 type="reply",
@@ -129,15 +131,32 @@ async def test_visitor_resumes_with_token_and_unknown_token_starts_fresh(config,
             assert welcome["messages"] == []
 
 
-async def test_after_a_reload_the_customer_sees_the_agents_name_never_the_id(tenant, redis_url):
-    config = make_config(tenant, agents=[agent("alice", capacity=1, name="Alice Wang")])
-    async with running(config, redis_url) as gw, agent_client(gw, "alice") as alice:
+@pytest.mark.parametrize(
+    ("fields", "conversations", "shown"),
+    [
+        ({"name": "Alice Wang"}, None, "Alice Wang"),
+        ({"name": "Alice Wang", "shown_as": "小美"}, None, "小美"),
+        ({}, None, "Agent"),
+        ({}, {"unnamed_agent": "客服"}, "客服"),
+    ],
+)
+async def test_live_and_after_a_reload_the_customer_sees_a_name_never_the_id(
+    tenant, redis_url, fields, conversations, shown
+):
+    config = make_config(
+        tenant,
+        agents=[agent("alice-7", capacity=1, **fields)],
+        conversations=conversations,
+        canned_replies=[{"id": "hi", "text": "This is {agent_name}."}],
+    )
+    async with running(config, redis_url) as gw, agent_client(gw, "alice-7") as alice:
+        assert alice.frames[0]["agent"]["shown_as"] == shown  # for {agent_name}
         async with customer(gw) as visitor:
             token = visitor.frames[0]["visitor_token"]
             await visitor.send(type="message", text="hello", client_msg_id="c1")
             offer = await alice.expect("offer")
             await alice.send(type="accept", offer_id=offer["offer_id"])
-            await visitor.expect("agent", name="Alice Wang")
+            await visitor.expect("agent", name=shown)
             conversation_id = offer["conversation"]["id"]
             await alice.send(
                 type="reply", conversation_id=conversation_id, text="hi", client_msg_id="r1"
@@ -145,11 +164,14 @@ async def test_after_a_reload_the_customer_sees_the_agents_name_never_the_id(ten
             live = await visitor.expect("message", conversation_id=conversation_id)
             while live["message"]["direction"] != "out":
                 live = await visitor.expect("message", conversation_id=conversation_id)
-            assert live["message"]["author"] == "Alice Wang"
+            assert live["message"]["author"] == shown
+            seen_live = [json.dumps(f, ensure_ascii=False) for f in visitor.frames]
         async with customer(gw, visitor_token=token) as again:
             welcome = again.frames[0]
-            assert welcome["agent_name"] == "Alice Wang"
+            assert welcome["agent_name"] == shown
             replies = [m for m in welcome["messages"] if m["direction"] == "out"]
             assert [m["text"] for m in replies] == ["hi"]
-            assert all(m.get("author") in ("Alice Wang", None) for m in replies), replies
-            assert "alice" not in {m.get("author") for m in welcome["messages"]}
+            assert all(m.get("author") in (shown, None) for m in replies), replies
+            seen_after = [json.dumps(f, ensure_ascii=False) for f in again.frames]
+    for frame in seen_live + seen_after:
+        assert "alice-7" not in frame, frame

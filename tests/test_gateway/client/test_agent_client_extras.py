@@ -108,7 +108,7 @@ async def test_against_a_real_gateway(tenant: str, redis_url: str) -> None:
             offer = await client.wait_for(Offer)
             await client.accept(offer.offer_id)
             conv = (await client.wait_for(Assigned)).conversation
-            text = expand_canned(canned.text, conv.customer.name, client.welcome.agent.name)
+            text = expand_canned(canned.text, conv.customer.name, client.welcome.agent.shown_as)
             assert text == "Hello Li Wei, Alice here."
             await client.note(conv.id, "wants a call back")
             added = await client.wait_for(NoteAdded)

@@ -30,7 +30,7 @@ CANNED = [
 
 def extras_config(tenant: str, **tables):
     agents = [
-        agent("alice") | {"name": "Alice", "capacity": {"fake": 3}},
+        agent("alice") | {"name": "Alice", "shown_as": "小美", "capacity": {"fake": 3}},
         agent("bob") | {"name": "Bob", "capacity": {"fake": 3}},
     ]
     tables.setdefault("conversations", {"close_reasons": ["resolved", "spam"]})
@@ -106,7 +106,7 @@ async def test_slash_opens_canned_replies_and_inserts_one_filled_in(
 
         await box.press_sequentially("/gree")
         await box.press("Enter")
-        await expect(box).to_have_value("Hello Zhang Wei, this is Alice.")
+        await expect(box).to_have_value("Hello Zhang Wei, this is 小美.")
 
 
 async def test_a_note_survives_a_transfer_and_never_reaches_the_customer(
