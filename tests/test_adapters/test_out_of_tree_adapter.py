@@ -136,7 +136,7 @@ async def test_an_installed_adapter_takes_a_message_in_and_a_reply_out(
             "conversation_id": conversation_id,
             "customer": "ann",
             "text": "on its way",
-            "agent_name": "alice",
+            "agent_name": "Agent",  # an unnamed agent: never the id
         }
         assert await process.stop() == 0
     finally:
