@@ -95,11 +95,19 @@ async def replica_of(master: RedisServer) -> AsyncIterator[RedisServer]:
     args = ["--replicaof", "127.0.0.1", str(master.port)]
     with RedisServer(persistent=False, extra_args=args) as replica:
         link = redis.Redis(port=replica.port, decode_responses=True)
+        primary = redis.Redis(port=master.port, decode_responses=True)
         try:
             await wait_until(
                 lambda: link.info("replication").get("master_link_status") == "up",
                 timeout=30.0,  # a busy machine: the first sync may take a while
             )
+            # WAIT counts only replicas the master itself sees online, which can lag the
+            # replica's own view on a busy machine.
+            await wait_until(
+                lambda: primary.info("replication").get("slave0", {}).get("state") == "online",
+                timeout=30.0,
+            )
         finally:
             link.close()
+            primary.close()
         yield replica

@@ -393,7 +393,7 @@ async def test_a_message_no_replica_confirms_is_503_without_a_traceback_and_stor
     failover. WeChat is told 503 (it retries by itself), no error is logged for it, and
     its retry once a replica is there is answered "success", the message stored once."""
     skip_without_redis_server()
-    acks = {"min_replica_acks": 1, "min_replica_timeout_ms": 300}
+    acks = {"min_replica_acks": 1, "min_replica_timeout_ms": 2000}  # a busy machine
     config = wechat_config(tenant, fake, redis=acks)
     xml = oa_xml("o-cust-9", "text", Content="到了吗", MsgId=23456789012399)
     with RedisServer(persistent=False) as master:
